@@ -1,0 +1,57 @@
+# splitinfer — the two commands of the README contract:
+#   make demo   bootstrap, then run the main job on the embedded default
+#   make test   bootstrap, then ruff + mypy + pytest
+# Both work on a fresh machine with nothing else done first.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# torch/torchvision are declared as ranges in pyproject.toml; this is the pair we install
+# and test with (the CPU machines we run on carry these two wheels locally).
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
+STAMP := $(VENV)/.installed
+
+.PHONY: venv data test lint typecheck pytest demo bench clean help
+
+help:
+	@echo "make demo   - set up .venv and run 'splitinfer demo'"
+	@echo "make test   - set up .venv, then ruff, mypy and pytest"
+	@echo "make clean  - remove .venv and caches"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+# Re-install only when the project metadata changes (fast when present).
+$(STAMP): $(PY) pyproject.toml
+	$(PY) -m pip install -q $(TORCH_SPEC)
+	$(PY) -m pip install -q -e '.[all,dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+data:
+	@bash scripts/ensure-data.sh "$(FMNIST_DIR)"
+
+lint: venv
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/ruff format --check src tests benchmarks scripts
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+# pytest exits 5 when it collected no tests: for us that is a failure, never a pass.
+pytest: venv data
+	@set +e; $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose" >&2; exit 1; fi; \
+	exit $$rc
+
+test: lint typecheck pytest
+
+demo: venv data
+	$(VENV)/bin/splitinfer demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info
