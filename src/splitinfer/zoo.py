@@ -1,0 +1,342 @@
+"""Model zoo: every torchvision classification model by name, plus small 28x28 backbones.
+
+    >>> from splitinfer import zoo
+    >>> model = zoo.create("resnet50")                      # random init
+    >>> model = zoo.create("resnet50", weights="DEFAULT")   # torchvision weights (download)
+    >>> model = zoo.create("fmnist_resnet")                 # 28x28x1, 10 classes
+    >>> model = zoo.create("fmnist_resnet", weights="ckpt.safetensors")
+
+The small backbones are for Fashion-MNIST-sized inputs (1x28x28) and train on two CPU
+cores in minutes. Both are plain, fx-traceable ``nn.Module`` trees whose module names
+make good cut-point names (``stem``, ``stage1``, ``stage2``...).
+"""
+
+from __future__ import annotations
+
+import urllib.error
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+
+from splitinfer.errors import BadInput, UnknownModel, WeightsUnavailable, require
+from splitinfer.registry import Registry
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """A splitinfer-native model builder and what its inputs look like."""
+
+    build: Callable[[int, int], nn.Module]  # (num_classes, in_channels) -> model
+    input_size: tuple[int, int, int]  # C, H, W
+    num_classes: int
+    description: str
+
+
+ZOO: Registry[ZooEntry] = Registry("model", missing=UnknownModel)
+
+
+# --- small backbones for 28x28 inputs ----------------------------------------------------
+
+
+def _conv_bn_relu(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+class FMnistCNN(nn.Module):
+    """A VGG-style network for 28x28 images: two conv stages, then a classifier.
+
+    stem (32@28x28) -> stage1 (32@14x14) -> stage2 (64@7x7) -> pool -> fc. ~0.1 M params.
+    """
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 1) -> None:
+        super().__init__()
+        self.stem = _conv_bn_relu(in_channels, 32)
+        self.stage1 = nn.Sequential(_conv_bn_relu(32, 32), nn.MaxPool2d(2))
+        self.stage2 = nn.Sequential(_conv_bn_relu(32, 64), _conv_bn_relu(64, 64), nn.MaxPool2d(2))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten(1)
+        self.fc = nn.Linear(64, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stage2(self.stage1(self.stem(x)))
+        return self.fc(self.flatten(self.pool(x)))
+
+
+class BasicBlock(nn.Module):
+    """ResNet basic block (two 3x3 convs and a skip, projected when the shape changes)."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout)
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + self.shortcut(x))
+
+
+class FMnistResNet(nn.Module):
+    """A ResNet-8 for 28x28 images.
+
+    stem (32@28x28) -> stage1 (32@28x28) -> stage2 (64@14x14) -> stage3 (128@7x7)
+    -> pool -> fc. ~0.3 M params; residual blocks, so cut points fall between stages.
+    """
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 1) -> None:
+        super().__init__()
+        self.stem = _conv_bn_relu(in_channels, 32)
+        self.stage1 = BasicBlock(32, 32)
+        self.stage2 = BasicBlock(32, 64, stride=2)
+        self.stage3 = BasicBlock(64, 128, stride=2)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten(1)
+        self.fc = nn.Linear(128, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stage3(self.stage2(self.stage1(self.stem(x))))
+        return self.fc(self.flatten(self.pool(x)))
+
+
+ZOO.add(
+    "fmnist_cnn",
+    ZooEntry(FMnistCNN, (1, 28, 28), 10, "VGG-style CNN for 28x28 inputs (~0.1 M params)"),
+)
+ZOO.add(
+    "fmnist_resnet",
+    ZooEntry(FMnistResNet, (1, 28, 28), 10, "ResNet-8 for 28x28 inputs (~0.3 M params)"),
+)
+
+DEFAULT_MODEL = "fmnist_resnet"
+
+
+# --- names and input sizes ---------------------------------------------------------------
+
+
+def torchvision_models() -> list[str]:
+    """torchvision's classification models (not detection/segmentation/video)."""
+    return sorted(torchvision.models.list_models(module=torchvision.models))
+
+
+def list_models() -> list[str]:
+    """Every name :func:`create` accepts: splitinfer's own first, then torchvision's."""
+    return [*ZOO.names(), *torchvision_models()]
+
+
+def default_input_size(name: str) -> tuple[int, int, int]:
+    """(C, H, W) the model is meant for: its zoo entry, or its torchvision weights' crop."""
+    if name in ZOO:
+        return ZOO[name].input_size
+    if name not in torchvision_models():
+        raise UnknownModel(_unknown_message(name))
+    crop = 224
+    try:
+        weights = torchvision.models.get_model_weights(name)
+        transforms = next(iter(weights)).transforms
+        crop = int(getattr(transforms, "keywords", {}).get("crop_size", crop))
+    except (ValueError, StopIteration):
+        pass
+    return (3, crop, crop)
+
+
+def _unknown_message(name: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, list_models(), n=5)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    return f"unknown model {name!r}.{hint} `splitinfer models` lists every name."
+
+
+# --- weights -----------------------------------------------------------------------------
+
+
+def _looks_like_path(weights: str | Path) -> bool:
+    text = str(weights)
+    return (
+        isinstance(weights, Path)
+        or "/" in text
+        or text.endswith((".safetensors", ".pt", ".pth", ".bin"))
+    )
+
+
+def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a state dict from safetensors or a ``torch.save`` file, never unpickling code."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsUnavailable(f"weights file {str(path)!r} does not exist")
+    if path.suffix == ".safetensors":
+        require("safetensors", "train")
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except Exception as err:  # safetensors raises its own SafetensorError
+            raise WeightsUnavailable(f"cannot read {path}: {err}") from err
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # unpickling refused or corrupt file
+        raise WeightsUnavailable(
+            f"cannot read {path} as a state dict with weights_only=True: {err}"
+        ) from err
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsUnavailable(f"{path} does not hold a state dict of tensors")
+    return state
+
+
+def _load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()
+        detail = "; ".join(line.strip() for line in first[:4])
+        raise WeightsUnavailable(
+            f"weights from {source} do not fit this model: {detail}. Check num_classes / "
+            "in_channels match the ones used when the weights were saved."
+        ) from err
+
+
+def _torchvision_weights(name: str, weights: str) -> torchvision.models.WeightsEnum:
+    try:
+        if "." in weights:
+            return torchvision.models.get_weight(weights)
+        enum = torchvision.models.get_model_weights(name)
+        return enum[weights] if weights != "DEFAULT" else enum.DEFAULT
+    except (KeyError, ValueError, AttributeError) as err:
+        try:
+            known = ", ".join(w.name for w in torchvision.models.get_model_weights(name))
+        except ValueError:
+            known = "none"
+        raise WeightsUnavailable(
+            f"{weights!r} is neither a file nor torchvision weights for {name} "
+            f"(known: DEFAULT, {known})"
+        ) from err
+
+
+# --- adapting inputs and outputs ---------------------------------------------------------
+
+
+def _replace(model: nn.Module, path: str, new: nn.Module) -> None:
+    parent_path, _, attr = path.rpartition(".")
+    parent = model.get_submodule(parent_path) if parent_path else model
+    setattr(parent, attr, new)
+
+
+def _set_in_channels(model: nn.Module, in_channels: int) -> None:
+    """Replace the first convolution so the model takes ``in_channels`` input planes.
+
+    Pretrained filters are kept by folding them over the new channel count: their mean
+    over the old input channels, repeated, so a grey image gives the response the RGB
+    filters would give to the same grey image in all three channels.
+    """
+    for path, mod in model.named_modules():
+        if isinstance(mod, nn.Conv2d):
+            if mod.in_channels == in_channels:
+                return
+            if mod.groups != 1:
+                break
+            new = nn.Conv2d(
+                in_channels,
+                mod.out_channels,
+                mod.kernel_size,  # type: ignore[arg-type]
+                stride=mod.stride,  # type: ignore[arg-type]
+                padding=mod.padding,  # type: ignore[arg-type]
+                dilation=mod.dilation,  # type: ignore[arg-type]
+                bias=mod.bias is not None,
+                padding_mode=mod.padding_mode,
+            )
+            with torch.no_grad():
+                mean = mod.weight.mean(dim=1, keepdim=True)
+                new.weight.copy_(mean.repeat(1, in_channels, 1, 1) * mod.in_channels / in_channels)
+                if mod.bias is not None and new.bias is not None:
+                    new.bias.copy_(mod.bias)
+            _replace(model, path, new)
+            return
+    raise BadInput(f"cannot set in_channels on {type(model).__name__}: no plain first Conv2d")
+
+
+def _set_num_classes(model: nn.Module, num_classes: int) -> None:
+    """Replace the last Linear layer (the classifier) with one of ``num_classes`` outputs."""
+    last = [(p, m) for p, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not last:
+        raise BadInput(
+            f"cannot set num_classes on pretrained {type(model).__name__}: no Linear "
+            "classifier; create it without weights, or replace its classifier yourself"
+        )
+    path, lin = last[-1]
+    if lin.out_features != num_classes:
+        _replace(model, path, nn.Linear(lin.in_features, num_classes, bias=lin.bias is not None))
+
+
+# --- the one entry point -----------------------------------------------------------------
+
+
+def create(
+    name: str,
+    weights: str | Path | None = None,
+    num_classes: int | None = None,
+    in_channels: int | None = None,
+) -> nn.Module:
+    """Build model ``name`` in eval mode.
+
+    weights: ``None`` (random init), a local file (``.safetensors`` or a ``torch.save``d
+    state dict, read with ``weights_only=True``), or torchvision weights (``"DEFAULT"``,
+    ``"IMAGENET1K_V2"`` or ``"ResNet50_Weights.IMAGENET1K_V2"``; downloaded once where the
+    internet is reachable).
+    """
+    for label, value in (("num_classes", num_classes), ("in_channels", in_channels)):
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise BadInput(f"{label} must be a positive integer, got {value!r}")
+    if name in ZOO:
+        entry = ZOO[name]
+        model = entry.build(num_classes or entry.num_classes, in_channels or entry.input_size[0])
+        if weights is not None:
+            _load_into(model, load_state_dict(weights), str(weights))
+        return model.eval()
+    if name not in torchvision_models():
+        raise UnknownModel(_unknown_message(name))
+
+    if weights is None:
+        kwargs = {"num_classes": num_classes} if num_classes else {}
+        model = torchvision.models.get_model(name, **kwargs)
+    elif _looks_like_path(weights):
+        state = load_state_dict(weights)
+        model = torchvision.models.get_model(
+            name, **({"num_classes": num_classes} if num_classes else {})
+        )
+        if in_channels:
+            _set_in_channels(model, in_channels)
+        _load_into(model, state, str(weights))
+        return model.eval()
+    else:
+        enum = _torchvision_weights(name, str(weights))
+        try:
+            model = torchvision.models.get_model(name, weights=enum)
+        except (urllib.error.URLError, OSError, RuntimeError) as err:
+            raise WeightsUnavailable(
+                f"could not download {enum} ({type(err).__name__}: {err}). This machine may "
+                f"have no internet access: download {enum.url} elsewhere and pass the file "
+                "path as weights=."
+            ) from err
+        if num_classes:
+            _set_num_classes(model, num_classes)
+    if in_channels:
+        _set_in_channels(model, in_channels)
+    return model.eval()
