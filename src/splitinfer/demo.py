@@ -16,7 +16,7 @@ from splitinfer.train.data import load_fashion_mnist, normalize_fmnist
 
 
 def run_demo(console: Console, images: int = 1000) -> dict[str, object]:
-    from splitinfer.cli import _profile_summary, profile_table, run_profile
+    from splitinfer.cli.partition import profile_summary, profile_table, run_profile
 
     name = zoo.DEFAULT_MODEL
     x_u8, _labels = load_fashion_mnist("test")
@@ -27,7 +27,7 @@ def run_demo(console: Console, images: int = 1000) -> dict[str, object]:
     )
     prof = run_profile(console, name, example=x[:1])
     console.print(profile_table(prof, f"cut points of {name} (one 1x28x28 image)"))
-    console.print(_profile_summary(prof))
+    console.print(profile_summary(prof))
 
     model = zoo.create(name)
     t0 = time.perf_counter()

@@ -1,27 +1,14 @@
-"""The ``splitinfer`` command line. Each command parses, calls the library, and prints."""
+"""Commands for the model side: `models`, `profile`, `demo`."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
-from splitinfer.errors import MissingDependency, SplitInferError
-
-try:
-    import typer
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
-except ImportError:  # pragma: no cover - exercised only without the cli extra
-    typer = None  # type: ignore[assignment]
-
-
-def _need_cli() -> None:
-    if typer is None:
-        raise MissingDependency(
-            "the command line needs typer and rich: pip install 'splitinfer[cli]'"
-        )
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 
 def _parse_size(text: str | None, model: str) -> tuple[int, int, int]:
@@ -41,7 +28,7 @@ def _parse_size(text: str | None, model: str) -> tuple[int, int, int]:
     raise typer.BadParameter(f"--input-size takes H (square), or C,H,W; got {text!r}")
 
 
-def _progress(console: Console) -> Progress:
+def progress_bar(console: Console) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -91,7 +78,7 @@ def profile_table(prof: Any, title: str) -> Table:
     return table
 
 
-def _profile_summary(prof: Any) -> str:
+def profile_summary(prof: Any) -> str:
     full = "-" if prof.full_ms is None else f"{prof.full_ms:.2f} ms"
     m = prof.machine
     return (
@@ -129,7 +116,7 @@ def run_profile(
         if in_channels:
             c = in_channels
         example = torch.randn(batch, c, h, w, generator=torch.Generator().manual_seed(0))
-    with _progress(console) as bar:
+    with progress_bar(console) as bar:
         task = bar.add_task("profiling", total=None, what="tracing")
 
         def tick(done: int, total: int, what: str) -> None:
@@ -142,15 +129,8 @@ def run_profile(
     return prof
 
 
-def _build_app() -> Any:
-    _need_cli()
-    app = typer.Typer(
-        add_completion=False,
-        no_args_is_help=True,
-        help="splitinfer: split inference edge -> wire -> cloud, with every byte and ms counted.",
-    )
-    # Wide tables stay readable in logs and CI, where there is no terminal to measure.
-    console = Console(width=None if sys.stdout.isatty() else 140)
+def register(app: Any, console: Console) -> None:
+    """Add `models`, `profile` and `demo` to ``app``."""
 
     @app.command("models")
     def models_cmd(
@@ -201,7 +181,7 @@ def _build_app() -> Any:
             warmup, latency,
         )  # fmt: skip
         console.print(profile_table(prof, f"splitinfer profile {model}"))
-        console.print(_profile_summary(prof))
+        console.print(profile_summary(prof))
         if json_out:
             prof.save(json_out)
             console.print(f"wrote {json_out}")
@@ -214,36 +194,3 @@ def _build_app() -> Any:
         from splitinfer.demo import run_demo
 
         run_demo(console, images)
-
-    return app
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: typed errors become one clear line and exit code 2."""
-    try:
-        app = _build_app()
-    except MissingDependency as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
-    try:
-        app(args=argv, standalone_mode=False)
-    except SplitInferError as err:
-        from rich.markup import escape
-
-        Console(stderr=True).print(f"[bold red]error[/] {escape(f'[{err.code}] {err.message}')}")
-        sys.exit(2)
-    except typer.Exit as ex:
-        sys.exit(ex.exit_code)
-    except typer.Abort:
-        sys.exit(130)
-    except Exception as err:  # click usage errors arrive here with standalone_mode=False
-        import click
-
-        if isinstance(err, click.ClickException):
-            err.show()
-            sys.exit(err.exit_code)
-        raise
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from splitinfer.cli import _build_app, main
+from splitinfer.cli import build_app, main
 
 
 @pytest.fixture(scope="module")
@@ -17,21 +17,21 @@ def runner() -> CliRunner:
 
 
 def test_help_lists_commands(runner: CliRunner) -> None:
-    result = runner.invoke(_build_app(), ["--help"])
+    result = runner.invoke(build_app(), ["--help"])
     assert result.exit_code == 0
     for cmd in ("profile", "demo", "models"):
         assert cmd in result.output
 
 
 def test_models_lists_the_zoo(runner: CliRunner) -> None:
-    result = runner.invoke(_build_app(), ["models"])
+    result = runner.invoke(build_app(), ["models"])
     assert result.exit_code == 0 and "fmnist_resnet" in result.output
 
 
 def test_profile_writes_json(runner: CliRunner, tmp_path: Path) -> None:
     out = tmp_path / "p.json"
     result = runner.invoke(
-        _build_app(),
+        build_app(),
         ["profile", "fmnist_cnn", "--repeats", "1", "--warmup", "0", "--json", str(out)],
     )
     assert result.exit_code == 0, result.output
@@ -43,14 +43,14 @@ def test_profile_writes_json(runner: CliRunner, tmp_path: Path) -> None:
 
 def test_profile_static_with_input_size(runner: CliRunner) -> None:
     result = runner.invoke(
-        _build_app(), ["profile", "resnet18", "--input-size", "64", "--no-latency"]
+        build_app(), ["profile", "resnet18", "--input-size", "64", "--no-latency"]
     )
     assert result.exit_code == 0, result.output
     assert "1x512x2x2" in result.output  # layer4 at 64 px
 
 
 def test_bad_input_size_is_a_usage_error(runner: CliRunner) -> None:
-    result = runner.invoke(_build_app(), ["profile", "resnet18", "--input-size", "a,b"])
+    result = runner.invoke(build_app(), ["profile", "resnet18", "--input-size", "a,b"])
     assert result.exit_code != 0 and "input-size" in result.output
 
 
@@ -70,7 +70,7 @@ def test_demo_runs_on_real_data(runner: CliRunner) -> None:
         fmnist_root()
     except BadInput:
         pytest.skip("Fashion-MNIST is not installed (make data)")
-    result = runner.invoke(_build_app(), ["demo", "--images", "64"])
+    result = runner.invoke(build_app(), ["demo", "--images", "64"])
     assert result.exit_code == 0, result.output
     import re
 
