@@ -52,5 +52,6 @@ def main(argv: list[str] | None = None) -> None:
         Console(stderr=True).print(f"[bold red]error[/] {escape(f'[{err.code}] {err.message}')}")
         sys.exit(2)
 
+
 if __name__ == "__main__":  # pragma: no cover
     main()
