@@ -27,7 +27,9 @@ FMNIST_CLASSES = (
 FMNIST_MEAN = 0.2860
 FMNIST_STD = 0.3530
 
-_IDX_DTYPES: dict[int, str] = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_IDX_DTYPES: dict[int, str] = {
+    0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8",
+}  # fmt: skip
 _MAX_IDX_BYTES = 1 << 31
 
 
