@@ -1,0 +1,186 @@
+"""A small, explicit training loop: seeded, resumable, with progress callbacks.
+
+Everything the recipes need and nothing more: SGD with momentum and a cosine schedule,
+optional label smoothing and distillation targets, augmentation for 28x28 images, and a
+checkpoint after every epoch that ``resume=True`` continues from.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from splitinfer.errors import BadInput
+
+ProgressFn = Callable[[str, int, int, dict[str, float]], None]  # (phase, done, total, stats)
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    epochs: int = 8
+    batch_size: int = 128
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.0
+    augment: bool = True
+    seed: int = 0
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise BadInput(f"epochs, batch_size and lr must be positive: {self}")
+
+
+@dataclass
+class FitResult:
+    epochs_done: int
+    history: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def augment_28(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Random 2-pixel shifts (pad + crop) and horizontal flips, per image."""
+    n, _, h, w = x.shape
+    padded = F.pad(x, (2, 2, 2, 2), mode="constant", value=float(x.min()))
+    dx = torch.randint(0, 5, (n,), generator=g)
+    dy = torch.randint(0, 5, (n,), generator=g)
+    shifted = _shift(padded, dx, dy, h, w)
+    flip = torch.rand(n, generator=g) < 0.5
+    return torch.where(flip.view(n, 1, 1, 1), shifted.flip(3), shifted)
+
+
+def _shift(
+    padded: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, h: int, w: int
+) -> torch.Tensor:
+    n, c = padded.shape[:2]
+    rows = (dy.view(n, 1) + torch.arange(h)).view(n, 1, h, 1).expand(n, c, h, padded.shape[3])
+    out = padded.gather(2, rows)
+    cols = (dx.view(n, 1) + torch.arange(w)).view(n, 1, 1, w).expand(n, c, h, w)
+    return out.gather(3, cols)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500) -> float:
+    """Top-1 accuracy (fraction) of ``model`` in eval mode."""
+    was_training = model.training
+    model.eval()
+    correct = 0
+    for i in range(0, len(x), batch_size):
+        correct += int((model(x[i : i + batch_size]).argmax(1) == y[i : i + batch_size]).sum())
+    model.train(was_training)
+    return correct / max(len(x), 1)
+
+
+def fit(
+    model: nn.Module,
+    train: tuple[torch.Tensor, torch.Tensor],
+    config: FitConfig,
+    *,
+    params: Iterable[nn.Parameter] | None = None,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    evaluate_on: tuple[torch.Tensor, torch.Tensor] | None = None,
+    checkpoint: str | Path | None = None,
+    resume: bool = False,
+    train_mode: Callable[[nn.Module], None] | None = None,
+    progress: ProgressFn | None = None,
+) -> FitResult:
+    """Train ``model`` on ``train`` (float inputs, int64 labels) for ``config.epochs``.
+
+    params: what to optimize (default: every parameter that requires grad).
+    loss_fn: ``(logits, labels, inputs) -> loss``; default cross-entropy.
+    train_mode: called instead of ``model.train()`` at each epoch (e.g. to keep a
+    frozen backbone's BatchNorm in eval mode).
+    checkpoint: written after each epoch (model, optimizer, epoch, history); with
+    ``resume=True`` training continues from it.
+    """
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    x, y = train
+    if len(x) != len(y) or len(x) == 0:
+        raise BadInput(f"train inputs ({len(x)}) and labels ({len(y)}) must be non-empty and match")
+    torch.manual_seed(config.seed)
+    g = torch.Generator().manual_seed(config.seed)
+    chosen = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
+    if not chosen:
+        raise BadInput("nothing to train: no parameter requires grad")
+    opt = torch.optim.SGD(
+        chosen, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
+        nesterov=True,
+    )  # fmt: skip
+    steps_per_epoch = math.ceil(len(x) / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps))
+    )
+    result = FitResult(epochs_done=0)
+    ckpt = Path(checkpoint) if checkpoint else None
+    if resume and ckpt and ckpt.is_file():
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        g.set_state(state["generator"])
+        result.epochs_done = int(state["epoch"])
+        result.history = json.loads(state["history"])
+    crit = loss_fn or (
+        lambda logits, labels, _x: F.cross_entropy(
+            logits, labels, label_smoothing=config.label_smoothing
+        )
+    )
+    t0 = time.perf_counter()
+    for epoch in range(result.epochs_done, config.epochs):
+        (train_mode or (lambda m: m.train()))(model)
+        order = torch.randperm(len(x), generator=g)
+        running, seen = 0.0, 0
+        for step in range(steps_per_epoch):
+            idx = order[step * config.batch_size : (step + 1) * config.batch_size]
+            xb, yb = x[idx], y[idx]
+            if config.augment:
+                xb = augment_28(xb, g)
+            loss = crit(model(xb), yb, xb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            running += float(loss.detach()) * len(idx)
+            seen += len(idx)
+            if progress:
+                progress("train", epoch * steps_per_epoch + step + 1, total_steps,
+                         {"epoch": epoch + 1, "loss": running / seen})  # fmt: skip
+        stats: dict[str, float] = {"epoch": epoch + 1, "loss": running / max(seen, 1)}
+        if evaluate_on is not None:
+            stats["accuracy"] = evaluate(model, *evaluate_on)
+        result.history.append(stats)
+        result.epochs_done = epoch + 1
+        if ckpt:
+            ckpt.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "generator": g.get_state(),
+                    "epoch": epoch + 1,
+                    "history": json.dumps(result.history),
+                },
+                ckpt,
+            )
+        if progress:
+            progress("epoch", epoch + 1, config.epochs, stats)
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def config_dict(config: Any) -> dict[str, Any]:
+    """A config dataclass as a JSON-ready dict (written beside results)."""
+    return asdict(config)
