@@ -1,0 +1,188 @@
+"""Command `plan`: choose the cut and the rate for a link, device and server (modeled)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from splitinfer.plan.planner import DEFAULT_HEADER_BYTES
+
+
+def _load_profile(console: Console, what: str, repeats: int) -> Any:
+    """A profile JSON path, or a model name profiled now with measured latency."""
+    from splitinfer.plan.load import load_model_profile
+
+    if what.endswith(".json") or Path(what).exists():
+        return load_model_profile(what)
+    from splitinfer.cli.partition import run_profile
+
+    console.print(f"profiling {what} on this host (measured latency, {repeats} repeats)...")
+    return run_profile(console, what, repeats=repeats, warmup=3, measure=True)
+
+
+def _ms(v: float) -> str:
+    return f"{v:,.1f}" if v >= 10 else f"{v:.2f}"
+
+
+def plan_table(p: Any, top: int) -> Table:
+    """The ranked candidates (top ``top``) plus both baselines."""
+    table = Table(
+        title=(
+            f"splitinfer plan {p.model}: MODELED, {p.mode} mode, link {p.link.name}, device "
+            f"{p.device.name}, server {p.server.name}, objective {p.objective}, "
+            f"budget {p.budget:g} pp"
+        ),
+        title_justify="left",
+        caption=(
+            "ms: modeled latency per stage; up: uplink transfer; srv: decode+tail on the server; "
+            "mJ: modeled device energy (cmp: compute); loss: accuracy loss in pp "
+            "(n/m = not measured); "
+            "* = outside the budget"
+        ),
+        caption_justify="left",
+    )
+    cols = ["#", "plan", "cut", "KB up", "head", "enc", "up", "rtt", "srv", "total ms",
+            "cmp mJ", "radio mJ", "idle mJ", "total mJ", "loss"]  # fmt: skip
+    for col in cols:
+        if col in ("plan", "cut"):
+            table.add_column(col, justify="left", overflow="fold", min_width=9)
+        else:
+            table.add_column(col, justify="right")
+    shown = [c for c in p.candidates[:top]]
+    shown += [c for c in p.candidates[top:] if c.kind != "split"]
+    for c in shown:
+        k = c.cost
+        loss = "n/m" if c.accuracy_loss is None else f"{c.accuracy_loss:g}"
+        rank = p.candidates.index(c) + 1
+        name = c.label if c.kind == "split" else c.kind
+        table.add_row(
+            f"{rank}{'' if c.within_budget else '*'}", name, c.cut or "-",
+            f"{k.bytes_up / 1024:,.2f}",
+            _ms(k.head_ms), _ms(k.encode_ms), _ms(k.uplink_ms), _ms(k.rtt_ms), _ms(k.server_ms),
+            _ms(k.latency_ms), _ms(k.compute_mj), _ms(k.radio_mj), _ms(k.idle_mj), _ms(k.energy_mj),
+            loss, style="bold green" if c is p.best else None,
+        )  # fmt: skip
+    return table
+
+
+def plan_summary(p: Any) -> str:
+    b = p.best
+    r = p.ratios()
+    where = f"cut {b.cut} ({b.label})" if b.kind == "split" else b.kind
+    return (
+        f"best ({p.objective}, modeled, {p.mode} mode): {where}: {b.cost.latency_ms:,.1f} ms, "
+        f"{b.cost.energy_mj:,.1f} mJ, {b.cost.bytes_up / 1024:,.2f} KB up. "
+        f"vs cloud-only: {r['latency_vs_cloud_only']:.2f}x latency, "
+        f"{r['energy_vs_cloud_only']:.2f}x energy; "
+        f"vs mobile-only: {r['latency_vs_mobile_only']:.2f}x latency, "
+        f"{r['energy_vs_mobile_only']:.2f}x energy "
+        "(baseline / best).\n"
+        + "\n".join(p.notes)
+        + f"\nlink: {p.link.source}\ndevice: {p.device.source}\nserver: {p.server.source}"
+        + f"\ncloud-only input: {p.input_encoding.bytes:,.0f} bytes, {p.input_encoding.source}"
+    )
+
+
+def register(app: Any, console: Console) -> None:
+    """Add `plan` to ``app``."""
+
+    @app.command("plan")
+    def plan_cmd(
+        profile: str = typer.Argument(
+            ..., help="profile JSON (`splitinfer profile M --json`) or a model name"
+        ),
+        rates: Path = typer.Option(
+            None, "--rates", help="rate points (splitinfer.ratepoints/1 JSON)"
+        ),
+        link_spec: str = typer.Option(
+            "4g", "--link", help="3g | 4g | wifi | custom:up=..,down=..,rtt=.."
+        ),
+        device_spec: str = typer.Option(
+            "host", "--device", help="host | jetson-tx2 | phone | NAME:speed=.."
+        ),
+        server_spec: str = typer.Option("host", "--server", help="host | gpu | custom:speed=.."),
+        objective: str = typer.Option("latency", help="latency | energy | bytes"),
+        budget: float = typer.Option(1.0, help="accuracy-loss budget, percentage points"),
+        mode: str = typer.Option("realistic", help="realistic (RTT, headers, decode) | seed"),
+        header_bytes: float = typer.Option(
+            DEFAULT_HEADER_BYTES, help="frame overhead bytes per payload (realistic mode)"
+        ),
+        input_bytes: float = typer.Option(None, help="cloud-only: encoded input bytes (measured)"),
+        compression: float = typer.Option(None, help="estimates: also an ASSUMED N x on quant8"),
+        exclude_unmeasured: bool = typer.Option(False, help="only points with measured loss"),
+        profiles_file: Path = typer.Option(None, "--profiles", help="extra profiles (YAML/JSON)"),
+        sweep_bandwidth: str = typer.Option(
+            None, help="LO:HI Mbps: draw best plan vs uplink (PNG)"
+        ),
+        png: Path = typer.Option(
+            Path("docs/figures/plan-sweep.png"), help="where the sweep PNG goes"
+        ),
+        top: int = typer.Option(12, min=1, help="candidates to show"),
+        repeats: int = typer.Option(3, min=1, help="when profiling a model name: timed runs"),
+        json_out: Path = typer.Option(None, "--json", help="write the plan (and sweep) as JSON"),
+    ) -> None:
+        """Rank (cut x rate) plans against cloud-only and mobile-only: modeled latency, energy."""
+        from splitinfer.plan import device, link, plan, server
+        from splitinfer.plan.inputs import InputEncoding, default_input_encoding
+        from splitinfer.plan.profiles import register_profiles
+        from splitinfer.plan.ratepoints import load_ratepoints
+
+        if profiles_file:
+            register_profiles(profiles_file)
+        prof = _load_profile(console, profile, repeats)
+        enc = default_input_encoding(prof.input_shape)
+        if input_bytes is not None:
+            enc = InputEncoding(input_bytes, enc.encode_ms, enc.decode_ms, "given (--input-bytes)")
+        kwargs: dict[str, Any] = dict(
+            device=device(device_spec), server=server(server_spec),
+            rate_points=load_ratepoints(rates) if rates else None,
+            objective=objective, budget=budget, mode=mode, header_bytes=header_bytes,
+            input_encoding=enc, compression=compression, include_unmeasured=not exclude_unmeasured,
+        )  # fmt: skip
+        the_link = link(link_spec)
+        p = plan(prof, link=the_link, **kwargs)
+        console.print(plan_table(p, top))
+        console.print(plan_summary(p))
+        out = p.to_json()
+        if sweep_bandwidth:
+            rates_text = f"rate points {rates.name}" if rates else "codec-only estimated rates"
+            out["sweep"] = _sweep(
+                console, prof, the_link, sweep_bandwidth, png, kwargs, p, rates_text
+            )
+        if json_out:
+            json_out.write_text(json.dumps(out, indent=1) + "\n")
+            console.print(f"wrote {json_out}")
+
+
+def _sweep(
+    console: Console,
+    prof: Any,
+    link: Any,
+    text: str,
+    png: Path,
+    kwargs: dict[str, Any],
+    p: Any,
+    rates_text: str,
+) -> Any:
+    import dataclasses
+
+    from splitinfer.plan.figure import draw_sweep
+    from splitinfer.plan.sweep import log_points, parse_range, sweep_uplink
+
+    lo, hi = parse_range(text)
+    rows = sweep_uplink(prof, link, log_points(lo, hi), **kwargs)
+    title = (
+        f"{p.model}: best plan vs uplink bandwidth (MODELED, {p.mode} mode, "
+        f"objective {p.objective}); "
+        f"link {link.name} (down {link.down_mbps:g} Mbps, RTT {link.rtt_ms:g} ms), "
+        f"device {p.device.name}, server {p.server.name}\n{rates_text}, budget {p.budget:g} pp; "
+        f"cloud-only input {p.input_encoding.bytes:,.0f} B"
+    )
+    draw_sweep(rows, png, title)
+    console.print(f"wrote {png}")
+    return [dataclasses.asdict(r) for r in rows]
