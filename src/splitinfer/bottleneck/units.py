@@ -1,0 +1,115 @@
+"""The butterfly unit: a reduction unit on the edge and a restoration unit in the cloud.
+
+Eshratifar, Esmaili & Pedram, "Towards Collaborative Intelligence Friendly Architectures
+for Deep Learning" (ISQED 2019), and BottleNet (arXiv:1902.01000, 2019)::
+
+    head -> [ReductionUnit: conv C->c, stride s, BN, sigmoid] -> codec -> link
+         -> [RestorationUnit: upsample x s, conv c->C, BN, ReLU] -> tail
+
+The reduction output is bounded to (0, 1) by a sigmoid, so a quantizer needs no
+calibration: ``quant:bits=b,clip=0:1`` covers it exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from splitinfer.errors import BadInput
+
+_RESTORE_ACTIVATIONS = ("relu", "none")
+
+
+@dataclass(frozen=True)
+class UnitConfig:
+    """Shape of a butterfly unit.
+
+    channels: feature channels after reduction (``c``; the paper's "depth").
+    stride: spatial reduction factor of the reduction convolution (1 keeps H x W).
+    kernel: convolution kernel size of both units (odd).
+    restore_activation: ``relu`` when the original feature is non-negative (a cut after
+    a ReLU), ``none`` otherwise.
+    """
+
+    channels: int
+    stride: int = 1
+    kernel: int = 3
+    restore_activation: str = "relu"
+
+    def __post_init__(self) -> None:
+        for name in ("channels", "stride", "kernel"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise BadInput(f"UnitConfig.{name} must be a positive integer, got {value!r}")
+        if self.kernel % 2 == 0:
+            raise BadInput(f"UnitConfig.kernel must be odd, got {self.kernel}")
+        if self.restore_activation not in _RESTORE_ACTIVATIONS:
+            raise BadInput(
+                f"UnitConfig.restore_activation must be one of {_RESTORE_ACTIVATIONS}, "
+                f"got {self.restore_activation!r}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> UnitConfig:
+        if not isinstance(data, dict):
+            raise BadInput(f"a unit config must be a mapping, got {type(data).__name__}")
+        unknown = set(data) - {"channels", "stride", "kernel", "restore_activation"}
+        if unknown:
+            raise BadInput(f"unknown unit config keys: {sorted(unknown)}")
+        return cls(**data)
+
+
+def _feature_shape(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    if len(shape) != 4:
+        raise BadInput(
+            f"butterfly units work on N x C x H x W features; this cut carries {shape}. "
+            "Choose a convolutional cut point (see `splitinfer profile`)."
+        )
+    return shape[1], shape[2], shape[3]
+
+
+class ReductionUnit(nn.Module):
+    """C x H x W -> c x ceil(H/s) x ceil(W/s), values in (0, 1)."""
+
+    def __init__(self, in_channels: int, config: UnitConfig) -> None:
+        super().__init__()
+        k, s = config.kernel, config.stride
+        self.conv = nn.Conv2d(in_channels, config.channels, k, stride=s, padding=k // 2, bias=False)
+        self.norm = nn.BatchNorm2d(config.channels)
+        self.act = nn.Sigmoid()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.norm(self.conv(x)))
+
+
+class RestorationUnit(nn.Module):
+    """c x h x w -> C x H x W: nearest upsampling to the original size, then a convolution."""
+
+    def __init__(self, out_channels: int, out_size: tuple[int, int], config: UnitConfig) -> None:
+        super().__init__()
+        k = config.kernel
+        self.upsample: nn.Module = (
+            nn.Upsample(size=out_size, mode="nearest") if config.stride > 1 else nn.Identity()
+        )
+        self.conv = nn.Conv2d(config.channels, out_channels, k, padding=k // 2, bias=False)
+        self.norm = nn.BatchNorm2d(out_channels)
+        self.act: nn.Module = nn.ReLU() if config.restore_activation == "relu" else nn.Identity()
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.act(self.norm(self.conv(self.upsample(z))))
+
+
+def make_units(
+    feature_shape: tuple[int, ...], config: UnitConfig
+) -> tuple[ReductionUnit, RestorationUnit]:
+    """The two units for a cut whose feature has ``feature_shape`` (N, C, H, W)."""
+    c, h, w = _feature_shape(tuple(feature_shape))
+    if config.stride > min(h, w):
+        raise BadInput(f"stride {config.stride} is larger than the feature map {h}x{w}")
+    return ReductionUnit(c, config), RestorationUnit(c, (h, w), config)

@@ -1,0 +1,398 @@
+"""Bundle: the deployable artifact of one trained split, and its two halves.
+
+A bundle is a directory::
+
+    spec.json            what it is: model, cut, unit, codec, input preprocessing,
+                         classes, metrics measured when built, the command that built it
+    weights.safetensors  the model's and the units' weights (no pickle, ever)
+
+``Bundle.load`` validates the spec field by field, checks the weights' SHA-256 against
+the spec, rebuilds the model from the zoo, cuts it, and attaches the units. The bundle's
+*fingerprint* (what compact frames carry) hashes the canonical spec, which includes the
+weights digest, so a retrained bundle never decodes frames meant for its predecessor.
+
+    bundle = Bundle.load("bundles/fmnist")
+    frames = bundle.edge.encode(images)            # one compact frame per image
+    logits = bundle.cloud.decode_and_run(frames[0])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from splitinfer import wire
+from splitinfer.bottleneck import BottleneckModel, UnitConfig, insert_bottleneck
+from splitinfer.errors import BadBundle, BadFrame, BadInput, SplitInferError, UnknownBundle
+from splitinfer.partition import split
+
+BUNDLE_FORMAT = "splitinfer.bundle/1"
+SPEC_FILE = "spec.json"
+WEIGHTS_FILE = "weights.safetensors"
+MAX_SPEC_BYTES = 1 << 20
+MAX_WEIGHTS_BYTES = 2 << 30
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """uint8 image -> float model input: ``(x / 255 - mean) / std`` per channel."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        if images.dtype != torch.uint8:
+            raise BadInput(f"images must be uint8 N x C x H x W, got {images.dtype}")
+        mean = torch.tensor(self.mean).view(1, -1, 1, 1)
+        std = torch.tensor(self.std).view(1, -1, 1, 1)
+        return (images.float() / 255.0 - mean) / std
+
+
+@dataclass(frozen=True)
+class BundleSpec:
+    """Everything ``spec.json`` holds, validated."""
+
+    id: str
+    model: str
+    num_classes: int
+    in_channels: int
+    input_shape: tuple[int, int, int]  # C, H, W
+    cut: str
+    unit: UnitConfig | None
+    codec: str
+    classes: tuple[str, ...]
+    preprocess: Preprocess
+    weights_sha256: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    built_by: str = ""
+    created: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": BUNDLE_FORMAT,
+            "id": self.id,
+            "model": {
+                "name": self.model,
+                "num_classes": self.num_classes,
+                "in_channels": self.in_channels,
+            },
+            "input": {
+                "shape": list(self.input_shape),
+                "dtype": "uint8",
+                "mean": list(self.preprocess.mean),
+                "std": list(self.preprocess.std),
+            },
+            "cut": self.cut,
+            "unit": self.unit.to_dict() if self.unit else None,
+            "codec": self.codec,
+            "classes": list(self.classes),
+            "weights_sha256": self.weights_sha256,
+            "metrics": self.metrics,
+            "built_by": self.built_by,
+            "created": self.created,
+        }
+
+    def canonical(self) -> bytes:
+        """The bytes the fingerprint hashes: sorted-key JSON, without metrics or dates."""
+        data = self.to_json()
+        for volatile in ("metrics", "built_by", "created"):
+            data.pop(volatile)
+        return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, data: Any) -> BundleSpec:
+        try:
+            return _parse_spec(data)
+        except BadBundle:
+            raise
+        except (KeyError, TypeError, ValueError, SplitInferError) as err:
+            raise BadBundle(f"invalid bundle spec: {type(err).__name__}: {err}") from err
+
+
+def _get(data: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
+    if key not in data:
+        raise BadBundle(f"bundle spec lacks {key!r}")
+    value = data[key]
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise BadBundle(f"bundle spec field {key!r} has the wrong type ({type(value).__name__})")
+    return value
+
+
+def _parse_spec(data: Any) -> BundleSpec:
+    if not isinstance(data, dict):
+        raise BadBundle("spec.json must hold a JSON object")
+    if data.get("format") != BUNDLE_FORMAT:
+        raise BadBundle(f"unknown bundle format {data.get('format')!r}; expected {BUNDLE_FORMAT}")
+    bundle_id = _get(data, "id", str)
+    if not _ID_RE.match(bundle_id):
+        raise BadBundle(
+            f"bundle id {bundle_id!r} must be 1-64 of a-z 0-9 . _ - and start with a letter "
+            "or digit (no paths)"
+        )
+    model = _get(data, "model", dict)
+    inp = _get(data, "input", dict)
+    shape = tuple(int(v) for v in _get(inp, "shape", list))
+    if len(shape) != 3 or min(shape) < 1 or max(shape) > 4096:
+        raise BadBundle(f"input shape must be C,H,W with sides in 1..4096, got {shape}")
+    mean = tuple(float(v) for v in _get(inp, "mean", list))
+    std = tuple(float(v) for v in _get(inp, "std", list))
+    if len(mean) != shape[0] or len(std) != shape[0] or min(std) <= 0:
+        raise BadBundle("input mean/std need one value per channel and std > 0")
+    unit = data.get("unit")
+    classes = tuple(str(c) for c in _get(data, "classes", list))
+    num_classes = _get(model, "num_classes", int)
+    if len(classes) != num_classes:
+        raise BadBundle(f"{len(classes)} class names for {num_classes} classes")
+    sha = _get(data, "weights_sha256", str)
+    if not re.fullmatch(r"[0-9a-f]{64}", sha):
+        raise BadBundle("weights_sha256 must be 64 lowercase hex digits")
+    codec = _get(data, "codec", str)
+    from splitinfer import codecs
+
+    codecs.create(codec)  # raises BadCodecSpec on a bad spec
+    return BundleSpec(
+        id=bundle_id,
+        model=_get(model, "name", str),
+        num_classes=num_classes,
+        in_channels=_get(model, "in_channels", int),
+        input_shape=(shape[0], shape[1], shape[2]),
+        cut=_get(data, "cut", str),
+        unit=UnitConfig.from_dict(unit) if unit is not None else None,
+        codec=codec,
+        classes=classes,
+        preprocess=Preprocess(mean, std),
+        weights_sha256=sha,
+        metrics=dict(data.get("metrics") or {}),
+        built_by=str(data.get("built_by", "")),
+        created=str(data.get("created", "")),
+    )
+
+
+class EdgeHalf:
+    """What runs on the device: preprocess -> head -> reduction -> encode -> frame."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        self._b = bundle
+
+    @torch.no_grad()
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 images (N, C, H, W) -> the reduced features the codec encodes."""
+        b = self._b
+        if tuple(images.shape[1:]) != b.spec.input_shape:
+            raise BadInput(
+                f"bundle {b.spec.id} takes images of shape {b.spec.input_shape}, "
+                f"got {tuple(images.shape[1:])}"
+            )
+        return b.model.edge(b.spec.preprocess(images))
+
+    def encode(self, images: torch.Tensor, first_request_id: int = 0) -> list[bytes]:
+        """One compact frame per image, request ids counting up from ``first_request_id``."""
+        z = self.features(images)
+        return [
+            wire.encode_frame(
+                wire.FrameHeader(request_id=first_request_id + i, bundle=self._b.fingerprint),
+                self._b.codec.encode(z[i : i + 1]),
+            )
+            for i in range(len(z))
+        ]
+
+
+class CloudHalf:
+    """What runs on the server: frame -> decode -> restoration -> tail -> logits."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        self._b = bundle
+
+    def decode(self, frame: bytes) -> tuple[wire.FrameHeader, torch.Tensor]:
+        header, payload = wire.decode_frame(frame)
+        if header.bundle != self._b.fingerprint:
+            raise UnknownBundle(
+                f"frame is for bundle {header.bundle:#010x} but this is {self._b.spec.id} "
+                f"({self._b.fingerprint:#010x}); the edge may hold a stale bundle"
+                if header.bundle is not None
+                else "frame names no bundle"
+            )
+        z = self._b.codec.decode(payload)
+        if tuple(z.shape) != self._b.feature_shape:
+            raise BadFrame(f"decoded feature {tuple(z.shape)} != {self._b.feature_shape}")
+        return header, z
+
+    @torch.no_grad()
+    def run(self, z: torch.Tensor) -> torch.Tensor:
+        return self._b.model.cloud(z)
+
+    def decode_and_run(self, frame: bytes) -> torch.Tensor:
+        return self.run(self.decode(frame)[1])
+
+
+class Bundle:
+    """A loaded bundle: spec, model (eval mode), codec, and its edge and cloud halves."""
+
+    def __init__(self, spec: BundleSpec, source: nn.Module, model: BottleneckModel) -> None:
+        from splitinfer import codecs
+
+        self.spec = spec
+        self.source = source.eval()  # the unsplit backbone the halves share weights with
+        self.model = model.eval()
+        self.codec = codecs.create(spec.codec)
+        self.fingerprint = wire.bundle_fingerprint(spec.canonical())
+        c, h, w = spec.input_shape
+        with torch.no_grad():
+            self.feature_shape = tuple(model.edge(torch.zeros(1, c, h, w)).shape)
+        self.edge = EdgeHalf(self)
+        self.cloud = CloudHalf(self)
+
+    # --- building and saving ---------------------------------------------------------
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        bundle_id: str,
+        model_name: str,
+        model: nn.Module,
+        cut: str,
+        unit: UnitConfig | None,
+        codec: str,
+        classes: Sequence[str],
+        preprocess: Preprocess,
+        input_shape: tuple[int, int, int],
+        units: BottleneckModel | None = None,
+        metrics: dict[str, Any] | None = None,
+        built_by: str = "",
+    ) -> Bundle:
+        """Assemble a bundle from a (trained) model, optionally with trained units."""
+        bm = units or compose(model, cut, unit, codec, input_shape)
+        state = _state_of(model, bm)
+        spec = BundleSpec(
+            id=bundle_id,
+            model=model_name,
+            num_classes=len(classes),
+            in_channels=input_shape[0],
+            input_shape=input_shape,
+            cut=cut,
+            unit=unit,
+            codec=str(bm.codec.spec) if bm.codec is not None else codec,
+            classes=tuple(classes),
+            preprocess=preprocess,
+            weights_sha256=_digest(state),
+            metrics=dict(metrics or {}),
+            built_by=built_by,
+            created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        )
+        BundleSpec.from_json(spec.to_json())  # the same checks a loader applies
+        return cls(spec, model, bm)
+
+    def save(self, path: str | Path) -> Path:
+        require_safetensors()
+        from safetensors.torch import save_file
+
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        save_file(_state_of(self.source, self.model), str(folder / WEIGHTS_FILE))
+        (folder / SPEC_FILE).write_text(json.dumps(self.spec.to_json(), indent=1) + "\n")
+        return folder
+
+    # --- loading -----------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: str | Path) -> Bundle:
+        folder = Path(path)
+        spec_path, weights_path = folder / SPEC_FILE, folder / WEIGHTS_FILE
+        for p in (spec_path, weights_path):
+            if not p.is_file():
+                raise BadBundle(f"{folder} is not a bundle: {p.name} is missing")
+        if spec_path.stat().st_size > MAX_SPEC_BYTES:
+            raise BadBundle(f"{spec_path} is larger than {MAX_SPEC_BYTES} bytes")
+        if weights_path.stat().st_size > MAX_WEIGHTS_BYTES:
+            raise BadBundle(f"{weights_path} is larger than {MAX_WEIGHTS_BYTES} bytes")
+        try:
+            data = json.loads(spec_path.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise BadBundle(f"{spec_path} is not valid JSON: {err}") from err
+        spec = BundleSpec.from_json(data)
+        state = _read_weights(weights_path)
+        if _digest(state) != spec.weights_sha256:
+            raise BadBundle(f"{weights_path} does not match the spec's weights_sha256 (tampered?)")
+        return cls(spec, *_assemble(spec, state))
+
+
+def require_safetensors() -> None:
+    from splitinfer.errors import require
+
+    require("safetensors", "train")
+
+
+def _read_weights(path: Path) -> dict[str, torch.Tensor]:
+    require_safetensors()
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except Exception as err:  # safetensors raises its own error types for corrupt files
+        raise BadBundle(f"cannot read {path}: {err}") from err
+
+
+def _state_of(model: nn.Module, bm: BottleneckModel) -> dict[str, torch.Tensor]:
+    state = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
+    for part in ("reduction", "restoration"):
+        for k, v in getattr(bm, part).state_dict().items():
+            state[f"{part}.{k}"] = v.detach().contiguous()
+    return state
+
+
+def _digest(state: dict[str, torch.Tensor]) -> str:
+    h = hashlib.sha256()
+    for key in sorted(state):
+        t = state[key]
+        h.update(key.encode())
+        h.update(str(t.dtype).encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def compose(
+    model: nn.Module,
+    cut: str,
+    unit: UnitConfig | None,
+    codec: str,
+    input_shape: tuple[int, int, int],
+) -> BottleneckModel:
+    """Cut ``model`` and put a butterfly unit (or none: identity units) and codec there."""
+    s = split(model, cut, torch.zeros(1, *input_shape))
+    if unit is None:
+        return BottleneckModel(s.head, nn.Identity(), nn.Identity(), s.tail, codec)
+    return insert_bottleneck(s, unit, codec)
+
+
+def _assemble(
+    spec: BundleSpec, state: dict[str, torch.Tensor]
+) -> tuple[nn.Module, BottleneckModel]:
+    from splitinfer import zoo
+
+    model = zoo.create(spec.model, num_classes=spec.num_classes, in_channels=spec.in_channels)
+    parts: dict[str, dict[str, torch.Tensor]] = {"model": {}, "reduction": {}, "restoration": {}}
+    for key, value in state.items():
+        prefix, _, rest = key.partition(".")
+        if prefix not in parts:
+            raise BadBundle(f"unexpected tensor {key!r} in the weights")
+        parts[prefix][rest] = value
+    try:
+        model.load_state_dict(parts["model"], strict=True)
+        bm = compose(model, spec.cut, spec.unit, spec.codec, spec.input_shape)
+        bm.reduction.load_state_dict(parts["reduction"], strict=True)
+        bm.restoration.load_state_dict(parts["restoration"], strict=True)
+    except RuntimeError as err:
+        raise BadBundle(f"weights do not fit the spec: {str(err).splitlines()[0]}") from err
+    return model, bm

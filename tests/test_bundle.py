@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from splitinfer import wire, zoo
+from splitinfer.bottleneck import UnitConfig
+from splitinfer.bundle import Bundle, Preprocess
+from splitinfer.errors import BadBundle, SplitInferError, UnknownBundle
+from splitinfer.train.data import FMNIST_CLASSES, synthetic
+
+CODEC = "quant:bits=4,clip=0:1|ans"
+
+
+def _bundle(unit: UnitConfig | None = UnitConfig(channels=2), codec: str = CODEC) -> Bundle:
+    torch.manual_seed(0)
+    return Bundle.build(
+        bundle_id="test-bundle",
+        model_name="fmnist_resnet",
+        model=zoo.create("fmnist_resnet"),
+        cut="stage2",
+        unit=unit,
+        codec=codec,
+        classes=FMNIST_CLASSES,
+        preprocess=Preprocess((0.286,), (0.353,)),
+        input_shape=(1, 28, 28),
+        metrics={"accuracy": 0.1},
+        built_by="pytest",
+    )
+
+
+@pytest.fixture(scope="module")
+def images() -> torch.Tensor:
+    return synthetic(6, seed=2)[0]
+
+
+def test_frames_decode_to_the_same_logits_as_the_proxy_path(images: torch.Tensor) -> None:
+    b = _bundle()
+    frames = b.edge.encode(images, first_request_id=40)
+    assert len(frames) == len(images)
+    for i, frame in enumerate(frames):
+        header, _ = wire.decode_frame(frame)
+        assert header.request_id == 40 + i and header.bundle == b.fingerprint
+        with torch.no_grad():
+            expected = b.model(b.spec.preprocess(images[i : i + 1]))
+        assert torch.equal(b.cloud.decode_and_run(frame), expected)
+
+
+def test_save_load_round_trip_gives_identical_outputs(tmp_path: Path, images: torch.Tensor) -> None:
+    b = _bundle()
+    b.save(tmp_path / "b")
+    loaded = Bundle.load(tmp_path / "b")
+    assert loaded.spec == b.spec and loaded.fingerprint == b.fingerprint
+    frames = b.edge.encode(images)
+    assert loaded.edge.encode(images) == frames  # byte-identical frames
+    for frame in frames:
+        assert torch.equal(loaded.cloud.decode_and_run(frame), b.cloud.decode_and_run(frame))
+
+
+def test_bundle_without_unit(tmp_path: Path, images: torch.Tensor) -> None:
+    b = _bundle(unit=None, codec="quant:bits=8|zstd")
+    b.save(tmp_path / "raw")
+    loaded = Bundle.load(tmp_path / "raw")
+    assert loaded.feature_shape == (1, 64, 14, 14)
+    frame = loaded.edge.encode(images[:1])[0]
+    assert torch.equal(loaded.cloud.decode_and_run(frame), b.cloud.decode_and_run(frame))
+
+
+def test_a_frame_for_another_bundle_is_refused(images: torch.Tensor) -> None:
+    a, other = _bundle(), _bundle(codec="quant:bits=2,clip=0:1|ans")
+    assert a.fingerprint != other.fingerprint
+    with pytest.raises(UnknownBundle, match="stale"):
+        other.cloud.decode_and_run(a.edge.encode(images[:1])[0])
+
+
+def _saved(tmp_path: Path) -> Path:
+    return _bundle().save(tmp_path / "b")
+
+
+def test_tampered_weights_are_refused(tmp_path: Path) -> None:
+    folder = _saved(tmp_path)
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(folder / "weights.safetensors"))
+    key = next(iter(state))
+    state[key] = state[key] + 1
+    save_file(state, str(folder / "weights.safetensors"))
+    with pytest.raises(BadBundle, match="tampered"):
+        Bundle.load(folder)
+
+
+def test_a_pickle_in_place_of_weights_is_refused(tmp_path: Path) -> None:
+    folder = _saved(tmp_path)
+    torch.save({"x": torch.nn.Linear(2, 2)}, folder / "weights.safetensors")
+    with pytest.raises(BadBundle, match="cannot read"):
+        Bundle.load(folder)
+
+
+@pytest.mark.parametrize(
+    ("edit", "error", "match"),
+    [
+        (lambda s: s.update(id="../../etc"), BadBundle, "no paths"),
+        (lambda s: s.update(format="splitinfer.bundle/9"), BadBundle, "format"),
+        (lambda s: s.update(codec="nosuchcodec"), BadBundle, "nosuchcodec"),
+        (lambda s: s.update(classes=["a"]), BadBundle, "class names"),
+        (lambda s: s.update(cut="layer9"), SplitInferError, "layer9"),
+        (lambda s: s["input"].update(shape=[1, 28]), BadBundle, "C,H,W"),
+        (lambda s: s.update(unit={"channels": 2, "evil": 1}), BadBundle, "unknown"),
+        (lambda s: s.pop("weights_sha256"), BadBundle, "weights_sha256"),
+    ],
+)
+def test_malformed_specs_are_refused(
+    tmp_path: Path, edit: object, error: type[Exception], match: str
+) -> None:
+    folder = _saved(tmp_path)
+    spec = json.loads((folder / "spec.json").read_text())
+    edit(spec)  # type: ignore[operator]
+    (folder / "spec.json").write_text(json.dumps(spec))
+    with pytest.raises(error, match=match):
+        Bundle.load(folder)
+
+
+def test_missing_files_and_bad_json(tmp_path: Path) -> None:
+    with pytest.raises(BadBundle, match="missing"):
+        Bundle.load(tmp_path)
+    folder = _saved(tmp_path)
+    (folder / "spec.json").write_text("{not json")
+    with pytest.raises(BadBundle, match="JSON"):
+        Bundle.load(folder)
