@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from codec_cases import ALL_SPECS
 
 from splitinfer import codecs
+from tests.codecs.codec_cases import ALL_SPECS
 
 
 @pytest.fixture(params=ALL_SPECS)

@@ -10,12 +10,12 @@ import zlib
 import numpy as np
 import pytest
 import torch
-from codec_cases import ALL_SPECS
 
 from splitinfer import codecs
 from splitinfer.codecs import limits
 from splitinfer.codecs.bytesio import shape_bytes, varint
 from splitinfer.errors import CodecError, PayloadTooLarge, SplitInferError
+from tests.codecs.codec_cases import ALL_SPECS
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from codec_cases import ALL_SPECS, REGISTERED, check_reconstruction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from splitinfer import codecs
+from tests.codecs.codec_cases import ALL_SPECS, REGISTERED, check_reconstruction
 
 SHAPES = [
     (),

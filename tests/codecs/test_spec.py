@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from codec_cases import ALL_SPECS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from splitinfer import codecs
 from splitinfer.codecs import Spec, StageSpec, canonical, format_spec, parse_spec
 from splitinfer.errors import BadCodecSpec
+from tests.codecs.codec_cases import ALL_SPECS
 
 
 def test_example_from_the_issue() -> None:

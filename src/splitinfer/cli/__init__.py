@@ -22,7 +22,7 @@ def build_app() -> Any:
             "the command line needs typer and rich: pip install 'splitinfer[cli]'"
         ) from err
 
-    from splitinfer.cli import partition, plan
+    from splitinfer.cli import partition, plan, train
 
     app = typer.Typer(
         add_completion=False,
@@ -33,6 +33,7 @@ def build_app() -> Any:
     console = Console(width=None if sys.stdout.isatty() else 140)
     partition.register(app, console)
     plan.register(app, console)
+    train.register(app, console)
     return app
 
 

@@ -1,0 +1,78 @@
+"""`splitinfer train ...`: the training recipes, with progress bars and resumable runs."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from splitinfer.train.loop import FitConfig
+
+
+def _bar(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[stats]}"),
+        console=console,
+    )  # fmt: skip
+
+
+def progress_callback(console: Console, bar: Progress) -> Any:
+    task = bar.add_task("training", total=None, stats="")
+
+    def tick(phase: str, done: int, total: int, stats: dict[str, float]) -> None:
+        text = ", ".join(f"{k} {v:.4g}" for k, v in stats.items())
+        if phase == "train":
+            bar.update(task, completed=done, total=total, stats=text)
+        else:
+            console.print(f"epoch {done}/{total}: {text}")
+
+    return tick
+
+
+def register(app: Any, console: Console) -> None:
+    """Add the `train` command group to ``app``."""
+    train_app = typer.Typer(no_args_is_help=True, help="Training recipes (Fashion-MNIST).")
+    app.add_typer(train_app, name="train")
+
+    @train_app.command("backbone")
+    def backbone_cmd(
+        model: str = typer.Option("fmnist_resnet", help="zoo model to train from scratch"),
+        out: Path = typer.Option(Path("runs/backbone"), help="output folder"),
+        epochs: int = typer.Option(8, min=1),
+        batch_size: int = typer.Option(128, min=1),
+        lr: float = typer.Option(0.05, min=1e-6),
+        seed: int = typer.Option(0),
+        threads: int = typer.Option(None, min=1, help="torch.set_num_threads"),
+        limit: int = typer.Option(None, min=1, help="use only the first N training images"),
+        data: Path = typer.Option(None, help="folder with the Fashion-MNIST IDX files"),
+        resume: bool = typer.Option(False, help="continue from OUT/checkpoint.pt"),
+    ) -> None:
+        """Recipe (a): train a backbone from scratch; writes weights and results to OUT."""
+        from splitinfer.train.recipes import fashion_mnist, train_backbone
+
+        config = FitConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                           threads=threads)  # fmt: skip
+        command = "splitinfer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        with _bar(console) as bar:
+            results = train_backbone(
+                model, fashion_mnist(data, limit), config, out, resume=resume,
+                progress=progress_callback(console, bar), command=command,
+            )  # fmt: skip
+        console.print(
+            f"{model}: top-1 {100 * results['test_accuracy']:.2f}% on "
+            f"{results['test_images']} test images after {results['epochs']} epochs "
+            f"({results['train_seconds']:.0f} s); wrote {out}/weights.safetensors"
+        )

@@ -1,0 +1,156 @@
+"""Training recipes for Fashion-MNIST: the backbone, then the butterfly unit.
+
+(a) ``train_backbone``: a zoo model from scratch.
+(b) ``train_units`` with ``tune="units"``: the backbone frozen (BatchNorm statistics
+    included), only the reduction and restoration units learn, through the codec proxy.
+(c) ``tune="units+tail"``: the units and the tail learn; the head stays frozen, so the
+    edge half is the backbone's own.
+(d) ``distill=T``: knowledge distillation from the unsplit model (soft labels at
+    temperature T, Hinton et al. 2015) mixed with the hard labels.
+
+Every run writes into its output folder: ``config.json`` (resolved), ``checkpoint.pt``
+(resumable, written each epoch), ``weights.safetensors`` and ``results.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from splitinfer import zoo
+from splitinfer.bottleneck import BottleneckModel
+from splitinfer.errors import BadInput
+from splitinfer.partition.profile import machine_info
+from splitinfer.train.data import load_fashion_mnist, normalize_fmnist
+from splitinfer.train.loop import FitConfig, FitResult, ProgressFn, evaluate, fit
+
+Tune = Literal["units", "units+tail"]
+
+
+@dataclass(frozen=True)
+class Data:
+    train: tuple[torch.Tensor, torch.Tensor]
+    test: tuple[torch.Tensor, torch.Tensor]
+
+
+def fashion_mnist(root: str | Path | None = None, limit: int | None = None) -> Data:
+    """Normalized Fashion-MNIST; ``limit`` keeps the first N training images (tests)."""
+    (xtr, ytr), (xte, yte) = load_fashion_mnist("train", root), load_fashion_mnist("test", root)
+    if limit:
+        xtr, ytr = xtr[:limit], ytr[:limit]
+    return Data((normalize_fmnist(xtr), ytr), (normalize_fmnist(xte), yte))
+
+
+def _write(out: Path, name: str, data: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / name).write_text(json.dumps(data, indent=1, default=str) + "\n")
+
+
+def save_weights(model: nn.Module, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(path))
+
+
+def train_backbone(
+    model_name: str,
+    data: Data,
+    config: FitConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    progress: ProgressFn | None = None,
+    command: str = "",
+) -> dict[str, Any]:
+    """Recipe (a): train ``model_name`` from scratch; returns the results dict."""
+    out = Path(out)
+    model = zoo.create(model_name)
+    _write(out, "config.json", {"recipe": "backbone", "model": model_name, **asdict(config),
+                                "command": command})  # fmt: skip
+    result = fit(model, data.train, config, evaluate_on=data.test,
+                 checkpoint=out / "checkpoint.pt", resume=resume, progress=progress)  # fmt: skip
+    save_weights(model, out / "weights.safetensors")
+    results = _results(model_name, result, evaluate(model, *data.test), len(data.test[0]))
+    _write(out, "results.json", results)
+    return results
+
+
+def _results(model: str, result: FitResult, accuracy: float, n_test: int) -> dict[str, Any]:
+    return {
+        "model": model,
+        "test_accuracy": accuracy,
+        "test_images": n_test,
+        "epochs": result.epochs_done,
+        "train_seconds": round(result.seconds, 1),
+        "history": result.history,
+        "machine": machine_info(),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def _freeze(module: nn.Module) -> None:
+    for p in module.parameters():
+        p.requires_grad_(False)
+
+
+def distillation_loss(teacher: nn.Module, temperature: float, weight: float = 0.5) -> Any:
+    """``(logits, labels, x) -> loss``: hard-label CE mixed with soft-label KL (Hinton)."""
+
+    def loss(logits: torch.Tensor, labels: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            soft = F.softmax(teacher(x) / temperature, dim=1)
+        kd = F.kl_div(F.log_softmax(logits / temperature, dim=1), soft, reduction="batchmean")
+        return (1 - weight) * F.cross_entropy(logits, labels) + weight * temperature**2 * kd
+
+    return loss
+
+
+def train_units(
+    bm: BottleneckModel,
+    teacher: nn.Module,
+    data: Data,
+    config: FitConfig,
+    out: str | Path,
+    *,
+    tune: Tune = "units",
+    distill: float | None = None,
+    resume: bool = False,
+    progress: ProgressFn | None = None,
+    extra: dict[str, Any] | None = None,
+) -> FitResult:
+    """Recipes (b)-(d): train the butterfly unit (and optionally the tail) through the proxy.
+
+    The head is always frozen and kept in eval mode, so the deployed edge half is the
+    backbone's own; with ``tune="units"`` the tail is frozen too.
+    """
+    if tune not in ("units", "units+tail"):
+        raise BadInput(f"tune must be 'units' or 'units+tail', got {tune!r}")
+    out = Path(out)
+    _freeze(bm.head)
+    _freeze(teacher)
+    teacher.eval()
+    if tune == "units":
+        _freeze(bm.tail)
+
+    def train_mode(m: nn.Module) -> None:
+        m.train()
+        bm.head.eval()
+        if tune == "units":
+            bm.tail.eval()
+
+    _write(out, "config.json", {"recipe": f"units ({tune})", "distill": distill,
+                                **asdict(config), **(extra or {})})  # fmt: skip
+    return fit(
+        bm, data.train, config,
+        params=[p for p in bm.parameters() if p.requires_grad],
+        loss_fn=distillation_loss(teacher, distill) if distill else None,
+        evaluate_on=data.test, checkpoint=out / "checkpoint.pt", resume=resume,
+        train_mode=train_mode, progress=progress,
+    )  # fmt: skip
