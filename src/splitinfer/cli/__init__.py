@@ -22,7 +22,7 @@ def build_app() -> Any:
             "the command line needs typer and rich: pip install 'splitinfer[cli]'"
         ) from err
 
-    from splitinfer.cli import partition, plan, train
+    from splitinfer.cli import codecs, partition, plan, train
 
     app = typer.Typer(
         add_completion=False,
@@ -32,6 +32,7 @@ def build_app() -> Any:
     # Wide tables stay readable in logs and CI, where there is no terminal to measure.
     console = Console(width=None if sys.stdout.isatty() else 140)
     partition.register(app, console)
+    codecs.register(app, console)
     plan.register(app, console)
     train.register(app, console)
     return app
