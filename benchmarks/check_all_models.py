@@ -39,7 +39,8 @@ def check(name: str, size: int | None) -> dict[str, object]:
     try:
         a = analyze(model, x)
     except SplitInferError as err:
-        row.update(status="untraceable", error=str(err)[:300])
+        status = "untraceable" if err.code == "untraceable_model" else f"error:{err.code}"
+        row.update(status=status, error=str(err)[:300])
         return row
     names = [a.names[i][0] for i in a.cuts]
     mismatched = []
@@ -76,10 +77,12 @@ def main() -> int:
         print(json.dumps(row), flush=True)
     ok = sum(r["status"] == "ok" for r in rows)
     bad = [r["model"] for r in rows if r["status"] == "MISMATCH"]
-    untraceable = [r["model"] for r in rows if r["status"] == "untraceable"]
+    untraceable = [
+        r["model"] for r in rows if str(r["status"]).startswith(("untraceable", "error"))
+    ]
     print(
         f"{ok}/{len(rows)} models exact at every cut; mismatched: {bad or 'none'}; "
-        f"untraceable: {untraceable or 'none'} "
+        f"untraceable or failed: {untraceable or 'none'} "
         f"(torch {torch.__version__}, torchvision {torchvision.__version__}, "
         f"{platform.processor() or platform.machine()})"
     )

@@ -38,6 +38,8 @@ def test_default_input_sizes() -> None:
     assert zoo.default_input_size("fmnist_resnet") == (1, 28, 28)
     assert zoo.default_input_size("resnet50") == (3, 224, 224)
     assert zoo.default_input_size("inception_v3") == (3, 299, 299)
+    assert zoo.default_input_size("vit_h_14") == (3, 224, 224)  # random init: 224
+    assert zoo.default_input_size("vit_h_14", "IMAGENET1K_SWAG_E2E_V1") == (3, 518, 518)
 
 
 def test_unknown_model_suggests_close_names() -> None:

@@ -139,20 +139,26 @@ def list_models() -> list[str]:
     return [*ZOO.names(), *torchvision_models()]
 
 
-def default_input_size(name: str) -> tuple[int, int, int]:
-    """(C, H, W) the model is meant for: its zoo entry, or its torchvision weights' crop."""
+def default_input_size(name: str, weights: str | None = None) -> tuple[int, int, int]:
+    """(C, H, W) the model is meant for.
+
+    Zoo models: their entry. torchvision models: the crop of ``weights`` when it names
+    torchvision weights, else the smallest crop among the model's weights (the size a
+    randomly initialised fixed-size model such as ``vit_h_14`` is built for), else 224.
+    """
     if name in ZOO:
         return ZOO[name].input_size
     if name not in torchvision_models():
         raise UnknownModel(_unknown_message(name))
-    crop = 224
     try:
-        weights = torchvision.models.get_model_weights(name)
-        transforms = next(iter(weights)).transforms
-        crop = int(getattr(transforms, "keywords", {}).get("crop_size", crop))
-    except (ValueError, StopIteration):
-        pass
-    return (3, crop, crop)
+        enum = list(torchvision.models.get_model_weights(name))
+    except ValueError:
+        enum = []
+    if weights is not None and not _looks_like_path(weights):
+        enum = [_torchvision_weights(name, weights)]
+    crops = [int(getattr(w.transforms, "keywords", {}).get("crop_size", 224)) for w in enum]
+    side = min(crops, default=224)
+    return (3, side, side)
 
 
 def _unknown_message(name: str) -> str:

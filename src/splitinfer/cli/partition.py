@@ -11,17 +11,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 
-def _parse_size(text: str | None, model: str) -> tuple[int, int, int]:
+def _parse_size(text: str | None, model: str, weights: str | None) -> tuple[int, int, int]:
     from splitinfer.zoo import default_input_size
 
     if not text:
-        return default_input_size(model)
+        return default_input_size(model, weights)
     try:
         parts = [int(p) for p in text.replace("x", ",").split(",") if p.strip()]
     except ValueError:
         parts = []
     if len(parts) == 1:
-        c = default_input_size(model)[0]
+        c = default_input_size(model, weights)[0]
         return (c, parts[0], parts[0])
     if len(parts) == 3 and all(p > 0 for p in parts):
         return (parts[0], parts[1], parts[2])
@@ -112,7 +112,7 @@ def run_profile(
         model_name, weights=weights, num_classes=num_classes, in_channels=in_channels
     )
     if example is None:
-        c, h, w = _parse_size(input_size, model_name)
+        c, h, w = _parse_size(input_size, model_name, weights)
         if in_channels:
             c = in_channels
         example = torch.randn(batch, c, h, w, generator=torch.Generator().manual_seed(0))
