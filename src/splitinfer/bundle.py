@@ -195,16 +195,15 @@ class EdgeHalf:
             )
         return b.model.edge(b.spec.preprocess(images))
 
+    def frame(self, z: torch.Tensor, request_id: int) -> bytes:
+        """Encode one image's reduced feature (1 x c x h x w) into a compact frame."""
+        header = wire.FrameHeader(request_id=request_id, bundle=self._b.fingerprint)
+        return wire.encode_frame(header, self._b.codec.encode(z))
+
     def encode(self, images: torch.Tensor, first_request_id: int = 0) -> list[bytes]:
         """One compact frame per image, request ids counting up from ``first_request_id``."""
         z = self.features(images)
-        return [
-            wire.encode_frame(
-                wire.FrameHeader(request_id=first_request_id + i, bundle=self._b.fingerprint),
-                self._b.codec.encode(z[i : i + 1]),
-            )
-            for i in range(len(z))
-        ]
+        return [self.frame(z[i : i + 1], first_request_id + i) for i in range(len(z))]
 
 
 class CloudHalf:

@@ -46,6 +46,7 @@ def register(app: Any, console: Console) -> None:
     """Add the `train` command group to ``app``."""
     train_app = typer.Typer(no_args_is_help=True, help="Training recipes (Fashion-MNIST).")
     app.add_typer(train_app, name="train")
+    register_units(train_app, console)
 
     @train_app.command("backbone")
     def backbone_cmd(
@@ -75,4 +76,60 @@ def register(app: Any, console: Console) -> None:
             f"{model}: top-1 {100 * results['test_accuracy']:.2f}% on "
             f"{results['test_images']} test images after {results['epochs']} epochs "
             f"({results['train_seconds']:.0f} s); wrote {out}/weights.safetensors"
+        )
+
+
+def register_units(train_app: Any, console: Console) -> None:
+    """`splitinfer train units`: recipes (b)-(d), ending in a measured bundle."""
+
+    @train_app.command("units")
+    def units_cmd(
+        backbone: Path = typer.Option(..., help="trained backbone weights (safetensors)"),
+        model: str = typer.Option("fmnist_resnet", help="zoo model the weights belong to"),
+        cut: str = typer.Option(..., help="cut point (see `splitinfer profile MODEL`)"),
+        channels: int = typer.Option(2, min=1, help="channels after the reduction unit"),
+        stride: int = typer.Option(1, min=1, help="spatial reduction of the unit"),
+        kernel: int = typer.Option(3, min=1, help="unit kernel size (odd)"),
+        codec: str = typer.Option("quant:bits=2,clip=0:1|ans", help="codec spec in the loop"),
+        tune: str = typer.Option("units", help="units | units+tail"),
+        distill: float = typer.Option(None, min=0.5, help="distillation temperature"),
+        epochs: int = typer.Option(3, min=1),
+        batch_size: int = typer.Option(128, min=1),
+        lr: float = typer.Option(0.05, min=1e-6),
+        seed: int = typer.Option(0),
+        threads: int = typer.Option(None, min=1, help="torch.set_num_threads"),
+        limit: int = typer.Option(None, min=1, help="use only the first N training images"),
+        data: Path = typer.Option(None, help="folder with the Fashion-MNIST IDX files"),
+        out: Path = typer.Option(Path("runs/units"), help="run folder (config, checkpoint)"),
+        bundle: Path = typer.Option(Path("runs/bundle"), help="where the bundle is written"),
+        bundle_id: str = typer.Option("fmnist-split", help="bundle id"),
+        resume: bool = typer.Option(False, help="continue from OUT/checkpoint.pt"),
+    ) -> None:
+        """Train a butterfly unit on a frozen backbone; measure and save the bundle."""
+        from splitinfer.bottleneck import UnitConfig
+        from splitinfer.errors import BadInput
+        from splitinfer.train.recipes import fashion_mnist, train_unit_bundle
+
+        if tune not in ("units", "units+tail"):
+            raise BadInput(f"--tune must be 'units' or 'units+tail', got {tune!r}")
+        config = FitConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                           threads=threads)  # fmt: skip
+        command = "splitinfer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        with _bar(console) as bar:
+            run = train_unit_bundle(
+                model_name=model, backbone=backbone, cut=cut,
+                unit=UnitConfig(channels=channels, stride=stride, kernel=kernel),
+                codec=codec, data=fashion_mnist(data, limit), config=config, out=out,
+                bundle_dir=bundle, bundle_id=bundle_id, tune=tune,  # type: ignore[arg-type]
+                distill=distill, resume=resume, progress=progress_callback(console, bar),
+                command=command,
+            )  # fmt: skip
+        m = run.metrics
+        console.print(
+            f"bundle {run.bundle_dir}: top-1 {100 * m['accuracy']:.2f}% through real frames "
+            f"({100 * m['unsplit_accuracy']:.2f}% unsplit, loss "
+            f"{m['accuracy_loss_points']:.2f} points) on {m['images']} test images; "
+            f"mean frame {m['mean_frame_bytes']:.1f} B (payload "
+            f"{m['mean_payload_bytes']:.1f} B); encode {m['encode_ms_median']:.2f} ms, "
+            f"decode {m['decode_ms_median']:.2f} ms (median per image)"
         )

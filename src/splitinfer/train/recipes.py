@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from splitinfer import zoo
-from splitinfer.bottleneck import BottleneckModel
+from splitinfer.bottleneck import BottleneckModel, UnitConfig
 from splitinfer.errors import BadInput
 from splitinfer.partition.profile import machine_info
 from splitinfer.train.data import load_fashion_mnist, normalize_fmnist
@@ -154,3 +154,78 @@ def train_units(
         evaluate_on=data.test, checkpoint=out / "checkpoint.pt", resume=resume,
         train_mode=train_mode, progress=progress,
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class UnitRun:
+    """What `splitinfer train units` builds: a bundle and how it measured."""
+
+    bundle_dir: Path
+    metrics: dict[str, Any]
+
+
+def train_unit_bundle(
+    *,
+    model_name: str,
+    backbone: str | Path,
+    cut: str,
+    unit: UnitConfig,
+    codec: str,
+    data: Data,
+    config: FitConfig,
+    out: str | Path,
+    bundle_dir: str | Path,
+    bundle_id: str,
+    tune: Tune = "units",
+    distill: float | None = None,
+    resume: bool = False,
+    progress: ProgressFn | None = None,
+    command: str = "",
+    test_images_u8: torch.Tensor | None = None,
+) -> UnitRun:
+    """Recipes (b)-(d) end to end: units on a trained backbone -> a measured bundle.
+
+    The bundle's metrics come from the real deployed path on the test split
+    (:func:`splitinfer.train.evaluate.evaluate_bundle`), beside the unsplit backbone's
+    accuracy on the same images.
+    """
+    from splitinfer.bottleneck import insert_bottleneck
+    from splitinfer.bundle import Bundle, Preprocess
+    from splitinfer.partition import split
+    from splitinfer.train.data import FMNIST_CLASSES, FMNIST_MEAN, FMNIST_STD, load_fashion_mnist
+    from splitinfer.train.evaluate import evaluate_bundle
+
+    out = Path(out)
+    model = zoo.create(model_name, weights=backbone)
+    teacher = zoo.create(model_name, weights=backbone)
+    unsplit = evaluate(teacher, *data.test)
+    input_shape = zoo.default_input_size(model_name)
+    bm = insert_bottleneck(split(model, cut, torch.zeros(1, *input_shape)), unit, codec)
+    result = train_units(
+        bm, teacher, data, config, out, tune=tune, distill=distill, resume=resume,
+        progress=progress,
+        extra={"model": model_name, "backbone": str(backbone), "cut": cut,
+               "unit": unit.to_dict(), "codec": codec, "command": command},
+    )  # fmt: skip
+    bundle = Bundle.build(
+        bundle_id=bundle_id, model_name=model_name, model=model, cut=cut, unit=unit,
+        codec=codec, classes=FMNIST_CLASSES, units=bm,
+        preprocess=Preprocess((FMNIST_MEAN,), (FMNIST_STD,)), input_shape=input_shape,
+        built_by=command,
+    )  # fmt: skip
+    images = test_images_u8 if test_images_u8 is not None else load_fashion_mnist("test")[0]
+    measured = evaluate_bundle(bundle, images, data.test[1])
+    metrics = {
+        **measured,
+        "unsplit_accuracy": unsplit,
+        "accuracy_loss_points": 100 * (unsplit - measured["accuracy"]),
+        "proxy_accuracy": result.history[-1].get("accuracy") if result.history else None,
+        "train_seconds": round(result.seconds, 1),
+        "tune": tune,
+        "distill": distill,
+        "machine": machine_info(),
+    }
+    bundle = Bundle(replace(bundle.spec, metrics=metrics), bundle.source, bundle.model)
+    folder = bundle.save(bundle_dir)
+    _write(out, "results.json", metrics)
+    return UnitRun(folder, metrics)

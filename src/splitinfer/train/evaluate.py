@@ -1,0 +1,64 @@
+"""Evaluate a bundle the way it is deployed: encode -> frame -> decode, one image at a time.
+
+The evaluation protocol of DESIGN.md section 5: top-1 on the real path (not the training
+proxy), with the mean bytes of the actual frame (header included) and of its payload,
+and the median time to encode + frame and to unframe + decode one image's feature.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from splitinfer import wire
+from splitinfer.bundle import Bundle
+
+
+def evaluate_bundle(
+    bundle: Bundle,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int = 250,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Accuracy through real frames, mean frame / payload bytes, codec times per image.
+
+    ``images`` are uint8 N x C x H x W. Each image is encoded into its own frame (as a
+    device would send it); decoded features are batched for the cloud half only.
+    """
+    correct = frame_bytes = payload_bytes = 0
+    encode_ms: list[float] = []
+    decode_ms: list[float] = []
+    t_start = time.perf_counter()
+    for start in range(0, len(images), batch_size):
+        z = bundle.edge.features(images[start : start + batch_size])
+        decoded = []
+        for i in range(len(z)):
+            t0 = time.perf_counter()
+            frame = bundle.edge.frame(z[i : i + 1], start + i)
+            t1 = time.perf_counter()
+            decoded.append(bundle.cloud.decode(frame)[1])
+            t2 = time.perf_counter()
+            encode_ms.append((t1 - t0) * 1e3)
+            decode_ms.append((t2 - t1) * 1e3)
+            frame_bytes += len(frame)
+            payload_bytes += len(wire.decode_frame(frame)[1])
+        logits = bundle.cloud.run(torch.cat(decoded))
+        correct += int((logits.argmax(1) == labels[start : start + batch_size]).sum())
+        if progress:
+            progress(min(start + batch_size, len(images)), len(images))
+    n = max(len(images), 1)
+    return {
+        "accuracy": correct / n,
+        "images": len(images),
+        "mean_frame_bytes": frame_bytes / n,
+        "mean_payload_bytes": payload_bytes / n,
+        "encode_ms_median": statistics.median(encode_ms) if encode_ms else 0.0,
+        "decode_ms_median": statistics.median(decode_ms) if decode_ms else 0.0,
+        "seconds": round(time.perf_counter() - t_start, 1),
+        "path": "edge.features -> codec.encode -> wire frame -> cloud.decode -> cloud.run",
+    }
