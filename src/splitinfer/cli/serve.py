@@ -1,0 +1,86 @@
+"""Command `serve`: run the cloud half (HTTP) for one or more bundles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from splitinfer.errors import BadInput, MissingDependency
+
+
+def load_settings(flags: dict[str, Any]) -> Any:
+    """ServeSettings from the flags that were given, over ``SPLITINFER_*``, over defaults."""
+    try:
+        from pydantic import ValidationError
+
+        from splitinfer.cloud.settings import ServeSettings
+    except ImportError as err:
+        raise MissingDependency(
+            f"`serve` needs the server packages ({err.name}): pip install 'splitinfer[serve]'"
+        ) from err
+    given = {k: v for k, v in flags.items() if v is not None and v != [] and v is not False}
+    try:
+        settings = ServeSettings(**given)
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        raise BadInput(f"invalid server settings: {problems}") from None
+    settings.check()
+    return settings
+
+
+def register(app: Any, console: Console) -> None:
+    """Add `serve` to ``app``."""
+
+    @app.command("serve")
+    def serve_cmd(
+        bundle: list[Path] = typer.Option(None, "--bundle", help="bundle directory (repeatable)"),
+        host: str = typer.Option(None, help="address to bind (default: 127.0.0.1)"),
+        port: int = typer.Option(None, help="TCP port (default: 8000)"),
+        grpc_port: int = typer.Option(None, help="also serve gRPC on this port (default: off)"),
+        max_batch: int = typer.Option(None, help="most requests per model run (default: 16)"),
+        max_wait_ms: float = typer.Option(
+            None, help="ms to wait for a batch to fill (default: 0: batch what queued up)"
+        ),
+        max_queue: int = typer.Option(None, help="most waiting requests, then 503 (default: 256)"),
+        torch_threads: int = typer.Option(None, help="torch threads of the worker"),
+        token: str = typer.Option(
+            None, help="bearer token clients must send (prefer env SPLITINFER_TOKEN)"
+        ),
+        insecure: bool = typer.Option(
+            False, "--insecure", help="allow a non-loopback bind without a token"
+        ),
+        tls_cert: Path = typer.Option(None, help="PEM certificate: serve HTTPS"),
+        tls_key: Path = typer.Option(None, help="PEM private key for --tls-cert"),
+        log_level: str = typer.Option(None, help="uvicorn log level (default: info)"),
+    ) -> None:
+        """Serve bundles over HTTP (POST /v1/bundles/{id}/infer); SIGTERM drains first.
+
+        Every option can also come from the environment: SPLITINFER_HOST, SPLITINFER_TOKEN,
+        SPLITINFER_BUNDLES='["path"]', ... Binding beyond loopback needs a token.
+        """
+        settings = load_settings(
+            {
+                "bundles": bundle, "host": host, "port": port, "grpc_port": grpc_port,
+                "max_batch": max_batch,
+                "max_wait_ms": max_wait_ms, "max_queue": max_queue,
+                "torch_threads": torch_threads, "token": token, "insecure": insecure,
+                "tls_cert": tls_cert, "tls_key": tls_key, "log_level": log_level,
+            }
+        )  # fmt: skip
+        from splitinfer.cloud.server import run_server
+
+        scheme = "https" if settings.tls_cert else "http"
+        auth = "bearer token" if settings.token is not None else "NO auth"
+        console.print(
+            escape(
+                f"serving {len(settings.bundles)} bundle(s) at {scheme}://{settings.host}:"
+                f"{settings.port} ({auth}, max batch {settings.max_batch}, "
+                f"max wait {settings.max_wait_ms:g} ms)"
+                + (f"; gRPC on port {settings.grpc_port}" if settings.grpc_port is not None else "")
+            )
+        )
+        run_server(settings)

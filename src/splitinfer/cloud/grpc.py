@@ -1,0 +1,194 @@
+"""gRPC transport (``proto/splitinfer.proto``): a thin grpc.aio adapter over the DataPlane.
+
+``Infer`` is unary; ``InferStream`` takes frames and answers in the same order, running up
+to :data:`STREAM_WINDOW` of them at once so a single stream still fills batches. Per-frame
+failures in a stream come back as responses with ``error`` set; unary failures and auth
+failures use the status from :data:`splitinfer.cloud.grpc_errors.GRPC_STATUS`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from splitinfer import wire
+from splitinfer.cloud._proto import splitinfer_pb2 as pb
+from splitinfer.cloud._proto import splitinfer_pb2_grpc as pb_grpc
+from splitinfer.cloud.auth import check_bearer
+from splitinfer.cloud.dataplane import DataPlane
+from splitinfer.cloud.grpc_errors import grpc_status
+from splitinfer.cloud.result import Result
+from splitinfer.errors import AuthError, SplitInferError
+
+log = logging.getLogger("splitinfer.cloud")
+
+STREAM_WINDOW = 64
+"""Most frames of one stream in flight at once."""
+
+ROUTE_UNARY, ROUTE_STREAM = "grpc-infer", "grpc-stream"
+_BUNDLE_FIELDS = ("id", "fingerprint", "model", "cut", "codec", "classes")
+
+
+def result_proto(result: Result, sequence: int = 0) -> pb.InferResponse:
+    """A :class:`Result` as an ``InferResponse`` message."""
+    t = result.timing
+    return pb.InferResponse(
+        request_id=result.request_id,
+        bundle_id=result.bundle_id,
+        top=[
+            pb.Prediction(class_id=c, class_name=n, score=s)
+            for c, n, s in zip(result.class_ids, result.classes, result.scores, strict=True)
+        ],
+        timing=pb.Timing(
+            queue_ms=t.queue_ms,
+            decode_ms=t.decode_ms,
+            compute_ms=t.compute_ms,
+            total_ms=t.total_ms,
+            batch_size=t.batch_size,
+        ),
+        sequence=sequence,
+    )
+
+
+def error_proto(err: SplitInferError, frame: bytes, sequence: int) -> pb.InferResponse:
+    """A stream response for a failed frame (request id echoed when the frame is readable)."""
+    try:
+        request_id = wire.decode_frame(frame)[0].request_id
+    except SplitInferError:
+        request_id = 0
+    return pb.InferResponse(
+        request_id=request_id,
+        error=pb.Error(code=err.code, message=err.message),
+        sequence=sequence,
+    )
+
+
+class SplitInferenceService(pb_grpc.SplitInferenceServicer):
+    """The ``splitinfer.v1.SplitInference`` service over one DataPlane."""
+
+    def __init__(self, dataplane: DataPlane, token: str | None = None) -> None:
+        self.dataplane = dataplane
+        self.token = token
+
+    async def _authorize(self, context: Any) -> None:
+        metadata = dict(context.invocation_metadata() or ())
+        try:
+            check_bearer(metadata.get("authorization"), self.token)
+        except AuthError as err:
+            self.dataplane.metrics.requests.inc(1, "grpc", "UNAUTHENTICATED")
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, err.message)
+
+    async def _infer(self, request: Any) -> Result:
+        """DataPlane.infer; a fault that is not a SplitInferError becomes a logged one."""
+        self.dataplane.metrics.bytes_in.inc(len(request.frame), "grpc")
+        try:
+            return await self.dataplane.infer(
+                request.frame, request.bundle_id or None, request.top_k or None
+            )
+        except SplitInferError:
+            raise
+        except Exception as err:
+            log.exception("internal error in gRPC inference")
+            raise SplitInferError("internal server error; see the log") from err
+
+    async def Infer(self, request: Any, context: Any) -> pb.InferResponse:
+        """Unary: one frame -> one result, or an error status."""
+        await self._authorize(context)
+        try:
+            result = await self._infer(request)
+        except SplitInferError as err:
+            status = grpc_status(err.code)
+            self.dataplane.metrics.requests.inc(1, ROUTE_UNARY, status.name)
+            await context.abort(status, f"[{err.code}] {err.message}")
+        self.dataplane.metrics.requests.inc(1, ROUTE_UNARY, "OK")
+        self.dataplane.metrics.latency.observe(result.timing.total_ms / 1000.0)
+        return result_proto(result)
+
+    async def _one(self, request: Any, sequence: int) -> pb.InferResponse:
+        try:
+            result = await self._infer(request)
+        except SplitInferError as err:
+            self.dataplane.metrics.requests.inc(1, ROUTE_STREAM, grpc_status(err.code).name)
+            return error_proto(err, request.frame, sequence)
+        self.dataplane.metrics.requests.inc(1, ROUTE_STREAM, "OK")
+        self.dataplane.metrics.latency.observe(result.timing.total_ms / 1000.0)
+        return result_proto(result, sequence)
+
+    async def InferStream(
+        self, request_iterator: AsyncIterator[Any], context: Any
+    ) -> AsyncIterator[pb.InferResponse]:
+        """Bidirectional: frames in, results out in the same order."""
+        await self._authorize(context)
+        window: asyncio.Queue[asyncio.Task[pb.InferResponse] | None] = asyncio.Queue(STREAM_WINDOW)
+
+        async def read() -> None:
+            sequence = 0
+            try:
+                async for request in request_iterator:
+                    await window.put(asyncio.ensure_future(self._one(request, sequence)))
+                    sequence += 1
+            except Exception:
+                await window.put(None)  # wake the writer; `await reader` re-raises
+                raise
+            await window.put(None)
+
+        reader = asyncio.ensure_future(read())
+        try:
+            while (task := await window.get()) is not None:
+                yield await task
+            await reader
+        finally:  # normal end, or the client went away: stop reading, drop what is left
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+            while not window.empty():
+                if (left := window.get_nowait()) is not None:
+                    left.cancel()
+
+    async def ListBundles(self, request: Any, context: Any) -> pb.ListBundlesResponse:
+        """The served bundles."""
+        await self._authorize(context)
+        return pb.ListBundlesResponse(
+            bundles=[
+                pb.Bundle(**{k: b[k] for k in _BUNDLE_FIELDS}) for b in self.dataplane.describe()
+            ]
+        )
+
+
+async def start_grpc_server(
+    dataplane: DataPlane,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    token: str | None = None,
+    max_message_bytes: int = wire.MAX_FRAME_BYTES,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
+) -> tuple[Any, int]:
+    """Start a grpc.aio server for ``dataplane``; return ``(server, bound_port)``.
+
+    Messages over ``max_message_bytes`` (+ 1 KiB for the other fields) are refused by gRPC
+    itself with RESOURCE_EXHAUSTED before they reach the service. Stop it with
+    ``await server.stop(grace_s)`` after ``await dataplane.drain()``.
+    """
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", max_message_bytes + 1024),
+            ("grpc.so_reuseport", 0),
+        ]
+    )
+    pb_grpc.add_SplitInferenceServicer_to_server(SplitInferenceService(dataplane, token), server)
+    address = f"{host}:{port}"
+    if tls_cert is not None and tls_key is not None:
+        creds = grpc.ssl_server_credentials([(tls_key.read_bytes(), tls_cert.read_bytes())])
+        bound = server.add_secure_port(address, creds)
+    else:
+        bound = server.add_insecure_port(address)
+    await server.start()
+    return server, int(bound)

@@ -1,0 +1,157 @@
+"""HTTP transport: a thin FastAPI adapter over :class:`~splitinfer.cloud.DataPlane`.
+
+Routes (all but the probes need ``Authorization: Bearer <token>`` when a token is set)::
+
+    POST /v1/bundles/{id}/infer        body: one frame (application/x-splitinfer-frame)
+    POST /v1/bundles/{id}/infer-image  body: PNG/JPEG (cloud-only baseline)
+    GET  /v1/bundles                   what is served
+    GET  /healthz  /readyz             liveness; readiness (503 while draining)
+    GET  /metrics                      Prometheus text format
+
+Results are JSON, or a binary result frame with ``Accept: application/x-splitinfer-result``.
+Errors are ``{"error": code, "message": ...}`` with the status from
+:data:`splitinfer.cloud.http_errors.HTTP_STATUS`. Bodies are capped while they stream in.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
+
+from splitinfer import wire
+from splitinfer.cloud.auth import check_bearer
+from splitinfer.cloud.body import check_declared_length, read_capped
+from splitinfer.cloud.dataplane import DataPlane
+from splitinfer.cloud.http_errors import HTTP_HEADERS, http_status
+from splitinfer.cloud.result import Result
+from splitinfer.errors import BadInput, Overloaded, SplitInferError
+
+FRAME_TYPE = "application/x-splitinfer-frame"
+RESULT_TYPE = "application/x-splitinfer-result"
+METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_FRAME_TYPES = (FRAME_TYPE, "application/octet-stream")
+log = logging.getLogger("splitinfer.cloud")
+
+
+def check_content_type(header: str | None, allowed: tuple[str, ...]) -> None:
+    """Refuse a declared content type not in ``allowed`` (a missing one is accepted)."""
+    ctype = (header or allowed[0]).split(";")[0].strip().lower()
+    if ctype not in allowed:
+        raise BadInput(f"send the body as {allowed[0]}, not {ctype!r}")
+
+
+def error_response(err: SplitInferError) -> JSONResponse:
+    """The JSON error response for a typed error (status from the one table)."""
+    status = http_status(err.code)
+    body = {"error": err.code, "message": err.message}
+    return JSONResponse(body, status_code=status, headers=dict(HTTP_HEADERS.get(status, {})))
+
+
+def result_response(result: Result, accept: str) -> Response:
+    """JSON result, or the binary result frame when the client accepts it."""
+    headers = {"Server-Timing": result.timing.server_timing()}
+    if RESULT_TYPE in accept:
+        frame = wire.encode_result(result.to_topk())
+        return Response(frame, media_type=RESULT_TYPE, headers=headers)
+    return JSONResponse(result.to_json(), headers=headers)
+
+
+def create_app(
+    dataplane: DataPlane,
+    *,
+    token: str | None = None,
+    max_body_bytes: int = wire.MAX_FRAME_BYTES,
+    drain_timeout_s: float = 30.0,
+) -> FastAPI:
+    """A FastAPI app serving ``dataplane``; on shutdown it drains and closes it."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await dataplane.drain(drain_timeout_s)
+        await dataplane.close()
+
+    app = FastAPI(title="splitinfer", lifespan=lifespan)
+    metrics = dataplane.metrics
+
+    @app.exception_handler(SplitInferError)
+    async def on_error(_: Request, err: SplitInferError) -> Any:
+        return error_response(err)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(_: Request, err: RequestValidationError) -> Any:
+        return error_response(BadInput(f"invalid request: {err.errors()}"))
+
+    async def serve(
+        route: str,
+        request: Request,
+        call: Callable[[bytes], Awaitable[Result]],
+        content_types: tuple[str, ...] | None = None,
+    ) -> Response:
+        """Auth -> size checks -> capped read -> DataPlane -> response, with metrics."""
+        start = time.perf_counter()
+        try:
+            check_bearer(request.headers.get("authorization"), token)
+            if content_types:
+                check_content_type(request.headers.get("content-type"), content_types)
+            check_declared_length(request.headers, max_body_bytes)
+            body = await read_capped(request.stream(), max_body_bytes)
+            metrics.bytes_in.inc(len(body), route)
+            response = result_response(await call(body), request.headers.get("accept", ""))
+        except SplitInferError as err:
+            response = error_response(err)
+        except ClientDisconnect:
+            response = Response(status_code=400)  # nobody is listening; counted only
+        except Exception:
+            log.exception("internal error on %s", route)
+            response = error_response(SplitInferError("internal server error; see the log"))
+        metrics.requests.inc(1, route, str(response.status_code))
+        if response.status_code == 200:
+            metrics.latency.observe(time.perf_counter() - start)
+        return response
+
+    @app.post("/v1/bundles/{bundle_id}/infer")
+    async def infer(bundle_id: str, request: Request, k: int | None = None) -> Any:
+        return await serve(
+            "infer", request, lambda body: dataplane.infer(body, bundle_id, k), _FRAME_TYPES
+        )
+
+    @app.post("/v1/bundles/{bundle_id}/infer-image")
+    async def infer_image(
+        bundle_id: str, request: Request, k: int | None = None, request_id: int = 0
+    ) -> Any:
+        return await serve(
+            "infer-image",
+            request,
+            lambda body: dataplane.infer_image(body, bundle_id, request_id, k),
+        )
+
+    @app.get("/v1/bundles")
+    async def bundles(request: Request) -> Any:
+        check_bearer(request.headers.get("authorization"), token)
+        return {"bundles": dataplane.describe()}
+
+    @app.get("/healthz")
+    async def healthz() -> Any:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> Any:
+        if dataplane.draining:
+            return error_response(Overloaded("draining: not taking new requests"))
+        return JSONResponse({"status": "ready", "bundles": list(dataplane.by_id)})
+
+    @app.get("/metrics")
+    async def metrics_text(request: Request) -> Any:
+        check_bearer(request.headers.get("authorization"), token)
+        return Response(metrics.render(), media_type=METRICS_TYPE)
+
+    return app

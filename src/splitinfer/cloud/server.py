@@ -1,0 +1,138 @@
+"""Run the HTTP app under uvicorn: as the ``splitinfer serve`` process, or in a thread.
+
+On SIGTERM/SIGINT the DataPlane stops admitting at once (``/readyz`` turns 503 so a load
+balancer moves away), uvicorn stops accepting connections and waits for open requests,
+then the app's shutdown drains and closes the DataPlane.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+import uvicorn
+
+from splitinfer.bundle import Bundle
+from splitinfer.cloud.dataplane import DataPlane
+from splitinfer.cloud.http import create_app
+from splitinfer.cloud.settings import ServeSettings
+from splitinfer.errors import BadInput
+
+
+class DrainingServer(uvicorn.Server):
+    """A uvicorn server that flags its DataPlane as draining on the first exit signal."""
+
+    def __init__(self, config: uvicorn.Config, dataplane: DataPlane) -> None:
+        super().__init__(config)
+        self.dataplane = dataplane
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.dataplane.begin_drain()
+        super().handle_exit(sig, frame)
+
+
+def build_dataplane(settings: ServeSettings) -> DataPlane:
+    """Load every bundle the settings name into a DataPlane."""
+    return DataPlane(
+        [Bundle.load(p) for p in settings.bundles],
+        max_batch=settings.max_batch,
+        max_wait_ms=settings.max_wait_ms,
+        max_queue=settings.max_queue,
+        torch_threads=settings.torch_threads,
+        top_k=settings.top_k,
+        max_image_pixels=settings.max_image_pixels,
+    )
+
+
+def make_server(settings: ServeSettings, dataplane: DataPlane) -> DrainingServer:
+    """A configured (not yet running) server for ``dataplane``."""
+    app = create_app(
+        dataplane,
+        token=settings.token_value,
+        max_body_bytes=settings.max_body_bytes,
+        drain_timeout_s=settings.drain_timeout_s,
+    )
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        server_header=False,
+        timeout_graceful_shutdown=math.ceil(settings.drain_timeout_s),
+        ssl_certfile=settings.tls_cert,
+        ssl_keyfile=settings.tls_key,
+    )
+    return DrainingServer(config, dataplane)
+
+
+def run_server(settings: ServeSettings) -> None:
+    """Check the settings, load the bundles and serve until a signal stops the process.
+
+    With ``grpc_port`` set, gRPC runs on the same event loop and DataPlane as HTTP.
+    """
+    settings.check()
+    dataplane = build_dataplane(settings)
+    server = make_server(settings, dataplane)
+    if settings.grpc_port is None:
+        server.run()
+    else:
+        asyncio.run(_serve_with_grpc(settings, dataplane, server))
+
+
+async def _serve_with_grpc(
+    settings: ServeSettings, dataplane: DataPlane, server: DrainingServer
+) -> None:
+    from splitinfer.cloud.grpc import start_grpc_server
+
+    grpc_server, _ = await start_grpc_server(
+        dataplane,
+        host=settings.host,
+        port=settings.grpc_port or 0,
+        token=settings.token_value,
+        max_message_bytes=settings.max_body_bytes,
+        tls_cert=settings.tls_cert,
+        tls_key=settings.tls_key,
+    )
+    try:
+        await server.serve()  # on exit, the app's shutdown has drained the DataPlane
+    finally:
+        await grpc_server.stop(settings.drain_timeout_s)
+
+
+def bound_port(server: uvicorn.Server) -> int:
+    """The TCP port a started server listens on (useful with port 0)."""
+    for s in server.servers:
+        for sock in s.sockets:
+            return int(sock.getsockname()[1])
+    raise BadInput("the server has no listening socket yet")
+
+
+@contextmanager
+def serve_in_thread(
+    settings: ServeSettings, dataplane: DataPlane, start_timeout_s: float = 20.0
+) -> Iterator[tuple[str, DrainingServer]]:
+    """Serve on a background thread; yield ``(base_url, server)``; stop and join on exit.
+
+    For tests, benchmarks and notebooks. No signal handlers are installed off the main
+    thread, so shutdown is by ``server.should_exit``.
+    """
+    server = make_server(settings, dataplane)
+    thread = threading.Thread(target=server.run, name="splitinfer-uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + start_timeout_s
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise BadInput(f"the server did not start on {settings.host}:{settings.port}")
+        time.sleep(0.01)
+    scheme = "https" if settings.tls_cert else "http"
+    try:
+        yield f"{scheme}://{settings.host}:{bound_port(server)}", server
+    finally:
+        server.should_exit = True
+        thread.join(timeout=settings.drain_timeout_s + 5)

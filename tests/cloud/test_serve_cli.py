@@ -1,0 +1,109 @@
+"""`splitinfer serve`: refuses unsafe settings, serves, and drains on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+
+from splitinfer.cli import main
+from splitinfer.cloud._proto import splitinfer_pb2 as pb
+from splitinfer.cloud._proto import splitinfer_pb2_grpc as pb_grpc
+from splitinfer.cloud.settings import ServeSettings
+from splitinfer.errors import BadInput
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["serve", "--bundle", "b", "--host", "0.0.0.0"],
+        ["serve", "--bundle", "b", "--host", "10.1.2.3", "--port", "9000"],
+        ["serve"],  # no bundle
+        ["serve", "--bundle", "b", "--tls-cert", "c.pem"],  # cert without key
+    ],
+)
+def test_unsafe_or_incomplete_settings_are_refused(
+    argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SPLITINFER_TOKEN", raising=False)
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "bad_input" in err and "Traceback" not in err
+
+
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPLITINFER_HOST", "0.0.0.0")
+    monkeypatch.setenv("SPLITINFER_TOKEN", "from-env")
+    monkeypatch.setenv("SPLITINFER_BUNDLES", '["a", "b"]')
+    monkeypatch.setenv("SPLITINFER_MAX_BATCH", "4")
+    s = ServeSettings(max_batch=8)  # an explicit value (a flag) beats the environment
+    s.check()  # a token makes the public bind acceptable
+    assert s.token_value == "from-env" and s.bundles == [Path("a"), Path("b")]
+    assert s.max_batch == 8 and "from-env" not in repr(s)
+    with pytest.raises(BadInput, match="insecure"):
+        ServeSettings(token=None).check()
+    ServeSettings(token=None, insecure=True).check()
+
+
+GRPC_AUTH = (("authorization", "Bearer t0k"),)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_sigterm_lets_the_in_flight_request_finish(bundle_dir: Path, frames: list[bytes]) -> None:
+    port, grpc_port = _free_port(), _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "SPLITINFER_TOKEN": "t0k"}
+    cmd = [sys.executable, "-c", "from splitinfer.cli import main; main()", "serve",
+           "--bundle", str(bundle_dir), "--port", str(port), "--max-wait-ms", "1500",
+           "--grpc-port", str(grpc_port),
+           "--log-level", "warning"]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"server did not start: {proc.stdout.read() if proc.stdout else ''}")
+            time.sleep(0.1)
+        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            stub = pb_grpc.SplitInferenceStub(channel)
+            listed = stub.ListBundles(pb.ListBundlesRequest(), metadata=GRPC_AUTH, timeout=10)
+            assert [b.id for b in listed.bundles] == ["fmnist-test"]
+        statuses: list[int] = []
+        slow = threading.Thread(
+            target=lambda: statuses.append(
+                httpx.post(f"{url}/v1/bundles/fmnist-test/infer", content=frames[0],
+                           headers={"Authorization": "Bearer t0k"}, timeout=30).status_code
+            )
+        )  # fmt: skip
+        slow.start()
+        time.sleep(0.5)  # the request now waits in the batcher (max wait 1.5 s)
+        proc.send_signal(signal.SIGTERM)
+        slow.join(timeout=30)
+        assert statuses == [200]
+        rc = proc.wait(timeout=30)
+        assert rc in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after a clean stop
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
