@@ -22,7 +22,7 @@ def build_app() -> Any:
             "the command line needs typer and rich: pip install 'splitinfer[cli]'"
         ) from err
 
-    from splitinfer.cli import codecs, partition, plan, train
+    from splitinfer.cli import codecs, link, partition, plan, serve, train
 
     app = typer.Typer(
         add_completion=False,
@@ -35,6 +35,8 @@ def build_app() -> Any:
     codecs.register(app, console)
     plan.register(app, console)
     train.register(app, console)
+    link.register(app, console)
+    serve.register(app, console)
     return app
 
 
