@@ -32,6 +32,11 @@ def test_backbone_then_units_make_a_measured_loadable_bundle(tmp_path: Path) -> 
     loaded = Bundle.load(run.bundle_dir)
     assert loaded.spec.metrics["accuracy"] == m["accuracy"]
     assert loaded.spec.unit == UnitConfig(channels=2, stride=2)
+    from splitinfer.plan import load_ratepoints
+
+    (point,) = load_ratepoints(tmp_path / "units" / "ratepoints.json")
+    assert point.measured and point.cut == "stage1"
+    assert point.frame_bytes == m["mean_frame_bytes"]
     again = evaluate_bundle(loaded, xte, yte)
     assert again["accuracy"] == m["accuracy"]
     assert again["mean_frame_bytes"] == m["mean_frame_bytes"]
