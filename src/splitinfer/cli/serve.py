@@ -56,6 +56,12 @@ def register(app: Any, console: Console) -> None:
         tls_cert: Path = typer.Option(None, help="PEM certificate: serve HTTPS"),
         tls_key: Path = typer.Option(None, help="PEM private key for --tls-cert"),
         log_level: str = typer.Option(None, help="uvicorn log level (default: info)"),
+        use_ray: bool = typer.Option(
+            False, "--ray", help="run as a Ray Serve deployment (HTTP only; needs splitinfer[ray])"
+        ),
+        address: str = typer.Option(None, help="--ray: Ray cluster address (default: local)"),
+        replicas: int = typer.Option(1, min=1, help="--ray: number of replicas"),
+        cpus_per_replica: float = typer.Option(1.0, min=0.01, help="--ray: CPUs per replica"),
     ) -> None:
         """Serve bundles over HTTP (POST /v1/bundles/{id}/infer); SIGTERM drains first.
 
@@ -71,6 +77,9 @@ def register(app: Any, console: Console) -> None:
                 "tls_cert": tls_cert, "tls_key": tls_key, "log_level": log_level,
             }
         )  # fmt: skip
+        if use_ray:
+            _serve_on_ray(console, settings, address, replicas, cpus_per_replica)
+            return
         from splitinfer.cloud.server import run_server
 
         scheme = "https" if settings.tls_cert else "http"
@@ -84,3 +93,40 @@ def register(app: Any, console: Console) -> None:
             )
         )
         run_server(settings)
+
+
+def _serve_on_ray(
+    console: Console, settings: Any, address: str | None, replicas: int, cpus: float
+) -> None:
+    """Deploy on Ray Serve and block until Ctrl-C / SIGTERM, then shut Ray down."""
+    import signal
+    import threading
+
+    from splitinfer.cloud import ray as ray_serve
+    from splitinfer.errors import BadInput
+
+    if settings.grpc_port is not None or settings.tls_cert is not None:
+        raise BadInput("--ray serves plain HTTP behind Ray's proxy: drop --grpc-port / --tls-*")
+    token = settings.token.get_secret_value() if settings.token is not None else None
+    ray_serve.run(
+        [str(p) for p in settings.bundles], address=address, host=settings.host,
+        port=settings.port, replicas=replicas, cpus_per_replica=cpus,
+        settings={"max_batch": settings.max_batch, "max_wait_ms": settings.max_wait_ms,
+                  "max_queue": settings.max_queue, "torch_threads": settings.torch_threads,
+                  "token": token},
+    )  # fmt: skip
+    console.print(
+        escape(
+            f"Ray Serve: {replicas} replica(s) serving {len(settings.bundles)} bundle(s) at "
+            f"http://{settings.host}:{settings.port} ({'bearer token' if token else 'NO auth'})"
+        )
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        ray_serve.shutdown()
+        console.print("Ray Serve shut down")
