@@ -1,6 +1,6 @@
-"""Benchmark the HTTP server: requests/s and p50/p99 latency at 1, 8 and 32 concurrent
-clients, with dynamic batching on, greedy (no wait) and off, in one run; print a table,
-write JSON.
+"""Benchmark the server: requests/s and p50/p99 latency at 1, 8 and 32 concurrent clients,
+with dynamic batching on, greedy (no wait) and off, over HTTP and over gRPC (unary), in one
+run; print a table, write JSON.
 
     python benchmarks/server_bench.py                      # random-weight test bundle
     python benchmarks/server_bench.py --bundle bundles/fmnist --requests 1000
@@ -82,10 +82,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(bundle_dir: Path, port: int, max_batch: int, max_wait_ms: float,
-                 threads: int) -> subprocess.Popen[bytes]:  # fmt: skip
+def start_server(bundle_dir: Path, port: int, grpc_port: int, max_batch: int,
+                 max_wait_ms: float, threads: int) -> subprocess.Popen[bytes]:  # fmt: skip
     cmd = [sys.executable, "-c", "from splitinfer.cli import main; main()", "serve",
-           "--bundle", str(bundle_dir), "--port", str(port), "--max-batch", str(max_batch),
+           "--bundle", str(bundle_dir), "--port", str(port), "--grpc-port", str(grpc_port),
+           "--max-batch", str(max_batch),
            "--max-wait-ms", str(max_wait_ms), "--torch-threads", str(threads),
            "--max-queue", "1024", "--log-level", "warning"]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k != "SPLITINFER_TOKEN"}
@@ -183,6 +184,52 @@ async def run_level(port: int, path: str, frames: list[bytes], clients: int,
     }
 
 
+async def run_level_grpc(port: int, bundle_id: str, frames: list[bytes], clients: int,
+                         total: int) -> dict[str, Any]:  # fmt: skip
+    """The same load over gRPC: ``clients`` channels, unary ``Infer`` calls back to back."""
+    import grpc
+
+    from splitinfer.cloud._proto import splitinfer_pb2 as pb
+    from splitinfer.cloud._proto import splitinfer_pb2_grpc as pb_grpc
+
+    latencies: list[float] = []
+    batch_sizes: list[int] = []
+    errors = 0
+    counter = iter(range(total))
+    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for _ in range(clients)]
+
+    async def sender(channel: grpc.aio.Channel) -> None:
+        nonlocal errors
+        stub = pb_grpc.SplitInferenceStub(channel)
+        for i in counter:
+            t0 = time.perf_counter()
+            try:
+                reply = await stub.Infer(
+                    pb.InferRequest(bundle_id=bundle_id, frame=frames[i % len(frames)]),
+                    wait_for_ready=True,
+                )
+                batch_sizes.append(reply.timing.batch_size)
+            except grpc.aio.AioRpcError:
+                errors += 1
+            latencies.append(time.perf_counter() - t0)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(sender(c) for c in channels))
+    wall = time.perf_counter() - start
+    for c in channels:
+        await c.close()
+    ms = sorted(x * 1000 for x in latencies)
+    return {
+        "clients": clients,
+        "requests": total,
+        "errors": errors,
+        "rps": total / wall,
+        "p50_ms": statistics.median(ms),
+        "p99_ms": ms[min(len(ms) - 1, int(0.99 * len(ms)))],
+        "mean_batch": statistics.fmean(batch_sizes) if batch_sizes else 0.0,
+    }
+
+
 def modes(args: argparse.Namespace) -> list[tuple[str, int, float]]:
     """(label, max_batch, max_wait_ms): batching on, greedy (no wait: only what queued up
     during the previous run is batched), off."""
@@ -197,23 +244,29 @@ def bench_mode(
     frames: list[bytes],
     mode: tuple[str, int, float],
 ) -> list[dict[str, Any]]:
-    port = free_port()
+    port, grpc_port = free_port(), free_port()
     label, max_batch, max_wait = mode
-    proc = start_server(bundle_dir, port, max_batch, max_wait, args.threads)
+    proc = start_server(bundle_dir, port, grpc_port, max_batch, max_wait, args.threads)
     path = f"/v1/bundles/{bundle_id}/infer"
+    levels = {
+        "http": lambda c, n: run_level(port, path, frames, c, n),
+        "grpc": lambda c, n: run_level_grpc(grpc_port, bundle_id, frames, c, n),
+    }
     try:
-        asyncio.run(run_level(port, path, frames, 4, args.warmup))
         rows = []
-        for clients in (int(c) for c in args.concurrency.split(",")):
-            row = asyncio.run(run_level(port, path, frames, clients, args.requests))
-            row.update(mode=label, max_batch=max_batch, max_wait_ms=max_wait)
-            rows.append(row)
-            print(
-                f"  {label:>6} (batch {max_batch}, wait {max_wait:g} ms) clients {clients:>3}: "
-                f"{row['rps']:8.1f} req/s  p50 {row['p50_ms']:7.2f} ms  "
-                f"p99 {row['p99_ms']:7.2f} ms  mean batch {row['mean_batch']:.2f}",
-                file=sys.stderr,
-            )
+        for transport, level in levels.items():
+            asyncio.run(level(4, args.warmup))
+            for clients in (int(c) for c in args.concurrency.split(",")):
+                row = asyncio.run(level(clients, args.requests))
+                row.update(mode=label, transport=transport, max_batch=max_batch,
+                           max_wait_ms=max_wait)  # fmt: skip
+                rows.append(row)
+                print(
+                    f"  {label:>6} {transport} (batch {max_batch}, wait {max_wait:g} ms) "
+                    f"clients {clients:>3}: {row['rps']:8.1f} req/s  p50 {row['p50_ms']:7.2f} ms"
+                    f"  p99 {row['p99_ms']:7.2f} ms  mean batch {row['mean_batch']:.2f}",
+                    file=sys.stderr,
+                )
         return rows
     finally:
         stop_server(proc)
@@ -238,9 +291,10 @@ def main(argv: list[str] | None = None) -> int:
         "frame_bytes_mean": statistics.fmean(len(f) for f in frames),
         "rows": rows,
     }
-    print(f"{'mode':>8} {'clients':>7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'batch':>6}")
+    print(f"{'mode':>8} {'via':>5} {'clients':>7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'batch':>6}")  # fmt: skip
     for r in rows:
-        print(f"{r['mode']:>8} {r['clients']:>7} {r['rps']:>9.1f} "
+        print(f"{r['mode']:>8} {r['transport']:>5} {r['clients']:>7} {r['rps']:>9.1f} "
               f"{r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['mean_batch']:>6.2f}")  # fmt: skip
     print(f"machine: {report['machine']}; client and server share it")
     out = Path(args.json)
