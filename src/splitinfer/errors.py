@@ -119,6 +119,12 @@ class AuthError(SplitInferError):
     code = "unauthenticated"
 
 
+class DeadlineExceeded(SplitInferError):
+    """A request was not received, or not answered, within the server's deadline."""
+
+    code = "deadline_exceeded"
+
+
 class Overloaded(SplitInferError):
     """The server's queue is full or it is draining; retry later."""
 

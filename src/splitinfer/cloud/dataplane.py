@@ -24,7 +24,7 @@ from splitinfer.cloud.batcher import Batcher, Job, Outcome
 from splitinfer.cloud.images import MAX_IMAGE_PIXELS, decode_image
 from splitinfer.cloud.metrics import Metrics
 from splitinfer.cloud.result import Result, Timing
-from splitinfer.errors import BadFrame, BadInput, Overloaded, UnknownBundle
+from splitinfer.errors import BadFrame, BadInput, DeadlineExceeded, Overloaded, UnknownBundle
 
 
 class DataPlane:
@@ -46,11 +46,15 @@ class DataPlane:
         top_k: int = 5,
         max_image_pixels: int = MAX_IMAGE_PIXELS,
         metrics: Metrics | None = None,
+        request_timeout_s: float | None = 30.0,
     ) -> None:
         if not bundles:
             raise BadInput("a DataPlane needs at least one bundle")
         if top_k < 1 or max_image_pixels < 1:
             raise BadInput("top_k and max_image_pixels must be >= 1")
+        if request_timeout_s is not None and request_timeout_s <= 0:
+            raise BadInput("request_timeout_s must be > 0 (or None: no deadline)")
+        self.request_timeout_s = request_timeout_s
         self.by_id: dict[str, Bundle] = {}
         self.by_fingerprint: dict[int, Bundle] = {}
         for b in bundles:
@@ -188,7 +192,12 @@ class DataPlane:
         future = self.batcher.submit(job)
         self._in_flight += 1
         try:
-            out: Outcome = await future
+            out: Outcome = await asyncio.wait_for(future, self.request_timeout_s)
+        except asyncio.TimeoutError:
+            raise DeadlineExceeded(
+                f"no result within the {self.request_timeout_s:g} s deadline "
+                f"({self.batcher.pending} requests queued); retry later"
+            ) from None
         finally:
             self._in_flight -= 1
         done = time.perf_counter()

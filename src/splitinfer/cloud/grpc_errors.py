@@ -17,6 +17,7 @@ GRPC_STATUS: Mapping[str, grpc.StatusCode] = MappingProxyType(
         "unknown_bundle": grpc.StatusCode.NOT_FOUND,
         "payload_too_large": grpc.StatusCode.RESOURCE_EXHAUSTED,
         "overloaded": grpc.StatusCode.UNAVAILABLE,
+        "deadline_exceeded": grpc.StatusCode.DEADLINE_EXCEEDED,
     }
 )
 """Error code -> gRPC status; any other code (a server fault) is INTERNAL."""

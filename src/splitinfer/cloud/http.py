@@ -15,6 +15,7 @@ Errors are ``{"error": code, "message": ...}`` with the status from
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -32,7 +33,7 @@ from splitinfer.cloud.body import check_declared_length, read_capped
 from splitinfer.cloud.dataplane import DataPlane
 from splitinfer.cloud.http_errors import HTTP_HEADERS, http_status
 from splitinfer.cloud.result import Result
-from splitinfer.errors import BadInput, Overloaded, SplitInferError
+from splitinfer.errors import BadInput, DeadlineExceeded, Overloaded, SplitInferError
 
 FRAME_TYPE = "application/x-splitinfer-frame"
 RESULT_TYPE = "application/x-splitinfer-result"
@@ -46,6 +47,16 @@ def check_content_type(header: str | None, allowed: tuple[str, ...]) -> None:
     ctype = (header or allowed[0]).split(";")[0].strip().lower()
     if ctype not in allowed:
         raise BadInput(f"send the body as {allowed[0]}, not {ctype!r}")
+
+
+async def read_body(request: Request, cap: int, timeout_s: float | None) -> bytes:
+    """The capped body, or DeadlineExceeded when it trickles in slower than the deadline."""
+    try:
+        return await asyncio.wait_for(read_capped(request.stream(), cap), timeout_s)
+    except asyncio.TimeoutError:
+        raise DeadlineExceeded(
+            f"request body not received within the {timeout_s:g} s deadline"
+        ) from None
 
 
 def error_response(err: SplitInferError) -> JSONResponse:
@@ -70,6 +81,7 @@ def create_app(
     token: str | None = None,
     max_body_bytes: int = wire.MAX_FRAME_BYTES,
     drain_timeout_s: float = 30.0,
+    request_timeout_s: float | None = 30.0,
 ) -> FastAPI:
     """A FastAPI app serving ``dataplane``; on shutdown it drains and closes it."""
 
@@ -103,7 +115,7 @@ def create_app(
             if content_types:
                 check_content_type(request.headers.get("content-type"), content_types)
             check_declared_length(request.headers, max_body_bytes)
-            body = await read_capped(request.stream(), max_body_bytes)
+            body = await read_body(request, max_body_bytes, request_timeout_s)
             metrics.bytes_in.inc(len(body), route)
             response = result_response(await call(body), request.headers.get("accept", ""))
         except SplitInferError as err:

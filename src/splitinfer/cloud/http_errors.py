@@ -15,6 +15,7 @@ HTTP_STATUS: Mapping[str, int] = MappingProxyType(
         "unknown_bundle": 404,
         "payload_too_large": 413,
         "overloaded": 503,
+        "deadline_exceeded": 504,
     }
 )
 """Error code -> HTTP status; any other code (a server fault) is 500."""

@@ -46,6 +46,7 @@ def build_dataplane(settings: ServeSettings) -> DataPlane:
         torch_threads=settings.torch_threads,
         top_k=settings.top_k,
         max_image_pixels=settings.max_image_pixels,
+        request_timeout_s=settings.request_timeout_s,
     )
 
 
@@ -56,6 +57,7 @@ def make_server(settings: ServeSettings, dataplane: DataPlane) -> DrainingServer
         token=settings.token_value,
         max_body_bytes=settings.max_body_bytes,
         drain_timeout_s=settings.drain_timeout_s,
+        request_timeout_s=settings.request_timeout_s,
     )
     config = uvicorn.Config(
         app,

@@ -54,6 +54,9 @@ class ServeSettings(BaseSettings):
     tls_cert: Path | None = Field(None, description="PEM certificate: serve HTTPS.")
     tls_key: Path | None = Field(None, description="PEM private key for tls_cert.")
     drain_timeout_s: float = Field(30.0, ge=0, description="Grace period on SIGTERM.")
+    request_timeout_s: float = Field(
+        30.0, gt=0, description="Deadline to receive a request body, and to answer it."
+    )
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = Field(
         "info", description="uvicorn log level."
     )
