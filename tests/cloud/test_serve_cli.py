@@ -107,3 +107,55 @@ def test_sigterm_lets_the_in_flight_request_finish(bundle_dir: Path, frames: lis
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _worker_pids(parent: int) -> list[int]:
+    """Children of ``parent`` started by multiprocessing's spawn (the server workers)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == parent and b"spawn_main" in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_workers_share_the_ports_and_all_stop_on_sigterm(
+    bundle_dir: Path, frames: list[bytes]
+) -> None:
+    port, grpc_port = _free_port(), _free_port()
+    url = f"http://127.0.0.1:{port}/v1/bundles/fmnist-test/infer"
+    cmd = [sys.executable, "-c", "from splitinfer.cli import main; main()", "serve",
+           "--bundle", str(bundle_dir), "--port", str(port), "--grpc-port", str(grpc_port),
+           "--workers", "2", "--log-level", "warning"]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "SPLITINFER_TOKEN"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    headers = {"Content-Type": "application/x-splitinfer-frame"}
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.post(url, content=frames[0], headers=headers).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+            if proc.poll() is not None:
+                pytest.fail(f"server exited: {proc.stdout.read() if proc.stdout else ''}")
+        workers = _worker_pids(proc.pid)
+        assert len(workers) == 2
+        codes = [httpx.post(url, content=f, headers=headers).status_code for f in frames * 3]
+        assert set(codes) == {200}
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        time.sleep(0.5)
+        assert not [p for p in workers if Path(f"/proc/{p}").exists()]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

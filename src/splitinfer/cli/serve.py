@@ -56,6 +56,7 @@ def register(app: Any, console: Console) -> None:
         tls_cert: Path = typer.Option(None, help="PEM certificate: serve HTTPS"),
         tls_key: Path = typer.Option(None, help="PEM private key for --tls-cert"),
         log_level: str = typer.Option(None, help="uvicorn log level (default: info)"),
+        workers: int = typer.Option(None, help="server processes sharing the ports (default: 1)"),
         request_timeout_s: float = typer.Option(
             None, help="deadline to receive and to answer a request (default: 30 s)"
         ),
@@ -78,7 +79,7 @@ def register(app: Any, console: Console) -> None:
                 "max_wait_ms": max_wait_ms, "max_queue": max_queue,
                 "torch_threads": torch_threads, "token": token, "insecure": insecure,
                 "tls_cert": tls_cert, "tls_key": tls_key, "log_level": log_level,
-                "request_timeout_s": request_timeout_s,
+                "request_timeout_s": request_timeout_s, "workers": workers,
             }
         )  # fmt: skip
         if use_ray:

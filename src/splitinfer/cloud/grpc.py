@@ -170,17 +170,20 @@ async def start_grpc_server(
     max_message_bytes: int = wire.MAX_FRAME_BYTES,
     tls_cert: Path | None = None,
     tls_key: Path | None = None,
+    reuse_port: bool = False,
 ) -> tuple[Any, int]:
     """Start a grpc.aio server for ``dataplane``; return ``(server, bound_port)``.
 
     Messages over ``max_message_bytes`` (+ 1 KiB for the other fields) are refused by gRPC
     itself with RESOURCE_EXHAUSTED before they reach the service. Stop it with
-    ``await server.stop(grace_s)`` after ``await dataplane.drain()``.
+    ``await server.stop(grace_s)`` after ``await dataplane.drain()``. ``reuse_port`` lets
+    several server processes share the port (``serve --workers``); off by default, so a
+    port already in use is an error rather than silently shared.
     """
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", max_message_bytes + 1024),
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", int(reuse_port)),
         ]
     )
     pb_grpc.add_SplitInferenceServicer_to_server(SplitInferenceService(dataplane, token), server)

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
+import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -75,19 +78,72 @@ def make_server(settings: ServeSettings, dataplane: DataPlane) -> DrainingServer
 def run_server(settings: ServeSettings) -> None:
     """Check the settings, load the bundles and serve until a signal stops the process.
 
-    With ``grpc_port`` set, gRPC runs on the same event loop and DataPlane as HTTP.
+    With ``grpc_port`` set, gRPC runs on the same event loop and DataPlane as HTTP. With
+    ``workers > 1``, that many processes (each with its own DataPlane and torch worker)
+    share the ports through SO_REUSEPORT, and the kernel spreads connections among them.
     """
     settings.check()
+    if settings.workers > 1:
+        _run_workers(settings)
+        return
+    _serve_one(settings, sockets=None)
+
+
+def _serve_one(settings: ServeSettings, sockets: list[socket.socket] | None) -> None:
     dataplane = build_dataplane(settings)
     server = make_server(settings, dataplane)
     if settings.grpc_port is None:
-        server.run()
+        server.run(sockets=sockets)
     else:
-        asyncio.run(_serve_with_grpc(settings, dataplane, server))
+        asyncio.run(_serve_with_grpc(settings, dataplane, server, sockets))
+
+
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket that other processes may bind too (SO_REUSEPORT)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    return sock
+
+
+def _worker_main(settings: ServeSettings) -> None:
+    if settings.torch_threads is None:
+        threads = max(1, (os.cpu_count() or 1) // settings.workers)
+        settings = settings.model_copy(update={"torch_threads": threads})
+    _serve_one(settings, sockets=[reuse_port_socket(settings.host, settings.port)])
+
+
+def _run_workers(settings: ServeSettings) -> None:
+    """Start ``settings.workers`` server processes; forward SIGTERM/SIGINT; wait for all."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_worker_main, args=(settings,)) for _ in range(settings.workers)]
+    for p in procs:
+        p.start()
+
+    def forward(signum: int, _frame: object) -> None:
+        for p in procs:
+            if p.pid is not None and p.is_alive():
+                os.kill(p.pid, signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for p in procs:
+            p.join()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 async def _serve_with_grpc(
-    settings: ServeSettings, dataplane: DataPlane, server: DrainingServer
+    settings: ServeSettings,
+    dataplane: DataPlane,
+    server: DrainingServer,
+    sockets: list[socket.socket] | None = None,
 ) -> None:
     from splitinfer.cloud.grpc import start_grpc_server
 
@@ -99,9 +155,10 @@ async def _serve_with_grpc(
         max_message_bytes=settings.max_body_bytes,
         tls_cert=settings.tls_cert,
         tls_key=settings.tls_key,
+        reuse_port=sockets is not None,
     )
     try:
-        await server.serve()  # on exit, the app's shutdown has drained the DataPlane
+        await server.serve(sockets=sockets)  # on exit, the DataPlane has been drained
     finally:
         await grpc_server.stop(settings.drain_timeout_s)
 

@@ -54,6 +54,9 @@ class ServeSettings(BaseSettings):
     tls_cert: Path | None = Field(None, description="PEM certificate: serve HTTPS.")
     tls_key: Path | None = Field(None, description="PEM private key for tls_cert.")
     drain_timeout_s: float = Field(30.0, ge=0, description="Grace period on SIGTERM.")
+    workers: int = Field(
+        1, ge=1, le=64, description="Server processes sharing the port (SO_REUSEPORT)."
+    )
     request_timeout_s: float = Field(
         30.0, gt=0, description="Deadline to receive a request body, and to answer it."
     )
@@ -74,6 +77,8 @@ class ServeSettings(BaseSettings):
             )
         if (self.tls_cert is None) != (self.tls_key is None):
             raise BadInput("TLS needs both --tls-cert and --tls-key")
+        if self.workers > 1 and (self.port == 0 or self.grpc_port == 0):
+            raise BadInput("--workers > 1 needs fixed ports (the processes share them)")
 
     @property
     def token_value(self) -> str | None:
