@@ -251,6 +251,18 @@ class Bundle:
         self.edge = EdgeHalf(self)
         self.cloud = CloudHalf(self)
 
+    @torch.no_grad()
+    def full(self, x: torch.Tensor) -> torch.Tensor:
+        """The bundle's whole network on one device: the cloud-only / mobile-only baselines.
+
+        head -> reduction -> codec round trip -> restoration -> tail, in one process. The
+        units were trained with the codec in the loop, so its quantization is part of the
+        network; with a lossless coder over an element-wise quantizer this gives exactly
+        the split path's predictions without sending anything. It is *not* ``source``:
+        after ``units+tail`` fine-tuning the tail expects restored features.
+        """
+        return self.model(x)
+
     # --- building and saving ---------------------------------------------------------
 
     @classmethod

@@ -186,7 +186,7 @@ def test_infer_image_runs_the_full_model(bundle: Bundle, images: torch.Tensor) -
 
     result = run(bundle, body)
     with torch.no_grad():
-        probs = torch.softmax(bundle.source(bundle.spec.preprocess(images[:1])), dim=1)[0]
+        probs = torch.softmax(bundle.full(bundle.spec.preprocess(images[:1])), dim=1)[0]
     assert list(result.class_ids) == probs.topk(3).indices.tolist()
     assert result.request_id == 9 and len(result.scores) == 3
 

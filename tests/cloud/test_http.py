@@ -164,7 +164,7 @@ def test_infer_image_baseline(url: str, bundle: Bundle, images: torch.Tensor) ->
                    headers=auth(), params={"request_id": 5})  # fmt: skip
     assert r.status_code == 200, r.text
     with torch.no_grad():
-        probs = torch.softmax(bundle.source(bundle.spec.preprocess(images[:1])), dim=1)[0]
+        probs = torch.softmax(bundle.full(bundle.spec.preprocess(images[:1])), dim=1)[0]
     assert [t["class_id"] for t in r.json()["top"]] == probs.topk(5).indices.tolist()
     assert r.json()["request_id"] == 5
     bad = httpx.post(f"{url}/v1/bundles/fmnist-test/infer-image", content=b"GIF89a",

@@ -22,7 +22,7 @@ def build_app() -> Any:
             "the command line needs typer and rich: pip install 'splitinfer[cli]'"
         ) from err
 
-    from splitinfer.cli import codecs, link, partition, plan, serve, train
+    from splitinfer.cli import codecs, link, partition, plan, run, serve, train
 
     app = typer.Typer(
         add_completion=False,
@@ -37,6 +37,7 @@ def build_app() -> Any:
     train.register(app, console)
     link.register(app, console)
     serve.register(app, console)
+    run.register(app, console)
     return app
 
 
