@@ -147,6 +147,27 @@ class Connection:
         await self.writer.wait_closed()
 
 
+def summarize(
+    clients: int,
+    total: int,
+    errors: int,
+    wall: float,
+    latencies: list[float],
+    batch_sizes: list[int],
+) -> dict[str, Any]:
+    """One table row: throughput, p50/p99 latency (ms) and the mean server batch size."""
+    ms = sorted(x * 1000 for x in latencies)
+    return {
+        "clients": clients,
+        "requests": total,
+        "errors": errors,
+        "rps": total / wall,
+        "p50_ms": statistics.median(ms),
+        "p99_ms": ms[min(len(ms) - 1, int(0.99 * len(ms)))],
+        "mean_batch": statistics.fmean(batch_sizes) if batch_sizes else 0.0,
+    }
+
+
 async def run_level(port: int, path: str, frames: list[bytes], clients: int,
                     total: int) -> dict[str, Any]:  # fmt: skip
     """``clients`` connections share ``total`` requests, each sent when its last answered."""
@@ -172,16 +193,7 @@ async def run_level(port: int, path: str, frames: list[bytes], clients: int,
     wall = time.perf_counter() - start
     for c in conns:
         await c.close()
-    ms = sorted(x * 1000 for x in latencies)
-    return {
-        "clients": clients,
-        "requests": total,
-        "errors": errors,
-        "rps": total / wall,
-        "p50_ms": statistics.median(ms),
-        "p99_ms": ms[min(len(ms) - 1, int(0.99 * len(ms)))],
-        "mean_batch": statistics.fmean(batch_sizes) if batch_sizes else 0.0,
-    }
+    return summarize(clients, total, errors, wall, latencies, batch_sizes)
 
 
 async def run_level_grpc(port: int, bundle_id: str, frames: list[bytes], clients: int,
@@ -218,16 +230,7 @@ async def run_level_grpc(port: int, bundle_id: str, frames: list[bytes], clients
     wall = time.perf_counter() - start
     for c in channels:
         await c.close()
-    ms = sorted(x * 1000 for x in latencies)
-    return {
-        "clients": clients,
-        "requests": total,
-        "errors": errors,
-        "rps": total / wall,
-        "p50_ms": statistics.median(ms),
-        "p99_ms": ms[min(len(ms) - 1, int(0.99 * len(ms)))],
-        "mean_batch": statistics.fmean(batch_sizes) if batch_sizes else 0.0,
-    }
+    return summarize(clients, total, errors, wall, latencies, batch_sizes)
 
 
 def modes(args: argparse.Namespace) -> list[tuple[str, int, float]]:
