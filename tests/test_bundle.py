@@ -130,3 +130,66 @@ def test_missing_files_and_bad_json(tmp_path: Path) -> None:
     (folder / "spec.json").write_text("{not json")
     with pytest.raises(BadBundle, match="JSON"):
         Bundle.load(folder)
+
+
+LEARNED = "learned:levels=4,tables=element"
+
+
+def test_learned_codec_bundle_round_trip(tmp_path: Path, images: torch.Tensor) -> None:
+    b = _bundle(UnitConfig(channels=2, stride=2, depth=2, hidden=16), LEARNED)
+    assert b.model.prior is not None
+    b.model.prior.update_tables()
+    b = Bundle(b.spec, b.source, b.model)  # pick up the frozen tables
+    frames = b.edge.encode(images)
+    for i, frame in enumerate(frames):
+        _header, payload = wire.decode_frame(frame)
+        z = b.edge.features(images[i : i + 1])
+        # the payload is the arithmetic-coded message only: no codec header
+        assert abs(8 * len(payload) - b.codec.estimate_bits(z)) <= 9  # type: ignore[union-attr]
+        with torch.no_grad():
+            expected = b.model(b.spec.preprocess(images[i : i + 1]))
+        assert torch.equal(b.cloud.decode_and_run(frame), expected)
+    # the spec's weights digest covers the prior and its tables; rebuild it, then reload
+    rebuilt = Bundle.build(
+        bundle_id="test-bundle", model_name="fmnist_resnet", model=b.source, cut="stage2",
+        unit=b.spec.unit, codec=LEARNED, classes=FMNIST_CLASSES, units=b.model,
+        preprocess=b.spec.preprocess, input_shape=(1, 28, 28),
+    )  # fmt: skip
+    rebuilt.save(tmp_path / "b")
+    loaded = Bundle.load(tmp_path / "b")
+    assert loaded.edge.encode(images) == rebuilt.edge.encode(images)
+    assert any(k.startswith("prior.") for k in _weights(tmp_path / "b"))
+
+
+def _weights(folder: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "weights.safetensors"))
+
+
+def test_learned_bundle_with_broken_tables_is_refused(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    from splitinfer.bundle import _digest
+
+    b = _bundle(UnitConfig(channels=2, stride=2), LEARNED)
+    b.save(tmp_path / "b")
+    state = _weights(tmp_path / "b")
+    state["prior.freqs"] = torch.zeros_like(state["prior.freqs"])  # no valid table
+    save_file(state, str(tmp_path / "b" / "weights.safetensors"))
+    spec = json.loads((tmp_path / "b" / "spec.json").read_text())
+    spec["weights_sha256"] = _digest(state)  # a consistent but malicious bundle
+    (tmp_path / "b" / "spec.json").write_text(json.dumps(spec))
+    with pytest.raises(BadBundle, match="frequency table"):
+        Bundle.load(tmp_path / "b")
+    del state["prior.freqs"]
+    save_file(state, str(tmp_path / "b" / "weights.safetensors"))
+    spec["weights_sha256"] = _digest(state)
+    (tmp_path / "b" / "spec.json").write_text(json.dumps(spec))
+    with pytest.raises(BadBundle, match="do not fit"):
+        Bundle.load(tmp_path / "b")
+
+
+def test_learned_codec_needs_a_unit() -> None:
+    with pytest.raises(SplitInferError, match="no unit"):
+        _bundle(None, LEARNED)

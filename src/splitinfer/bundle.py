@@ -32,7 +32,15 @@ from torch import nn
 
 from splitinfer import wire
 from splitinfer.bottleneck import BottleneckModel, UnitConfig, insert_bottleneck
-from splitinfer.errors import BadBundle, BadFrame, BadInput, SplitInferError, UnknownBundle
+from splitinfer.bottleneck.prior import LearnedCodec, LearnedSpec, is_learned
+from splitinfer.errors import (
+    BadBundle,
+    BadFrame,
+    BadInput,
+    CodecError,
+    SplitInferError,
+    UnknownBundle,
+)
 from splitinfer.partition import split
 
 BUNDLE_FORMAT = "splitinfer.bundle/1"
@@ -41,6 +49,20 @@ WEIGHTS_FILE = "weights.safetensors"
 MAX_SPEC_BYTES = 1 << 20
 MAX_WEIGHTS_BYTES = 2 << 30
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+#: The bundle shipped in the repository (``make demo`` and the docs use it).
+DEFAULT_BUNDLE_ID = "fmnist-stage2-c2"
+
+
+def default_bundle_path() -> Path:
+    """Where the shipped default bundle lives: ``$SPLITINFER_DEFAULT_BUNDLE``, else the
+    checkout's ``bundles/<DEFAULT_BUNDLE_ID>``."""
+    import os
+
+    env = os.environ.get("SPLITINFER_DEFAULT_BUNDLE")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "bundles" / DEFAULT_BUNDLE_ID
 
 
 @dataclass(frozen=True)
@@ -157,9 +179,14 @@ def _parse_spec(data: Any) -> BundleSpec:
     if not re.fullmatch(r"[0-9a-f]{64}", sha):
         raise BadBundle("weights_sha256 must be 64 lowercase hex digits")
     codec = _get(data, "codec", str)
-    from splitinfer import codecs
+    if is_learned(codec):
+        LearnedSpec.parse(codec)  # raises BadCodecSpec on a bad spec
+        if unit is None:
+            raise BadBundle(f"codec {codec} codes a butterfly unit's output: the spec has no unit")
+    else:
+        from splitinfer import codecs
 
-    codecs.create(codec)  # raises BadCodecSpec on a bad spec
+        codecs.create(codec)  # raises BadCodecSpec on a bad spec
     return BundleSpec(
         id=bundle_id,
         model=_get(model, "name", str),
@@ -239,11 +266,16 @@ class Bundle:
 
     def __init__(self, spec: BundleSpec, source: nn.Module, model: BottleneckModel) -> None:
         from splitinfer import codecs
+        from splitinfer.codecs import Codec
 
         self.spec = spec
         self.source = source.eval()  # the unsplit backbone the halves share weights with
         self.model = model.eval()
-        self.codec = codecs.create(spec.codec)
+        self.codec: Codec | LearnedCodec
+        if model.prior is not None:
+            self.codec = model.prior.codec()  # tables held by the bundle's weights
+        else:
+            self.codec = codecs.create(spec.codec)
         self.fingerprint = wire.bundle_fingerprint(spec.canonical())
         c, h, w = spec.input_shape
         with torch.no_grad():
@@ -356,7 +388,8 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
 
 def _state_of(model: nn.Module, bm: BottleneckModel) -> dict[str, torch.Tensor]:
     state = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
-    for part in ("reduction", "restoration"):
+    parts = ("reduction", "restoration") + (("prior",) if bm.prior is not None else ())
+    for part in parts:
         for k, v in getattr(bm, part).state_dict().items():
             state[f"{part}.{k}"] = v.detach().contiguous()
     return state
@@ -381,6 +414,8 @@ def compose(
     input_shape: tuple[int, int, int],
 ) -> BottleneckModel:
     """Cut ``model`` and put a butterfly unit (or none: identity units) and codec there."""
+    if unit is None and is_learned(codec):
+        raise BadBundle(f"codec {codec} codes a butterfly unit's output: there is no unit")
     s = split(model, cut, torch.zeros(1, *input_shape))
     if unit is None:
         return BottleneckModel(s.head, nn.Identity(), nn.Identity(), s.tail, codec)
@@ -394,6 +429,8 @@ def _assemble(
 
     model = zoo.create(spec.model, num_classes=spec.num_classes, in_channels=spec.in_channels)
     parts: dict[str, dict[str, torch.Tensor]] = {"model": {}, "reduction": {}, "restoration": {}}
+    if is_learned(spec.codec):
+        parts["prior"] = {}
     for key, value in state.items():
         prefix, _, rest = key.partition(".")
         if prefix not in parts:
@@ -404,6 +441,9 @@ def _assemble(
         bm = compose(model, spec.cut, spec.unit, spec.codec, spec.input_shape)
         bm.reduction.load_state_dict(parts["reduction"], strict=True)
         bm.restoration.load_state_dict(parts["restoration"], strict=True)
-    except RuntimeError as err:
+        if bm.prior is not None:
+            bm.prior.load_state_dict(parts["prior"], strict=True)
+            bm.prior.codec()  # checks the frequency tables
+    except (RuntimeError, CodecError) as err:
         raise BadBundle(f"weights do not fit the spec: {str(err).splitlines()[0]}") from err
     return model, bm

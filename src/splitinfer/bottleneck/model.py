@@ -6,6 +6,11 @@
 
 The proxy is the paper's straight-through estimator (the real codec forward, identity
 backward) or additive uniform noise; see :meth:`splitinfer.codecs.Codec.proxy`.
+
+With a learned prior (codec ``learned:levels=L,tables=...``, see
+:mod:`splitinfer.bottleneck.prior`) the codec is the prior's: training rounds ``z`` to
+``L`` levels straight-through and leaves the estimated bits per image of the batch in
+:attr:`BottleneckModel.rate_bits` for a rate term.
 """
 
 from __future__ import annotations
@@ -15,11 +20,13 @@ from typing import TYPE_CHECKING, Literal
 import torch
 from torch import nn
 
+from splitinfer.bottleneck.prior import FactorizedPrior, LearnedSpec, is_learned, quantize_ste
 from splitinfer.bottleneck.units import UnitConfig, make_units
 from splitinfer.errors import BadInput
 from splitinfer.partition import Split
 
 if TYPE_CHECKING:
+    from splitinfer.bottleneck.prior import LearnedCodec
     from splitinfer.codecs import Pipeline
 
 ProxyMode = Literal["ste", "noise", "none"]
@@ -36,6 +43,7 @@ class BottleneckModel(nn.Module):
         tail: nn.Module,
         codec_spec: str | None = None,
         proxy: ProxyMode = "ste",
+        feature_shape: tuple[int, int, int] | None = None,
     ) -> None:
         super().__init__()
         if proxy not in ("ste", "noise", "none"):
@@ -47,14 +55,23 @@ class BottleneckModel(nn.Module):
         self.proxy = proxy
         self.codec_spec = codec_spec
         self._codec: Pipeline | None = None
-        if codec_spec is not None:
+        self.prior: FactorizedPrior | None = None
+        self.rate_bits: torch.Tensor | None = None
+        self.rate_fit: torch.Tensor | None = None
+        if codec_spec is not None and is_learned(codec_spec):
+            spec = LearnedSpec.parse(codec_spec)
+            if feature_shape is None:
+                raise BadInput(f"codec {codec_spec} needs the reduced feature's shape")
+            self.prior = FactorizedPrior(feature_shape, spec.levels, spec.tables)
+        elif codec_spec is not None:
             from splitinfer import codecs
 
             self._codec = codecs.create(codec_spec)
 
     @property
-    def codec(self) -> Pipeline | None:
-        return self._codec
+    def codec(self) -> Pipeline | LearnedCodec | None:
+        """The deployed codec; for a learned prior, over its current frozen tables."""
+        return self.prior.codec() if self.prior is not None else self._codec
 
     def edge(self, x: torch.Tensor) -> torch.Tensor:
         """What the device computes: the reduced feature, ready for ``codec.encode``."""
@@ -66,7 +83,18 @@ class BottleneckModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = self.edge(x)
-        if self._codec is not None and self.proxy != "none":
+        if self.prior is not None:
+            levels = self.prior.levels
+            if self.training:
+                y = z * (levels - 1)
+                noisy = y + torch.rand_like(y) - 0.5
+                # bits per image (gradient to the encoder) and mean bits per element of
+                # the detached symbols (gradient to the prior only: its likelihood fit)
+                self.rate_bits = self.prior.bits(noisy).flatten(1).sum(1).mean()
+                self.rate_fit = self.prior.bits(noisy.detach()).mean()
+            if self.proxy != "none":
+                z = quantize_ste(z, levels)
+        elif self._codec is not None and self.proxy != "none":
             z = self._codec.proxy(z, mode=self.proxy)
         return self.cloud(z)
 
@@ -82,4 +110,11 @@ def insert_bottleneck(
     The head and tail keep sharing parameters with the model ``split`` came from.
     """
     reduction, restoration = make_units(split.cut.shape, unit)
-    return BottleneckModel(split.head, reduction, restoration, split.tail, codec, proxy)
+    with torch.no_grad():
+        was = reduction.training
+        z = reduction.eval()(torch.zeros(1, *split.cut.shape[1:]))
+        reduction.train(was)
+    c, h, w = z.shape[1:]
+    return BottleneckModel(
+        split.head, reduction, restoration, split.tail, codec, proxy, feature_shape=(c, h, w)
+    )

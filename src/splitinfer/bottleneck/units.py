@@ -32,18 +32,27 @@ class UnitConfig:
     kernel: convolution kernel size of both units (odd).
     restore_activation: ``relu`` when the original feature is non-negative (a cut after
     a ReLU), ``none`` otherwise.
+    depth: convolutions per unit. 1 is the paper's single convolution; 2 adds a hidden
+    layer of ``hidden`` channels (0: the cut's own channel count) on each side, which
+    lets a cheap early cut learn a much smaller code. With depth 2 and ``stride`` 4 each
+    reduction convolution has stride 2; otherwise the first one takes the whole stride.
     """
 
     channels: int
     stride: int = 1
     kernel: int = 3
     restore_activation: str = "relu"
+    depth: int = 1
+    hidden: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("channels", "stride", "kernel"):
+        for name in ("channels", "stride", "kernel", "depth", "hidden"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise BadInput(f"UnitConfig.{name} must be a positive integer, got {value!r}")
+            low = 0 if name == "hidden" else 1
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise BadInput(f"UnitConfig.{name} must be an integer >= {low}, got {value!r}")
+        if self.depth > 2:
+            raise BadInput(f"UnitConfig.depth must be 1 or 2, got {self.depth}")
         if self.kernel % 2 == 0:
             raise BadInput(f"UnitConfig.kernel must be odd, got {self.kernel}")
         if self.restore_activation not in _RESTORE_ACTIVATIONS:
@@ -53,13 +62,31 @@ class UnitConfig:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """As a dict; ``depth``/``hidden`` only when not the defaults, so bundles made
+        before they existed keep their canonical spec (and fingerprint)."""
+        data = asdict(self)
+        if self.depth == 1 and self.hidden == 0:
+            del data["depth"], data["hidden"]
+        return data
+
+    def strides(self) -> list[int]:
+        """The stride of each reduction convolution."""
+        if self.depth == 2 and self.stride == 4:
+            return [2, 2]
+        return [self.stride] + [1] * (self.depth - 1)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> UnitConfig:
         if not isinstance(data, dict):
             raise BadInput(f"a unit config must be a mapping, got {type(data).__name__}")
-        unknown = set(data) - {"channels", "stride", "kernel", "restore_activation"}
+        unknown = set(data) - {
+            "channels",
+            "stride",
+            "kernel",
+            "restore_activation",
+            "depth",
+            "hidden",
+        }
         if unknown:
             raise BadInput(f"unknown unit config keys: {sorted(unknown)}")
         return cls(**data)
@@ -74,35 +101,62 @@ def _feature_shape(shape: tuple[int, ...]) -> tuple[int, int, int]:
     return shape[1], shape[2], shape[3]
 
 
+def _conv_bn(cin: int, cout: int, k: int, stride: int = 1) -> list[nn.Module]:
+    return [
+        nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, bias=False),
+        nn.BatchNorm2d(cout),
+    ]
+
+
 class ReductionUnit(nn.Module):
     """C x H x W -> c x ceil(H/s) x ceil(W/s), values in (0, 1)."""
 
     def __init__(self, in_channels: int, config: UnitConfig) -> None:
         super().__init__()
-        k, s = config.kernel, config.stride
-        self.conv = nn.Conv2d(in_channels, config.channels, k, stride=s, padding=k // 2, bias=False)
-        self.norm = nn.BatchNorm2d(config.channels)
+        k, strides = config.kernel, config.strides()
+        layers: list[nn.Module] = []
+        cin = in_channels
+        if config.depth == 2:
+            hidden = config.hidden or in_channels
+            layers += [*_conv_bn(cin, hidden, k, strides[0]), nn.ReLU(inplace=True)]
+            cin = hidden
+        layers += _conv_bn(cin, config.channels, k, strides[-1])
+        if config.depth == 1:
+            self.conv, self.norm = layers  # the paper's unit; names kept for old bundles
+        else:
+            self.body = nn.Sequential(*layers)
         self.act = nn.Sigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if hasattr(self, "body"):
+            return self.act(self.body(x))
         return self.act(self.norm(self.conv(x)))
 
 
 class RestorationUnit(nn.Module):
-    """c x h x w -> C x H x W: nearest upsampling to the original size, then a convolution."""
+    """c x h x w -> C x H x W: nearest upsampling to the original size, then a convolution.
+
+    With depth 2 a convolution to ``hidden`` channels runs first, at the small size.
+    """
 
     def __init__(self, out_channels: int, out_size: tuple[int, int], config: UnitConfig) -> None:
         super().__init__()
         k = config.kernel
+        cin = config.channels
+        self.pre: nn.Module = nn.Identity()
+        if config.depth == 2:
+            hidden = config.hidden or out_channels
+            self.pre = nn.Sequential(*_conv_bn(cin, hidden, k), nn.ReLU(inplace=True))
+            cin = hidden
         self.upsample: nn.Module = (
             nn.Upsample(size=out_size, mode="nearest") if config.stride > 1 else nn.Identity()
         )
-        self.conv = nn.Conv2d(config.channels, out_channels, k, padding=k // 2, bias=False)
+        self.conv = nn.Conv2d(cin, out_channels, k, padding=k // 2, bias=False)
         self.norm = nn.BatchNorm2d(out_channels)
         self.act: nn.Module = nn.ReLU() if config.restore_activation == "relu" else nn.Identity()
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.act(self.norm(self.conv(self.upsample(z))))
+        return self.act(self.norm(self.conv(self.upsample(self.pre(z)))))
 
 
 def make_units(

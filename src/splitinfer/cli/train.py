@@ -90,7 +90,19 @@ def register_units(train_app: Any, console: Console) -> None:
         channels: int = typer.Option(2, min=1, help="channels after the reduction unit"),
         stride: int = typer.Option(1, min=1, help="spatial reduction of the unit"),
         kernel: int = typer.Option(3, min=1, help="unit kernel size (odd)"),
-        codec: str = typer.Option("quant:bits=2,clip=0:1|ans", help="codec spec in the loop"),
+        depth: int = typer.Option(1, min=1, max=2, help="convolutions per unit (1 or 2)"),
+        hidden: int = typer.Option(
+            0, min=0, help="hidden channels of a depth-2 unit (0: the cut's channels)"
+        ),
+        codec: str = typer.Option(
+            "quant:bits=2,clip=0:1|ans",
+            help="codec spec in the loop; 'learned:levels=L,tables=element|channel' trains "
+            "a learned prior the bundle keeps (rate-aware with --rate-lambda)",
+        ),
+        rate_lambda: float = typer.Option(
+            0.0, min=0.0, help="weight of the estimated bits per image (learned codec)"
+        ),
+        optimizer: str = typer.Option("sgd", help="sgd | adam"),
         tune: str = typer.Option("units", help="units | units+tail"),
         distill: float = typer.Option(None, min=0.5, help="distillation temperature"),
         epochs: int = typer.Option(3, min=1),
@@ -113,17 +125,29 @@ def register_units(train_app: Any, console: Console) -> None:
         if tune not in ("units", "units+tail"):
             raise BadInput(f"--tune must be 'units' or 'units+tail', got {tune!r}")
         config = FitConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                           threads=threads)  # fmt: skip
+                           threads=threads, optimizer=optimizer)  # fmt: skip
         command = "splitinfer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         with _bar(console) as bar:
             run = train_unit_bundle(
-                model_name=model, backbone=backbone, cut=cut,
-                unit=UnitConfig(channels=channels, stride=stride, kernel=kernel),
-                codec=codec, data=fashion_mnist(data, limit), config=config, out=out,
-                bundle_dir=bundle, bundle_id=bundle_id, tune=tune,  # type: ignore[arg-type]
-                distill=distill, resume=resume, progress=progress_callback(console, bar),
+                model_name=model,
+                backbone=backbone,
+                cut=cut,
+                unit=UnitConfig(
+                    channels=channels, stride=stride, kernel=kernel, depth=depth, hidden=hidden
+                ),
+                codec=codec,
+                data=fashion_mnist(data, limit),
+                config=config,
+                out=out,
+                bundle_dir=bundle,
+                bundle_id=bundle_id,
+                tune=tune,  # type: ignore[arg-type]
+                distill=distill,
+                rate_lambda=rate_lambda,
+                resume=resume,
+                progress=progress_callback(console, bar),
                 command=command,
-            )  # fmt: skip
+            )
         m = run.metrics
         console.print(
             f"bundle {run.bundle_dir}: top-1 {100 * m['accuracy']:.2f}% through real frames "
@@ -133,3 +157,8 @@ def register_units(train_app: Any, console: Console) -> None:
             f"{m['mean_payload_bytes']:.1f} B); encode {m['encode_ms_median']:.2f} ms, "
             f"decode {m['decode_ms_median']:.2f} ms (median per image)"
         )
+        if "mean_estimated_payload_bits" in m:
+            console.print(
+                f"rate: {m['mean_estimated_payload_bits']:.1f} bits estimated by the bundle's "
+                f"tables, {m['mean_actual_payload_bits']:.1f} bits sent (per image)"
+            )

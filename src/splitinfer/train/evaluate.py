@@ -31,6 +31,8 @@ def evaluate_bundle(
     device would send it); decoded features are batched for the cloud half only.
     """
     correct = frame_bytes = payload_bytes = 0
+    estimate = getattr(bundle.codec, "estimate_bits", None)  # learned-prior codecs
+    estimated_bits = 0.0
     encode_ms: list[float] = []
     decode_ms: list[float] = []
     t_start = time.perf_counter()
@@ -45,6 +47,8 @@ def evaluate_bundle(
             t2 = time.perf_counter()
             encode_ms.append((t1 - t0) * 1e3)
             decode_ms.append((t2 - t1) * 1e3)
+            if estimate is not None:
+                estimated_bits += estimate(z[i : i + 1])
             frame_bytes += len(frame)
             payload_bytes += len(wire.decode_frame(frame)[1])
         logits = bundle.cloud.run(torch.cat(decoded))
@@ -52,11 +56,19 @@ def evaluate_bundle(
         if progress:
             progress(min(start + batch_size, len(images)), len(images))
     n = max(len(images), 1)
+    rate: dict[str, Any] = {}
+    if estimate is not None:
+        # what the bundle's probability tables promise vs what the coder sent
+        rate = {
+            "mean_estimated_payload_bits": estimated_bits / n,
+            "mean_actual_payload_bits": 8 * payload_bytes / n,
+        }
     return {
         "accuracy": correct / n,
         "images": len(images),
         "mean_frame_bytes": frame_bytes / n,
         "mean_payload_bytes": payload_bytes / n,
+        **rate,
         "encode_ms_median": statistics.median(encode_ms) if encode_ms else 0.0,
         "decode_ms_median": statistics.median(decode_ms) if decode_ms else 0.0,
         "seconds": round(time.perf_counter() - t_start, 1),

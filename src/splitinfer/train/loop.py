@@ -35,10 +35,13 @@ class FitConfig:
     augment: bool = True
     seed: int = 0
     threads: int | None = None
+    optimizer: str = "sgd"  # sgd (momentum, nesterov) | adam
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise BadInput(f"epochs, batch_size and lr must be positive: {self}")
+        if self.optimizer not in ("sgd", "adam"):
+            raise BadInput(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
 
 
 @dataclass
@@ -87,6 +90,7 @@ def fit(
     config: FitConfig,
     *,
     params: Iterable[nn.Parameter] | None = None,
+    param_groups: list[dict[str, Any]] | None = None,
     loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     evaluate_on: tuple[torch.Tensor, torch.Tensor] | None = None,
     checkpoint: str | Path | None = None,
@@ -97,6 +101,8 @@ def fit(
     """Train ``model`` on ``train`` (float inputs, int64 labels) for ``config.epochs``.
 
     params: what to optimize (default: every parameter that requires grad).
+    param_groups: optimizer groups instead (``{"params": [...], "lr_scale": 10}``: that
+    group's learning rate is ``config.lr * lr_scale``).
     loss_fn: ``(logits, labels, inputs) -> loss``; default cross-entropy.
     train_mode: called instead of ``model.train()`` at each epoch (e.g. to keep a
     frozen backbone's BatchNorm in eval mode).
@@ -110,13 +116,24 @@ def fit(
         raise BadInput(f"train inputs ({len(x)}) and labels ({len(y)}) must be non-empty and match")
     torch.manual_seed(config.seed)
     g = torch.Generator().manual_seed(config.seed)
-    chosen = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
-    if not chosen:
+    if param_groups is None:
+        pool = params if params is not None else model.parameters()
+        param_groups = [{"params": list(pool)}]
+    groups = []
+    for group in param_groups:
+        chosen = [p for p in group["params"] if p.requires_grad]
+        if chosen:
+            groups.append({"params": chosen, "lr": config.lr * group.get("lr_scale", 1.0)})
+    if not groups:
         raise BadInput("nothing to train: no parameter requires grad")
-    opt = torch.optim.SGD(
-        chosen, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
-        nesterov=True,
-    )  # fmt: skip
+    opt: torch.optim.Optimizer
+    if config.optimizer == "adam":
+        opt = torch.optim.Adam(groups, lr=config.lr)
+    else:
+        opt = torch.optim.SGD(
+            groups, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
+            nesterov=True,
+        )  # fmt: skip
     steps_per_epoch = math.ceil(len(x) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     sched = torch.optim.lr_scheduler.LambdaLR(

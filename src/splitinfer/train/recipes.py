@@ -7,6 +7,8 @@
     edge half is the backbone's own.
 (d) ``distill=T``: knowledge distillation from the unsplit model (soft labels at
     temperature T, Hinton et al. 2015) mixed with the hard labels.
+(e) ``rate_lambda``: with a learned prior (codec ``learned:...``), rate-aware training:
+    task loss + lambda * estimated bits per image (see :mod:`splitinfer.bottleneck.prior`).
 
 Every run writes into its output folder: ``config.json`` (resolved), ``checkpoint.pt``
 (resumable, written each epoch), ``weights.safetensors`` and ``results.json``.
@@ -32,6 +34,7 @@ from splitinfer.train.data import load_fashion_mnist, normalize_fmnist
 from splitinfer.train.loop import FitConfig, FitResult, ProgressFn, evaluate, fit
 
 Tune = Literal["units", "units+tail"]
+PRIOR_LR_SCALE = 10.0
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,7 @@ def train_units(
     *,
     tune: Tune = "units",
     distill: float | None = None,
+    rate_lambda: float = 0.0,
     resume: bool = False,
     progress: ProgressFn | None = None,
     extra: dict[str, Any] | None = None,
@@ -145,15 +149,49 @@ def train_units(
         if tune == "units":
             bm.tail.eval()
 
+    if rate_lambda < 0:
+        raise BadInput(f"rate_lambda must be >= 0, got {rate_lambda}")
     _write(out, "config.json", {"recipe": f"units ({tune})", "distill": distill,
-                                **asdict(config), **(extra or {})})  # fmt: skip
-    return fit(
-        bm, data.train, config,
-        params=[p for p in bm.parameters() if p.requires_grad],
-        loss_fn=distillation_loss(teacher, distill) if distill else None,
+                                "rate_lambda": rate_lambda, **asdict(config),
+                                **(extra or {})})  # fmt: skip
+    task = distillation_loss(teacher, distill) if distill else (
+        lambda logits, labels, _x: F.cross_entropy(logits, labels)
+    )  # fmt: skip
+    prior_ids = {id(p) for p in bm.prior.parameters()} if bm.prior is not None else set()
+    groups: list[dict[str, Any]] = [
+        {"params": [p for p in bm.parameters() if p.requires_grad and id(p) not in prior_ids]}
+    ]
+    if bm.prior is not None:  # a density model: a faster learning rate than the network's
+        groups.append({"params": list(bm.prior.parameters()), "lr_scale": PRIOR_LR_SCALE})
+    result = fit(
+        bm, data.train, config, param_groups=groups,
+        loss_fn=rate_aware_loss(bm, task, rate_lambda) if bm.prior is not None else task,
         evaluate_on=data.test, checkpoint=out / "checkpoint.pt", resume=resume,
         train_mode=train_mode, progress=progress,
     )  # fmt: skip
+    if bm.prior is not None:
+        bm.prior.update_tables()
+    return result
+
+
+def rate_aware_loss(bm: BottleneckModel, task: Any, rate_lambda: float) -> Any:
+    """``task + lambda * bits`` for a model with a learned prior.
+
+    The prior itself is fitted by maximum likelihood on the (detached) noisy symbols,
+    at full strength whatever lambda is: a density model should match its data; only
+    the encoder's incentive to spend fewer bits is weighted by lambda.
+    """
+    prior = bm.prior
+    if prior is None:
+        raise BadInput("rate-aware training needs a learned prior (codec 'learned:...')")
+
+    def loss(logits: torch.Tensor, labels: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        base = task(logits, labels, x)
+        if bm.rate_bits is None or bm.rate_fit is None:
+            return base
+        return base + rate_lambda * bm.rate_bits + bm.rate_fit
+
+    return loss
 
 
 @dataclass(frozen=True)
@@ -178,6 +216,7 @@ def train_unit_bundle(
     bundle_id: str,
     tune: Tune = "units",
     distill: float | None = None,
+    rate_lambda: float = 0.0,
     resume: bool = False,
     progress: ProgressFn | None = None,
     command: str = "",
@@ -202,8 +241,8 @@ def train_unit_bundle(
     input_shape = zoo.default_input_size(model_name)
     bm = insert_bottleneck(split(model, cut, torch.zeros(1, *input_shape)), unit, codec)
     result = train_units(
-        bm, teacher, data, config, out, tune=tune, distill=distill, resume=resume,
-        progress=progress,
+        bm, teacher, data, config, out, tune=tune, distill=distill, rate_lambda=rate_lambda,
+        resume=resume, progress=progress,
         extra={"model": model_name, "backbone": str(backbone), "cut": cut,
                "unit": unit.to_dict(), "codec": codec, "command": command},
     )  # fmt: skip
@@ -223,6 +262,7 @@ def train_unit_bundle(
         "train_seconds": round(result.seconds, 1),
         "tune": tune,
         "distill": distill,
+        "rate_lambda": rate_lambda,
         "machine": machine_info(),
     }
     bundle = Bundle(replace(bundle.spec, metrics=metrics), bundle.source, bundle.model)
