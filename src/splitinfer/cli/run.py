@@ -1,4 +1,4 @@
-"""`splitinfer run`: stream Fashion-MNIST test images through the edge runner to a server."""
+"""`splitinfer run`: stream images through the edge runner to a server, with a live table."""
 
 from __future__ import annotations
 
@@ -14,18 +14,56 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+_FAMILY = {"http": "http", "https": "http", "grpc": "grpc", "grpcs": "grpc"}
+_DEFAULT_PORT = {"http": 80, "https": 443}
 
-def _table(summary: Any, total: int) -> Table:
+
+def server_url(server: str | None, transport: str | None) -> str | None:
+    """``--server`` with the scheme ``--transport`` implies (http:// by default)."""
+    from splitinfer.errors import BadInput
+
+    if transport not in (None, "http", "grpc"):
+        raise BadInput(f"--transport must be http or grpc, got {transport!r}")
+    if server is None:
+        return None
+    scheme = urlsplit(server).scheme.lower() if "://" in server else ""
+    if not scheme:
+        return f"{transport or 'http'}://{server}"
+    family = _FAMILY.get(scheme)
+    if family is None:
+        raise BadInput(f"--server {server!r}: use http(s)://HOST:PORT or grpc(s)://HOST:PORT")
+    if transport is not None and transport != family:
+        raise BadInput(
+            f"--transport {transport} but --server {server!r} is {scheme}://; "
+            f"drop one, or point --server at the {transport} port"
+        )
+    return server
+
+
+def _ms(v: float) -> str:
+    return f"{v:.2f}"
+
+
+def _table(summary: Any, total: int, what: str) -> Table:
     s = summary.to_json()
-    table = Table(title=f"splitinfer run: {s['mode']} (measured)", title_justify="left")
+    caption = None
+    if s["decision"]:
+        d = s["decision"]
+        caption = (
+            f"auto: {d['mode']} for link {d['link']}, device {d['device']}: "
+            f"{d['predicted_ms']:.2f} ms MODELED; the columns are measured"
+        )
+    table = Table(title=f"splitinfer run: {what} (measured)", title_justify="left",
+                  caption=caption, caption_justify="left")  # fmt: skip
     for col in ("images", "FPS", "KB/frame up", "p50 ms", "p95 ms", "head ms", "encode ms",
-                "network ms", "server ms", "accuracy", "fallbacks"):  # fmt: skip
+                "network ms", "server ms", "accuracy", "fallbacks", "retries"):  # fmt: skip
         table.add_column(col, justify="right")
+    accuracy = "-" if s["accuracy"] is None else f"{100 * s['accuracy']:.2f}%"
     table.add_row(
         f"{s['images']}/{total}", f"{s['fps']:.1f}", f"{s['bytes_up_mean'] / 1024:.3f}",
-        f"{s['latency_ms_p50']:.2f}", f"{s['latency_ms_p95']:.2f}", f"{s['head_ms_p50']:.2f}",
-        f"{s['encode_ms_p50']:.2f}", f"{s['network_ms_p50']:.2f}", f"{s['server_ms_p50']:.2f}",
-        f"{100 * s['accuracy']:.2f}%", str(s["fallbacks"]),
+        _ms(s["latency_ms_p50"]), _ms(s["latency_ms_p95"]), _ms(s["head_ms_p50"]),
+        _ms(s["encode_ms_p50"]), _ms(s["network_ms_p50"]), _ms(s["server_ms_p50"]),
+        accuracy, str(s["fallbacks"]), str(s["retries"]),
     )  # fmt: skip
     return table
 
@@ -36,13 +74,33 @@ def _via_link(server: str | None, profile: str | None) -> Iterator[str | None]:
     if server is None or profile is None:
         yield server
         return
+    from splitinfer.errors import BadInput
     from splitinfer.net import LinkShaper
 
     parts = urlsplit(server)
-    upstream = f"{parts.hostname}:{parts.port or 80}"
-    shaper = LinkShaper.from_profile(profile, "127.0.0.1:0", upstream)
-    with shaper.running() as port:
-        yield f"{parts.scheme}://127.0.0.1:{port}"
+    port = parts.port or _DEFAULT_PORT.get(parts.scheme)
+    if port is None:
+        raise BadInput(f"--server {server!r} needs a port to put the emulated link in front")
+    shaper = LinkShaper.from_profile(profile, "127.0.0.1:0", f"{parts.hostname}:{port}")
+    with shaper.running() as local:
+        yield f"{parts.scheme}://127.0.0.1:{local}"
+
+
+def _images(spec: str, bundle: Any, limit: int | None) -> tuple[Any, Any, str]:
+    """``--images``: N Fashion-MNIST test images, or an image file / ImageFolder."""
+    from splitinfer.edge.stream import fit_images, load_images
+
+    if spec.isdigit():
+        from splitinfer.errors import BadInput
+        from splitinfer.train.data import load_fashion_mnist
+
+        n = int(spec)
+        if not 1 <= n <= 10000:
+            raise BadInput(f"--images N must be in 1..10000, got {n}")
+        x, y = load_fashion_mnist("test")
+        return fit_images(x[:n], bundle.spec.input_shape), y[:n], f"fashion-mnist test[:{n}]"
+    pixels, labels = load_images(spec, bundle.spec.input_shape, bundle.spec.classes, limit)
+    return pixels, labels, str(spec)
 
 
 def register(app: Any, console: Console) -> None:
@@ -50,42 +108,92 @@ def register(app: Any, console: Console) -> None:
 
     @app.command("run")
     def run_cmd(
-        bundle: Path = typer.Option(..., help="bundle directory"),
-        server: str = typer.Option(None, help="server URL, e.g. http://127.0.0.1:8000"),
-        mode: str = typer.Option("split", help="split | cloud-only | mobile-only"),
-        images: int = typer.Option(200, min=1, max=10000, help="test images to send"),
-        link: str = typer.Option(None, help="emulate this link in front of the server (4g...)"),
+        bundle: Path = typer.Option(None, help="bundle directory (default: the shipped bundle)"),
+        server: str = typer.Option(
+            None, help="server URL: http(s)://HOST:PORT or grpc(s)://HOST:PORT"
+        ),
+        transport: str = typer.Option(
+            None, help="http | grpc (default: the URL's scheme, else http)"
+        ),
+        engine: str = typer.Option("torch", help="what runs the edge half: torch | onnx"),
+        mode: str = typer.Option("split", help="split | cloud-only | mobile-only | auto"),
+        images: str = typer.Option(
+            "200", help="N Fashion-MNIST test images, or an image file / ImageFolder folder"
+        ),
+        limit: int = typer.Option(None, min=1, help="at most this many images from a folder"),
+        link: str = typer.Option(
+            None,
+            help="link profile (3g/4g/wifi/custom:up=..,down=..,rtt=..): emulated in front "
+            "of the server, and the link --mode auto decides for",
+        ),
+        emulate: bool = typer.Option(
+            True, help="put an emulated --link in front of the server (else: decide only)"
+        ),
+        device: str = typer.Option("host", help="device profile for --mode auto"),
+        repeats: int = typer.Option(
+            20, min=1, help="--mode auto: timed runs per half when profiling the bundle here"
+        ),
+        stream: bool = typer.Option(
+            False, help="send the sequence on one gRPC InferStream (split frames)"
+        ),
         token: str = typer.Option(None, envvar="SPLITINFER_TOKEN", help="bearer token"),
         retries: int = typer.Option(2, min=0, help="retries per request"),
         timeout_s: float = typer.Option(10.0, min=0.01, help="per-request timeout"),
         fallback: bool = typer.Option(True, help="fall back to mobile-only when unreachable"),
+        ca_cert: Path = typer.Option(None, help="CA / server certificate for https or grpcs"),
         json_out: Path = typer.Option(None, "--json", help="write the summary here"),
     ) -> None:
-        """Stream Fashion-MNIST test images through the bundle's edge half to a server."""
-        from splitinfer.bundle import Bundle
+        """Stream images through the bundle's edge half to a server; live measured table."""
+        from splitinfer.bundle import Bundle, default_bundle_path
         from splitinfer.edge import EdgeRunner
+        from splitinfer.edge.runner import RUN_MODES
         from splitinfer.edge.stream import run_stream
         from splitinfer.errors import BadInput
-        from splitinfer.train.data import load_fashion_mnist
 
-        if mode not in ("split", "cloud-only", "mobile-only"):
-            raise BadInput(f"--mode must be split, cloud-only or mobile-only, got {mode!r}")
-        if mode != "mobile-only" and server is None:
+        if mode not in RUN_MODES:
+            raise BadInput(f"--mode must be one of {', '.join(RUN_MODES)}, got {mode!r}")
+        if mode in ("split", "cloud-only") and server is None:
             raise BadInput(f"--mode {mode} needs --server URL (see `splitinfer serve`)")
-        b = Bundle.load(bundle)
-        x, y = load_fashion_mnist("test")
-        x, y = x[:images], y[:images]
+        if mode == "auto" and link is None:
+            raise BadInput("--mode auto needs --link 3g|4g|wifi|custom:up=..,down=..,rtt=..")
+        url = server_url(server, transport)
+        family = _FAMILY[urlsplit(url).scheme] if url else None
+        if mode == "cloud-only" and family == "grpc":
+            raise BadInput("--mode cloud-only sends images, which gRPC does not carry: use http")
+        if stream and family != "grpc":
+            raise BadInput("--stream needs a gRPC server (--transport grpc, grpc://HOST:PORT)")
+        b = Bundle.load(bundle or default_bundle_path())
+        x, y, source = _images(images, b, limit)
+        verify: bool | Path = ca_cert if ca_cert is not None else True
         with (
-            _via_link(server, link) as url,
-            EdgeRunner(
-                b, url, token=token, retries=retries, timeout_s=timeout_s, fallback=fallback
-            ) as runner,
-            Live(console=console, refresh_per_second=4) as live,
-        ):
-            summary = run_stream(runner, x, y, mode,  # type: ignore[arg-type]
-                                 progress=lambda s: live.update(_table(s, len(x))))  # fmt: skip
-            live.update(_table(summary, len(x)))
-        data = {**summary.to_json(), "bundle": b.spec.id, "server": server, "link": link}
+            _via_link(url, link if emulate else None) as via,
+            EdgeRunner(b, via, token=token, retries=retries, timeout_s=timeout_s,
+                       fallback=fallback, verify=verify, engine=engine) as runner,
+        ):  # fmt: skip
+            if mode == "auto":
+                decision = runner.plan_auto(link, device, sample=x, repeats=repeats)
+                console.print(
+                    f"auto: [bold]{decision.mode}[/] for link {decision.link}, device "
+                    f"{decision.device} (modeled {decision.predicted_ms:.2f} ms; "
+                    + ", ".join(
+                        f"{k} {v['latency_ms']:.2f}" for k, v in decision.candidates.items()
+                    )
+                    + ")"
+                )
+            where = f"over {family}" if family else "on the device"
+            what = f"{mode} {where}, engine {runner.engine_name}"
+            with Live(console=console, refresh_per_second=4) as live:
+                summary = run_stream(
+                    runner, x, y, mode,
+                    progress=lambda s: live.update(_table(s, len(x), what)), stream=stream,
+                )  # fmt: skip
+                live.update(_table(summary, len(x), what))
+        data = {
+            **summary.to_json(), "bundle": b.spec.id, "server": server, "transport": family,
+            "engine": runner.engine_name, "stream": stream, "link": link,
+            "link_emulated": bool(link and emulate and url), "device": device,
+            "source": source,
+        }  # fmt: skip
         if json_out:
             json_out.parent.mkdir(parents=True, exist_ok=True)
             json_out.write_text(json.dumps(data, indent=1) + "\n")

@@ -7,51 +7,106 @@ time went (head, encode, network, server-reported) and how many bytes crossed th
     result = runner.infer(image_u8)          # mode="split" by default
     result.prediction, result.head_ms, result.bytes_up, result.fell_back
 
-Modes: ``split`` (the bundle's edge half, a compact frame), ``cloud-only`` (the image as
-PNG to ``/infer-image``: the server runs the bundle's whole network,
-:meth:`~splitinfer.bundle.Bundle.full`), ``mobile-only`` (that network here, nothing
-sent). Requests are idempotent, so a failed send is retried; when the server stays
-unreachable the runner falls back to mobile-only (``fallback=True``) and
-says so in the result. A result is never dropped silently: it is either a prediction or
-a raised :class:`~splitinfer.errors.SplitInferError`.
+The server URL's scheme picks the transport (:mod:`splitinfer.edge.transport`):
+``http(s)://host:port`` or ``grpc(s)://host:port``; a :class:`Transport` object works too,
+and ``None`` runs everything on the device.
+
+Modes: ``split`` (the edge half, a compact frame), ``cloud-only`` (the image as PNG to
+``/infer-image``: the server runs the bundle's whole network, :meth:`Bundle.full`; HTTP
+only), ``mobile-only`` (that network here, nothing sent), and ``auto``: the mode
+:meth:`EdgeRunner.plan_auto` chose with the planner for a link and device profile.
+:meth:`EdgeRunner.stream` runs a sequence; with ``stream=True`` its split frames share one
+gRPC ``InferStream``, answers matched by request id.
+
+Requests are idempotent (the frame carries its request id), so a request that was not
+answered is retried with the same id, and each id yields exactly one result. When the
+server stays unreachable the runner falls back to mobile-only (``fell_back=True``, the
+failures in ``errors``). A result is never dropped silently: every image gives a
+result or a raised :class:`~splitinfer.errors.SplitInferError`.
+
+The edge half runs on an :class:`EdgeEngine` (``engine="torch"``: the bundle's own
+PyTorch edge half; ``"onnx"``: :class:`splitinfer.edge.onnx.OnnxEdgeEngine`; or any
+object with ``features(images_u8) -> Tensor``). Mobile-only runs the whole network in
+PyTorch either way.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import io
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 import torch
 
+from splitinfer import wire
 from splitinfer.bundle import Bundle
-from splitinfer.errors import BadInput, SplitInferError
+from splitinfer.edge.transport import (
+    CloudRefused,
+    CloudUnavailable,
+    Reply,
+    Transport,
+    Verify,
+    connect,
+)
+from splitinfer.errors import BadInput, MissingDependency
+
+if TYPE_CHECKING:
+    from splitinfer.edge.auto import AutoInputs, Decision
 
 Mode = Literal["split", "cloud-only", "mobile-only"]
 MODES: tuple[Mode, ...] = ("split", "cloud-only", "mobile-only")
+RunMode = Literal["split", "cloud-only", "mobile-only", "auto"]
+RUN_MODES: tuple[RunMode, ...] = (*MODES, "auto")
+ENGINES = ("torch", "onnx")
+
+__all__ = [
+    "ENGINES",
+    "MODES",
+    "RUN_MODES",
+    "CloudRefused",
+    "CloudUnavailable",
+    "EdgeEngine",
+    "EdgeResult",
+    "EdgeRunner",
+    "Mode",
+    "RunMode",
+    "load_engine",
+]
 
 
-class CloudUnavailable(SplitInferError):
-    """The server could not be reached (after retries) and no fallback was allowed."""
+class EdgeEngine(Protocol):
+    """What computes the edge half: uint8 images (N, C, H, W) -> the reduced features."""
 
-    code = "cloud_unavailable"
+    def features(self, images_u8: torch.Tensor) -> torch.Tensor: ...
 
 
-class CloudRefused(SplitInferError):
-    """The server answered with an error status; ``status`` and the server's code say why."""
-
-    code = "cloud_refused"
-
-    def __init__(self, status: int, server_code: str, message: str) -> None:
-        super().__init__(f"server answered {status} {server_code}: {message}")
-        self.status = status
-        self.server_code = server_code
+def load_engine(bundle: Bundle, engine: str | EdgeEngine = "torch") -> EdgeEngine:
+    """``"torch"`` (the bundle's edge half), ``"onnx"`` (ONNX Runtime), or ``engine`` itself."""
+    if not isinstance(engine, str):
+        if not callable(getattr(engine, "features", None)):
+            raise BadInput("an engine needs a features(images_u8) -> Tensor method")
+        return engine
+    if engine == "torch":
+        return bundle.edge
+    if engine == "onnx":
+        try:
+            onnx = importlib.import_module("splitinfer.edge.onnx")
+        except ImportError as err:
+            raise MissingDependency(
+                f"engine='onnx' needs splitinfer.edge.onnx and onnxruntime ({err}): "
+                "pip install 'splitinfer[onnx]'"
+            ) from err
+        return cast(EdgeEngine, onnx.OnnxEdgeEngine.from_bundle(bundle))
+    raise BadInput(f"engine must be one of {ENGINES} or an EdgeEngine object, got {engine!r}")
 
 
 @dataclass
 class EdgeResult:
-    """One inference as the device saw it."""
+    """One inference as the device saw it (times in ms, measured here)."""
 
     request_id: int
     mode: str  # the mode that produced the prediction (mobile-only after a fallback)
@@ -59,49 +114,82 @@ class EdgeResult:
     label: str
     head_ms: float = 0.0  # device compute: head + reduction (split), full network, or PNG
     encode_ms: float = 0.0  # codec encode + framing (split)
-    network_ms: float = 0.0  # send -> response, minus the server's own time
+    network_ms: float = 0.0  # request sent -> answer received, minus the server's own time
     server_ms: float = 0.0  # as the server reported it
-    total_ms: float = 0.0
-    bytes_up: int = 0
+    total_ms: float = 0.0  # all of the above, as one wall time
+    bytes_up: int = 0  # the frame / image, one copy (retries resend it: see attempts)
     bytes_down: int = 0
-    attempts: int = 0
+    attempts: int = 0  # requests made for this id (0: nothing sent)
     fell_back: bool = False
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # why attempts failed
+    transport: str = "local"  # "http", "grpc", or "local" (nothing sent)
+    planned: str | None = None  # mode "auto": the mode the planner chose
+    predicted_ms: float | None = None  # mode "auto": its modeled latency
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
+@dataclass
+class _Pending:
+    """A framed image of a stream, until it is answered."""
+
+    index: int
+    head_ms: float
+    encode_ms: float
+    frame: bytes
+    attempts: int = 0
+    errors: list[str] = field(default_factory=list)
+    done: bool = False
+
+
 class EdgeRunner:
-    """Runs ``bundle`` on this device against the server at ``url`` (HTTP)."""
+    """Runs ``bundle`` on this device against ``server`` (a URL, a Transport, or None)."""
 
     def __init__(
         self,
         bundle: Bundle,
-        url: str | None,
+        server: str | Transport | None,
         *,
         token: str | None = None,
         timeout_s: float = 10.0,
         retries: int = 2,
         fallback: bool = True,
+        verify: Verify = True,
+        engine: str | EdgeEngine = "torch",
     ) -> None:
-        if retries < 0 or timeout_s <= 0:
+        if retries < 0 or not timeout_s > 0:
             raise BadInput("retries must be >= 0 and timeout_s > 0")
         self.bundle = bundle
-        self.url = url.rstrip("/") if url else None
         self.retries = retries
         self.fallback = fallback
+        self.engine = load_engine(bundle, engine)
+        self.engine_name = engine if isinstance(engine, str) else type(engine).__name__
+        self.decision: Decision | None = None
         self._next_id = 0
-        self._client: Any = None
-        if self.url is not None:
-            import httpx
+        self._owns_transport = isinstance(server, str)
+        self.transport: Transport | None = (
+            connect(server, token=token, timeout_s=timeout_s, verify=verify)
+            if isinstance(server, str)
+            else server
+        )
 
-            headers = {"Authorization": f"Bearer {token}"} if token else {}
-            self._client = httpx.Client(timeout=timeout_s, headers=headers)
+    @property
+    def url(self) -> str | None:
+        return self.transport.url if self.transport is not None else None
+
+    @property
+    def modes(self) -> tuple[Mode, ...]:
+        """The modes this runner can run with its transport."""
+        if self.transport is None:
+            return ("mobile-only",)
+        if not self.transport.sends_images:
+            return ("split", "mobile-only")
+        return MODES
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
+        if self.transport is not None and self._owns_transport:
+            self.transport.close()
 
     def __enter__(self) -> EdgeRunner:
         return self
@@ -109,25 +197,130 @@ class EdgeRunner:
     def __exit__(self, *_: object) -> None:
         self.close()
 
+    # --- auto ----------------------------------------------------------------------------
+
+    def plan_auto(
+        self,
+        link: str,
+        device: str = "host",
+        server: str = "host",
+        *,
+        sample: torch.Tensor | None = None,
+        objective: str = "latency",
+        budget: float | None = None,
+        inputs: AutoInputs | None = None,
+        repeats: int = 20,
+    ) -> Decision:
+        """Choose the mode that mode ``"auto"`` runs, with the planner (modeled).
+
+        ``inputs`` defaults to this bundle measured here (:func:`~splitinfer.edge.auto.
+        measure_inputs`, on ``sample`` images, ``repeats`` timed runs per half); only the
+        modes this runner can run compete.
+        """
+        from splitinfer.edge.auto import decide, measure_inputs
+
+        if inputs is None:
+            inputs = measure_inputs(
+                self.bundle, sample, engine=self.engine, repeats=repeats, warmup=min(3, repeats)
+            )
+        self.decision = decide(
+            inputs, link, device, server, objective=objective, budget=budget, allowed=self.modes
+        )
+        return self.decision
+
     # --- one inference -------------------------------------------------------------------
 
-    def infer(self, image: torch.Tensor, mode: Mode = "split") -> EdgeResult:
+    def infer(self, image: torch.Tensor, mode: RunMode = "split") -> EdgeResult:
         """Run one uint8 image (C x H x W or 1 x C x H x W) in ``mode``."""
-        if mode not in MODES:
-            raise BadInput(f"mode must be one of {MODES}, got {mode!r}")
-        images = image.unsqueeze(0) if image.dim() == 3 else image
-        if images.shape[0] != 1:
-            raise BadInput("infer takes one image; loop over a batch")
-        request_id = self._next_id
-        self._next_id = (self._next_id + 1) % (1 << 32)
+        run = self._resolve(mode)
+        images = self._check(image, one=True)
+        request_id = self._take_id()
         start = time.perf_counter()
-        if mode == "mobile-only" or self.url is None:
+        if run == "mobile-only" or self.transport is None:
             result = self._mobile(images, request_id)
-        elif mode == "split":
+        elif run == "split":
             result = self._split(images, request_id)
         else:
             result = self._cloud_only(images, request_id)
         result.total_ms = (time.perf_counter() - start) * 1e3
+        return self._mark(result, mode)
+
+    # --- a sequence ----------------------------------------------------------------------
+
+    def stream(
+        self, images: torch.Tensor, mode: RunMode = "split", *, stream: bool = False
+    ) -> Iterator[tuple[int, EdgeResult]]:
+        """Run uint8 images (N x C x H x W); yield ``(index, result)`` once per image.
+
+        With ``stream=True`` split frames all go on one transport stream (gRPC
+        ``InferStream``; over HTTP, one keep-alive request after another) and results come
+        as answers arrive; unanswered ids are resent on a new stream, and those still
+        unanswered after the last attempt fall back to mobile-only (or raise
+        :class:`CloudUnavailable`). A refusal is raised at once; results yielded before it
+        stand. Otherwise (and for the other modes) each image is an :meth:`infer` call.
+        """
+        run = self._resolve(mode)
+        self._check(images, one=False)
+        if stream and run == "split" and self.transport is not None:
+            yield from self._stream_split(images, mode)
+            return
+        for i in range(len(images)):
+            yield i, self.infer(images[i], mode)
+
+    def infer_many(
+        self, images: torch.Tensor, mode: RunMode = "split", *, stream: bool = False
+    ) -> list[EdgeResult]:
+        """:meth:`stream`, collected in input order."""
+        out: list[EdgeResult | None] = [None] * len(images)
+        for i, result in self.stream(images, mode, stream=stream):
+            out[i] = result
+        return [r for r in out if r is not None]
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _resolve(self, mode: str) -> Mode:
+        if mode not in RUN_MODES:
+            raise BadInput(f"mode must be one of {RUN_MODES}, got {mode!r}")
+        if mode == "auto":
+            if self.decision is None:
+                raise BadInput(
+                    "mode 'auto' needs a decision: call runner.plan_auto(link) first "
+                    "(`splitinfer run --mode auto --link 4g`)"
+                )
+            return cast(Mode, self.decision.mode)
+        if mode == "cloud-only" and self.transport is not None and not self.transport.sends_images:
+            raise BadInput(
+                f"cloud-only sends the image, which the {self.transport.name} transport "
+                "does not carry; use an http:// server URL"
+            )
+        return mode
+
+    def _check(self, images: Any, one: bool) -> torch.Tensor:
+        shape = self.bundle.spec.input_shape
+        if one and isinstance(images, torch.Tensor) and images.dim() == 3:
+            images = images.unsqueeze(0)
+        if not isinstance(images, torch.Tensor) or images.dim() != 4:
+            raise BadInput(f"images must be a uint8 tensor N x {' x '.join(map(str, shape))}")
+        if one and images.shape[0] != 1:
+            raise BadInput("infer takes one image; use stream() or infer_many() for a batch")
+        if images.dtype != torch.uint8:
+            raise BadInput(f"images must be uint8 (0..255), got {images.dtype}")
+        if tuple(images.shape[1:]) != shape:
+            raise BadInput(
+                f"bundle {self.bundle.spec.id} takes images of shape {shape}, got "
+                f"{tuple(images.shape[1:])}; convert them first (splitinfer.edge.stream."
+                "load_images does: grayscale/RGB, resize, uint8)"
+            )
+        return images
+
+    def _take_id(self) -> int:
+        request_id = self._next_id
+        self._next_id = (self._next_id + 1) % (wire.MAX_REQUEST_ID + 1)
+        return request_id
+
+    def _mark(self, result: EdgeResult, mode: str) -> EdgeResult:
+        if mode == "auto" and self.decision is not None:
+            result.planned, result.predicted_ms = self.decision.mode, self.decision.predicted_ms
         return result
 
     def _mobile(self, images: torch.Tensor, request_id: int) -> EdgeResult:
@@ -139,79 +332,147 @@ class EdgeRunner:
                           head_ms=(time.perf_counter() - t0) * 1e3)  # fmt: skip
 
     def _split(self, images: torch.Tensor, request_id: int) -> EdgeResult:
+        head_ms, encode_ms, frame = self._frame(images, request_id)
+        transport = cast(Transport, self.transport)
+        bundle_id = self.bundle.spec.id
+        result = self._exchange(
+            lambda: transport.infer_frame(bundle_id, frame), images, request_id, "split",
+            len(frame),
+        )  # fmt: skip
+        if not result.fell_back:
+            result.head_ms, result.encode_ms = head_ms, encode_ms
+        return result
+
+    def _frame(self, images: torch.Tensor, request_id: int) -> tuple[float, float, bytes]:
         t0 = time.perf_counter()
-        z = self.bundle.edge.features(images)
+        z = self.engine.features(images)
         t1 = time.perf_counter()
         frame = self.bundle.edge.frame(z, request_id)
-        t2 = time.perf_counter()
-        path = f"/v1/bundles/{self.bundle.spec.id}/infer"
-        result = self._send(path, frame, "application/x-splitinfer-frame", images, request_id)
-        if result.mode == "split":
-            result.head_ms, result.encode_ms = (t1 - t0) * 1e3, (t2 - t1) * 1e3
-        return result
+        return (t1 - t0) * 1e3, (time.perf_counter() - t1) * 1e3, frame
 
     def _cloud_only(self, images: torch.Tensor, request_id: int) -> EdgeResult:
-        from PIL import Image
-
         t0 = time.perf_counter()
-        array = images[0].permute(1, 2, 0).numpy()
-        buf = io.BytesIO()
-        Image.fromarray(array[..., 0] if array.shape[2] == 1 else array).save(buf, format="PNG")
-        t1 = time.perf_counter()
-        path = f"/v1/bundles/{self.bundle.spec.id}/infer-image?request_id={request_id}"
-        result = self._send(path, buf.getvalue(), "image/png", images, request_id, "cloud-only")
-        if result.mode == "cloud-only":
-            result.head_ms = (t1 - t0) * 1e3
+        png = encode_png(images[0])
+        head_ms = (time.perf_counter() - t0) * 1e3
+        transport = cast(Transport, self.transport)
+        bundle_id = self.bundle.spec.id
+        result = self._exchange(
+            lambda: transport.infer_image(bundle_id, png, request_id), images, request_id,
+            "cloud-only", len(png),
+        )  # fmt: skip
+        if not result.fell_back:
+            result.head_ms = head_ms
         return result
 
-    def _send(
+    def _exchange(
         self,
-        path: str,
-        body: bytes,
-        content_type: str,
+        call: Callable[[], Reply],
         images: torch.Tensor,
         request_id: int,
-        mode: Mode = "split",
+        mode: Mode,
+        bytes_up: int,
     ) -> EdgeResult:
-        """POST with retries on transport errors and 503; fall back to mobile-only if allowed."""
-        import httpx
-
+        """One request with retries on CloudUnavailable; a refusal is raised at once."""
         errors: list[str] = []
         for attempt in range(1, self.retries + 2):
-            t0 = time.perf_counter()
             try:
-                r = self._client.post(f"{self.url}{path}", content=body,
-                                      headers={"Content-Type": content_type})  # fmt: skip
-            except httpx.TransportError as err:
-                errors.append(f"attempt {attempt}: {type(err).__name__}: {err}")
+                reply = call()
+            except CloudUnavailable as err:
+                errors.append(f"attempt {attempt}: {err.message}")
+                if err.status is not None:  # the server is up but busy: back off a little
+                    time.sleep(min(0.05 * attempt, 0.5))
                 continue
-            elapsed = (time.perf_counter() - t0) * 1e3
-            if r.status_code == 503:
-                errors.append(f"attempt {attempt}: 503 {r.text[:200]}")
-                time.sleep(min(0.05 * attempt, 0.5))
-                continue
-            if r.status_code != 200:
-                data = _json(r)
-                raise CloudRefused(r.status_code, str(data.get("error", "?")),
-                                   str(data.get("message", r.text[:200])))  # fmt: skip
-            data = r.json()
-            top = data["top"][0]
-            server_ms = float(data["timing"]["total_ms"])
-            return EdgeResult(
-                request_id, mode, int(top["class_id"]), str(top["class"]),
-                network_ms=max(elapsed - server_ms, 0.0), server_ms=server_ms,
-                bytes_up=len(body), bytes_down=len(r.content), attempts=attempt, errors=errors,
-            )  # fmt: skip
+            return self._answered(reply, request_id, mode, bytes_up, attempt, errors)
+        return self._give_up(images, request_id, errors)
+
+    def _answered(
+        self, reply: Reply, request_id: int, mode: Mode, bytes_up: int, attempts: int,
+        errors: list[str],
+    ) -> EdgeResult:  # fmt: skip
+        if reply.request_id != request_id:
+            raise CloudRefused(
+                "OK", "bad_reply", f"answer for request {reply.request_id}, sent {request_id}"
+            )
+        return EdgeResult(
+            request_id, mode, reply.class_id, reply.class_name,
+            network_ms=max(reply.elapsed_ms - reply.server_ms, 0.0), server_ms=reply.server_ms,
+            bytes_up=bytes_up, bytes_down=reply.bytes_down, attempts=attempts, errors=errors,
+            transport=cast(Transport, self.transport).name,
+        )  # fmt: skip
+
+    def _give_up(self, images: torch.Tensor, request_id: int, errors: list[str]) -> EdgeResult:
+        """After the last failed attempt: mobile-only (recorded), or CloudUnavailable."""
         if not self.fallback:
-            raise CloudUnavailable(f"{self.url} unreachable: {'; '.join(errors)}")
+            raise CloudUnavailable(
+                f"{self.url} unanswered after {self.retries + 1} attempts: {'; '.join(errors)}"
+            )
         result = self._mobile(images, request_id)
         result.fell_back, result.errors, result.attempts = True, errors, self.retries + 1
         return result
 
+    def _stream_split(self, images: torch.Tensor, mode: str) -> Iterator[tuple[int, EdgeResult]]:
+        """Frame every image, then send them on one stream per attempt."""
+        transport = cast(Transport, self.transport)
+        jobs: dict[int, _Pending] = {}
+        for i in range(len(images)):
+            request_id = self._take_id()
+            jobs[request_id] = _Pending(i, *self._frame(images[i : i + 1], request_id))
+        left = list(jobs)
+        for attempt in range(1, self.retries + 2):
+            busy = False
+            for request_id in left:
+                jobs[request_id].attempts = attempt
+            batch = [(request_id, jobs[request_id].frame) for request_id in left]
+            try:
+                with contextlib.closing(transport.stream(self.bundle.spec.id, batch)) as answers:
+                    for request_id, outcome in answers:
+                        job = jobs.get(request_id)
+                        if job is None or job.done:
+                            continue  # each id counts once
+                        if isinstance(outcome, CloudRefused):
+                            raise outcome
+                        if isinstance(outcome, CloudUnavailable):
+                            job.errors.append(f"attempt {attempt}: {outcome.message}")
+                            busy = busy or outcome.status is not None
+                            continue
+                        job.done = True
+                        yield job.index, self._mark(self._streamed(job, request_id, outcome), mode)
+            except CloudUnavailable as err:
+                for request_id in left:
+                    if not jobs[request_id].done:
+                        jobs[request_id].errors.append(f"attempt {attempt}: {err.message}")
+            left = [request_id for request_id in left if not jobs[request_id].done]
+            if not left:
+                return
+            if busy:
+                time.sleep(min(0.05 * attempt, 0.5))
+        if not self.fallback:
+            first = jobs[left[0]]
+            raise CloudUnavailable(
+                f"{len(left)} of {len(jobs)} frames unanswered by {self.url} after "
+                f"{self.retries + 1} attempts (request ids {left[:5]}...): {first.errors[-1]}"
+            )
+        for request_id in left:
+            job = jobs[request_id]
+            result = self._mobile(images[job.index : job.index + 1], request_id)
+            result.fell_back, result.errors, result.attempts = True, job.errors, job.attempts
+            result.total_ms = result.head_ms
+            yield job.index, self._mark(result, mode)
 
-def _json(r: Any) -> dict[str, Any]:
-    try:
-        data = r.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
+    def _streamed(self, job: _Pending, request_id: int, reply: Reply) -> EdgeResult:
+        result = self._answered(
+            reply, request_id, "split", len(job.frame), job.attempts, job.errors
+        )
+        result.head_ms, result.encode_ms = job.head_ms, job.encode_ms
+        result.total_ms = job.head_ms + job.encode_ms + reply.elapsed_ms
+        return result
+
+
+def encode_png(image: torch.Tensor) -> bytes:
+    """One uint8 image (C x H x W, C in 1 or 3) as PNG bytes: what cloud-only sends."""
+    from PIL import Image
+
+    array = image.permute(1, 2, 0).contiguous().numpy()
+    buf = io.BytesIO()
+    Image.fromarray(array[..., 0] if array.shape[2] == 1 else array).save(buf, format="PNG")
+    return buf.getvalue()

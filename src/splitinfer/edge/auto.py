@@ -1,0 +1,238 @@
+"""Mode ``auto``: the planner picks split, cloud-only or mobile-only for a link and device.
+
+The planner (:mod:`splitinfer.plan`) models each mode's latency from compute times, what
+one inference sends, and link / device / server profiles. For a bundle, the inputs
+(:class:`AutoInputs`) come from :func:`measure_inputs`:
+
+* the rate point: the bundle's measured operating point (``spec.metrics`` as
+  ``splitinfer train units`` writes it: mean frame bytes, encode / decode ms; see
+  :func:`splitinfer.train.recipes.ratepoints_for`), or, when the spec lacks it, frames
+  of the sample images measured now (accuracy then not measured);
+* head / tail / whole-network ms: the engine's edge half, the cloud half and
+  :meth:`Bundle.full`, timed on this host (median after warm-up), with their FLOPs
+  (``torch.utils.flop_counter``) for FLOP-rated device profiles such as ``phone``;
+* cloud-only: the PNGs the runner would send for the sample images.
+
+All three modes run the bundle's own network here (mobile-only and cloud-only run
+:meth:`Bundle.full`, codec round trip included), so they predict alike and no accuracy
+budget applies unless one is given. Every prediction is *modeled*; the
+:class:`Decision` records the profiles it used.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from splitinfer.bundle import Bundle
+from splitinfer.partition.profile import CutProfile, ModelProfile, machine_info, median_ms
+from splitinfer.partition.split import CutPoint
+from splitinfer.plan import InputEncoding, RatePoint
+from splitinfer.plan import device as device_profile
+from splitinfer.plan import link as link_profile
+from splitinfer.plan import plan as make_plan
+from splitinfer.plan import server as server_profile
+from splitinfer.plan.planner import OBJECTIVES
+
+MODES = ("split", "cloud-only", "mobile-only")
+SAMPLE_IMAGES = 16
+_METRIC_KEYS = (
+    "mean_payload_bytes", "mean_frame_bytes", "accuracy", "accuracy_loss_points",
+    "encode_ms_median", "decode_ms_median",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AutoInputs:
+    """What the planner needs about one bundle (host-measured ms, bytes, FLOPs)."""
+
+    profile: ModelProfile  # one cut, the bundle's: head = edge half, tail = cloud half
+    rate_point: RatePoint
+    input_encoding: InputEncoding  # what cloud-only sends
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The mode auto runs, its modeled latency, and every competitor's (all modeled)."""
+
+    mode: str
+    predicted_ms: float
+    link: str
+    device: str
+    server: str
+    objective: str
+    candidates: dict[str, dict[str, float]]  # mode -> latency_ms, energy_mj, bytes_up
+    notes: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "predicted_ms": self.predicted_ms,
+            "link": self.link,
+            "device": self.device,
+            "server": self.server,
+            "objective": self.objective,
+            "candidates": self.candidates,
+            "notes": list(self.notes),
+            "modeled": True,
+        }
+
+
+def decide(
+    inputs: AutoInputs,
+    link: str,
+    device: str = "host",
+    server: str = "host",
+    *,
+    objective: str = "latency",
+    budget: float | None = None,
+    allowed: Sequence[str] = MODES,
+) -> Decision:
+    """The best of the ``allowed`` modes for ``objective`` on this link and device."""
+    from splitinfer.errors import BadInput
+
+    if objective not in OBJECTIVES:
+        raise BadInput(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    if "mobile-only" not in allowed or not set(allowed) <= set(MODES):
+        raise BadInput(f"allowed modes must include mobile-only and be among {MODES}")
+    p = make_plan(
+        inputs.profile, link=link_profile(link), device=device_profile(device),
+        server=server_profile(server), rate_points=[inputs.rate_point],
+        objective=objective, budget=math.inf if budget is None else budget,
+        input_encoding=inputs.input_encoding,
+    )  # fmt: skip
+    ranked = [c for c in p.candidates if c.kind in allowed]
+    best = next(c for c in ranked if c.within_budget)  # mobile-only always is
+    notes = [*p.notes, f"rate point: {inputs.rate_point.source}",
+             f"cloud-only input: {inputs.input_encoding.source}"]  # fmt: skip
+    if len(allowed) < len(MODES):
+        notes.append(f"competing: {', '.join(allowed)} (what this transport can run)")
+    return Decision(
+        best.kind, best.cost.latency_ms, p.link.name, p.device.name, p.server.name, objective,
+        {
+            c.kind: {
+                "latency_ms": c.cost.latency_ms, "energy_mj": c.cost.energy_mj,
+                "bytes_up": c.cost.bytes_up, "within_budget": float(c.within_budget),
+            }
+            for c in ranked
+        },
+        tuple(notes),
+    )  # fmt: skip
+
+
+def measure_inputs(
+    bundle: Bundle,
+    sample: torch.Tensor | None = None,
+    *,
+    engine: Any = None,
+    repeats: int = 20,
+    warmup: int = 3,
+) -> AutoInputs:
+    """Time the bundle's halves here and read (or measure) its operating point."""
+    images, sample_note = _sample(bundle, sample)
+    engine = engine or bundle.edge
+    one = images[:1]
+    x = bundle.spec.preprocess(one)
+    with torch.no_grad():
+        z = bundle.edge.features(one)
+    head_ms = median_ms(engine.features, one.clone, repeats, warmup)
+    tail_ms = median_ms(bundle.cloud.run, z.clone, repeats, warmup)
+    full_ms = median_ms(bundle.full, x.clone, repeats, warmup)
+    m = bundle.model
+    params_head = _params(m.head, m.reduction)
+    cut = CutPoint(
+        name=bundle.spec.cut, aliases=(), node=bundle.spec.cut, index=0,
+        shape=tuple(z.shape), dtype=str(z.dtype).removeprefix("torch."), numel=z.numel(),
+        bytes_fp32=4 * z.numel(), flops_head=_flops(m.edge, x), flops_tail=_flops(m.cloud, z),
+        params_head=params_head, params_tail=_params(m.restoration, m.tail),
+    )  # fmt: skip
+    profile = ModelProfile(
+        model=bundle.spec.model, input_shape=tuple(one.shape), input_bytes=one.numel(),
+        total_flops=_flops(bundle.full, x), params=cut.params_head + cut.params_tail,
+        full_ms=full_ms, cuts=[CutProfile(cut, head_ms, tail_ms)], machine=machine_info(),
+        timing={"repeats": repeats, "warmup": warmup, "measured": True, "stat": "median",
+                "what": f"bundle {bundle.spec.id}: edge half / cloud half / Bundle.full"},
+    )  # fmt: skip
+    return AutoInputs(
+        profile, rate_point(bundle, images, engine, sample_note), png_encoding(images, sample_note)
+    )
+
+
+def rate_point(bundle: Bundle, images: torch.Tensor, engine: Any, note: str) -> RatePoint:
+    """The bundle's measured operating point, or one measured now on ``images``."""
+    if all(k in bundle.spec.metrics for k in _METRIC_KEYS):
+        from splitinfer.train.recipes import ratepoints_for
+
+        return RatePoint(**ratepoints_for(bundle.spec)["points"][0])
+    payloads, frames, enc, dec = [], [], [], []
+    for i in range(len(images)):
+        z = engine.features(images[i : i + 1])
+        t0 = time.perf_counter()
+        frame = bundle.edge.frame(z, i)
+        enc.append((time.perf_counter() - t0) * 1e3)
+        payload = bundle.codec.encode(z)
+        t0 = time.perf_counter()
+        bundle.codec.decode(payload)
+        dec.append((time.perf_counter() - t0) * 1e3)
+        payloads.append(len(payload))
+        frames.append(len(frame))
+    return RatePoint(
+        cut=bundle.spec.cut, label=bundle.spec.codec,
+        payload_bytes=statistics.fmean(payloads), frame_bytes=statistics.fmean(frames),
+        accuracy=None, accuracy_loss=None, encode_ms=statistics.median(enc),
+        decode_ms=statistics.median(dec), measured=True,
+        source=f"measured here on {note} (the spec has no metrics; accuracy not measured)",
+    )  # fmt: skip
+
+
+def png_encoding(images: torch.Tensor, note: str) -> InputEncoding:
+    """What cloud-only sends for ``images``: mean PNG bytes, median encode / decode ms."""
+    from PIL import Image
+
+    from splitinfer.edge.runner import encode_png
+
+    sizes, enc, dec = [], [], []
+    for image in images:
+        t0 = time.perf_counter()
+        png = encode_png(image)
+        enc.append((time.perf_counter() - t0) * 1e3)
+        t0 = time.perf_counter()
+        with Image.open(io.BytesIO(png)) as im:
+            im.load()
+        dec.append((time.perf_counter() - t0) * 1e3)
+        sizes.append(len(png))
+    return InputEncoding(
+        statistics.fmean(sizes),
+        statistics.median(enc),
+        statistics.median(dec),
+        f"PNG of {note}, measured here (Pillow)",
+    )
+
+
+def _sample(bundle: Bundle, sample: torch.Tensor | None) -> tuple[torch.Tensor, str]:
+    if sample is not None and len(sample) > 0:
+        images = sample[:SAMPLE_IMAGES]
+        return images, f"{len(images)} sample images"
+    g = torch.Generator().manual_seed(0)
+    shape = (8, *bundle.spec.input_shape)
+    noise = torch.randint(0, 256, shape, generator=g, dtype=torch.uint8)
+    return noise, "8 random-pixel images (no sample given: PNG sizes are pessimistic)"
+
+
+def _flops(fn: Callable[[torch.Tensor], Any], x: torch.Tensor) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        fn(x)
+    return int(counter.get_total_flops())
+
+
+def _params(*modules: torch.nn.Module) -> int:
+    return sum(p.numel() for module in modules for p in module.parameters())
