@@ -60,20 +60,3 @@ def test_typed_errors_become_one_line_and_exit_2(capsys: pytest.CaptureFixture[s
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert "unknown_model" in err and "Traceback" not in err
-
-
-def test_demo_runs_on_real_data(runner: CliRunner) -> None:
-    from splitinfer.errors import BadInput
-    from splitinfer.train.data import fmnist_root
-
-    try:
-        fmnist_root()
-    except BadInput:
-        pytest.skip("Fashion-MNIST is not installed (make data)")
-    result = runner.invoke(build_app(), ["demo", "--images", "64"])
-    assert result.exit_code == 0, result.output
-    import re
-
-    match = re.search(r"bitwise at (\d+)/(\d+) cuts", result.output)
-    assert match and match.group(1) == match.group(2) and int(match.group(1)) >= 5
-    assert "64 real test images" in result.output

@@ -1,4 +1,4 @@
-"""Commands for the model side: `models`, `profile`, `demo`."""
+"""Commands for the model side: `models`, `profile`."""
 
 from __future__ import annotations
 
@@ -130,7 +130,7 @@ def run_profile(
 
 
 def register(app: Any, console: Console) -> None:
-    """Add `models`, `profile` and `demo` to ``app``."""
+    """Add `models` and `profile` to ``app``."""
 
     @app.command("models")
     def models_cmd(
@@ -185,12 +185,3 @@ def register(app: Any, console: Console) -> None:
         if json_out:
             prof.save(json_out)
             console.print(f"wrote {json_out}")
-
-    @app.command("demo")
-    def demo_cmd(
-        images: int = typer.Option(500, min=1, max=10000, help="real test images to check"),
-    ) -> None:
-        """Profile the default model on real Fashion-MNIST images and prove every split exact."""
-        from splitinfer.demo import run_demo
-
-        run_demo(console, images)
