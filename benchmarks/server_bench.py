@@ -11,28 +11,19 @@ loop does not share a GIL with the server), warms it up, then for each concurren
 runs N clients that each send compact frames back to back over keep-alive connections.
 Latency is client-side (request sent -> response read). The server and the clients share
 this machine's CPUs: numbers compare modes side by side, they are not capacity figures.
+
+A thin wrapper over :mod:`splitinfer.experiments.server_load`, which `splitinfer bench`
+runs too.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import os
-import platform
-import signal
-import socket
-import statistics
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
-from typing import Any
 
-import httpx
-
-FRAME_TYPE = "application/x-splitinfer-frame"
+from splitinfer.experiments.server_load import LoadSettings, format_rows, run_load_test
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -48,257 +39,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def test_bundle(folder: Path) -> Path:
-    """A random-weight fmnist_resnet bundle cut at stage2 (2-channel unit, 4-bit + ANS)."""
-    import torch
-
-    from splitinfer import zoo
-    from splitinfer.bottleneck import UnitConfig
-    from splitinfer.bundle import Bundle, Preprocess
-    from splitinfer.train.data import FMNIST_CLASSES
-
-    torch.manual_seed(0)
-    return Bundle.build(
-        bundle_id="bench", model_name="fmnist_resnet", model=zoo.create("fmnist_resnet"),
-        cut="stage2", unit=UnitConfig(channels=2), codec="quant:bits=4,clip=0:1|ans",
-        classes=FMNIST_CLASSES, preprocess=Preprocess((0.286,), (0.353,)),
-        input_shape=(1, 28, 28), built_by="benchmarks/server_bench.py",
-    ).save(folder / "bench")  # fmt: skip
-
-
-def make_frames(bundle_dir: Path, n: int = 64) -> tuple[str, list[bytes]]:
-    """The bundle id and ``n`` compact frames of synthetic images."""
-    from splitinfer.bundle import Bundle
-    from splitinfer.train.data import synthetic
-
-    bundle = Bundle.load(bundle_dir)
-    images = synthetic(n, shape=bundle.spec.input_shape, seed=0)[0]
-    return bundle.spec.id, bundle.edge.encode(images)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(bundle_dir: Path, port: int, grpc_port: int, max_batch: int,
-                 max_wait_ms: float, threads: int) -> subprocess.Popen[bytes]:  # fmt: skip
-    cmd = [sys.executable, "-c", "from splitinfer.cli import main; main()", "serve",
-           "--bundle", str(bundle_dir), "--port", str(port), "--grpc-port", str(grpc_port),
-           "--max-batch", str(max_batch),
-           "--max-wait-ms", str(max_wait_ms), "--torch-threads", str(threads),
-           "--max-queue", "1024", "--log-level", "warning"]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k != "SPLITINFER_TOKEN"}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            err = proc.stderr.read().decode() if proc.stderr else ""
-            raise SystemExit(f"server exited with {proc.returncode}: {err[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                return proc
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("server did not become ready in 120 s")
-
-
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-class Connection:
-    """One keep-alive HTTP/1.1 connection speaking just enough HTTP for this benchmark.
-
-    A minimal client keeps the measurement about the server: a general-purpose async
-    client (httpx) adds more latency than the server itself at 32 concurrent requests.
-    """
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-
-    @classmethod
-    async def open(cls, host: str, port: int) -> Connection:
-        return cls(*await asyncio.open_connection(host, port))
-
-    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
-        head = (f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: {FRAME_TYPE}\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n")  # fmt: skip
-        self.writer.write(head.encode() + body)
-        await self.writer.drain()
-        raw = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(raw.split(b" ", 2)[1])
-        length = 0
-        for line in raw.lower().split(b"\r\n"):
-            if line.startswith(b"content-length:"):
-                length = int(line.split(b":", 1)[1])
-        return status, await self.reader.readexactly(length)
-
-    async def close(self) -> None:
-        self.writer.close()
-        await self.writer.wait_closed()
-
-
-def summarize(
-    clients: int,
-    total: int,
-    errors: int,
-    wall: float,
-    latencies: list[float],
-    batch_sizes: list[int],
-) -> dict[str, Any]:
-    """One table row: throughput, p50/p99 latency (ms) and the mean server batch size."""
-    ms = sorted(x * 1000 for x in latencies)
-    return {
-        "clients": clients,
-        "requests": total,
-        "errors": errors,
-        "rps": total / wall,
-        "p50_ms": statistics.median(ms),
-        "p99_ms": ms[min(len(ms) - 1, int(0.99 * len(ms)))],
-        "mean_batch": statistics.fmean(batch_sizes) if batch_sizes else 0.0,
-    }
-
-
-async def run_level(port: int, path: str, frames: list[bytes], clients: int,
-                    total: int) -> dict[str, Any]:  # fmt: skip
-    """``clients`` connections share ``total`` requests, each sent when its last answered."""
-    latencies: list[float] = []
-    batch_sizes: list[int] = []
-    errors = 0
-    counter = iter(range(total))
-    conns = [await Connection.open("127.0.0.1", port) for _ in range(clients)]
-
-    async def sender(conn: Connection) -> None:
-        nonlocal errors
-        for i in counter:
-            t0 = time.perf_counter()
-            status, body = await conn.post(path, frames[i % len(frames)])
-            latencies.append(time.perf_counter() - t0)
-            if status != 200:
-                errors += 1
-            else:
-                batch_sizes.append(json.loads(body)["timing"]["batch_size"])
-
-    start = time.perf_counter()
-    await asyncio.gather(*(sender(c) for c in conns))
-    wall = time.perf_counter() - start
-    for c in conns:
-        await c.close()
-    return summarize(clients, total, errors, wall, latencies, batch_sizes)
-
-
-async def run_level_grpc(port: int, bundle_id: str, frames: list[bytes], clients: int,
-                         total: int) -> dict[str, Any]:  # fmt: skip
-    """The same load over gRPC: ``clients`` channels, unary ``Infer`` calls back to back."""
-    import grpc
-
-    from splitinfer.cloud._proto import splitinfer_pb2 as pb
-    from splitinfer.cloud._proto import splitinfer_pb2_grpc as pb_grpc
-
-    latencies: list[float] = []
-    batch_sizes: list[int] = []
-    errors = 0
-    counter = iter(range(total))
-    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for _ in range(clients)]
-
-    async def sender(channel: grpc.aio.Channel) -> None:
-        nonlocal errors
-        stub = pb_grpc.SplitInferenceStub(channel)
-        for i in counter:
-            t0 = time.perf_counter()
-            try:
-                reply = await stub.Infer(
-                    pb.InferRequest(bundle_id=bundle_id, frame=frames[i % len(frames)]),
-                    wait_for_ready=True,
-                )
-                batch_sizes.append(reply.timing.batch_size)
-            except grpc.aio.AioRpcError:
-                errors += 1
-            latencies.append(time.perf_counter() - t0)
-
-    start = time.perf_counter()
-    await asyncio.gather(*(sender(c) for c in channels))
-    wall = time.perf_counter() - start
-    for c in channels:
-        await c.close()
-    return summarize(clients, total, errors, wall, latencies, batch_sizes)
-
-
-def modes(args: argparse.Namespace) -> list[tuple[str, int, float]]:
-    """(label, max_batch, max_wait_ms): batching on, greedy (no wait: only what queued up
-    during the previous run is batched), off."""
-    return [("on", args.max_batch, args.max_wait_ms), ("greedy", args.max_batch, 0.0),
-            ("off", 1, 0.0)]  # fmt: skip
-
-
-def bench_mode(
-    args: argparse.Namespace,
-    bundle_dir: Path,
-    bundle_id: str,
-    frames: list[bytes],
-    mode: tuple[str, int, float],
-) -> list[dict[str, Any]]:
-    port, grpc_port = free_port(), free_port()
-    label, max_batch, max_wait = mode
-    proc = start_server(bundle_dir, port, grpc_port, max_batch, max_wait, args.threads)
-    path = f"/v1/bundles/{bundle_id}/infer"
-    levels = {
-        "http": lambda c, n: run_level(port, path, frames, c, n),
-        "grpc": lambda c, n: run_level_grpc(grpc_port, bundle_id, frames, c, n),
-    }
-    try:
-        rows = []
-        for transport, level in levels.items():
-            asyncio.run(level(4, args.warmup))
-            for clients in (int(c) for c in args.concurrency.split(",")):
-                row = asyncio.run(level(clients, args.requests))
-                row.update(mode=label, transport=transport, max_batch=max_batch,
-                           max_wait_ms=max_wait)  # fmt: skip
-                rows.append(row)
-                print(
-                    f"  {label:>6} {transport} (batch {max_batch}, wait {max_wait:g} ms) "
-                    f"clients {clients:>3}: {row['rps']:8.1f} req/s  p50 {row['p50_ms']:7.2f} ms"
-                    f"  p99 {row['p99_ms']:7.2f} ms  mean batch {row['mean_batch']:.2f}",
-                    file=sys.stderr,
-                )
-        return rows
-    finally:
-        stop_server(proc)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        bundle_dir = Path(args.bundle) if args.bundle else test_bundle(Path(tmp))
-        bundle_id, frames = make_frames(bundle_dir)
-        load_before = os.getloadavg()
-        rows = [r for m in modes(args) for r in bench_mode(args, bundle_dir, bundle_id, frames, m)]
-    report = {
-        "machine": {
-            "cpu": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(),
-            "loadavg_before": load_before,
-            "python": platform.python_version(),
-        },
-        "bundle": str(args.bundle or "random-weight fmnist_resnet stage2 (test bundle)"),
-        "server_torch_threads": args.threads,
-        "frame_bytes_mean": statistics.fmean(len(f) for f in frames),
-        "rows": rows,
-    }
-    print(f"{'mode':>8} {'via':>5} {'clients':>7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'batch':>6}")  # fmt: skip
-    for r in rows:
-        print(f"{r['mode']:>8} {r['transport']:>5} {r['clients']:>7} {r['rps']:>9.1f} "
-              f"{r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['mean_batch']:>6.2f}")  # fmt: skip
+    settings = LoadSettings(
+        concurrency=[int(c) for c in args.concurrency.split(",")], requests=args.requests,
+        warmup=args.warmup, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
+        threads=args.threads,
+    )  # fmt: skip
+    report = run_load_test(settings, args.bundle, log=lambda m: print(m, file=sys.stderr))
+    print(format_rows(report["rows"]))
     print(f"machine: {report['machine']}; client and server share it")
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,9 @@ def build_app() -> Any:
             "the command line needs typer and rich: pip install 'splitinfer[cli]'"
         ) from err
 
-    from splitinfer.cli import codecs, link, partition, plan, run, serve, train
+    from splitinfer.cli import bench as bench_cli
+    from splitinfer.cli import codecs, export, link, partition, plan, run, serve, sweep, train
+    from splitinfer.cli import demo as demo_cli
 
     app = typer.Typer(
         add_completion=False,
@@ -32,12 +34,16 @@ def build_app() -> Any:
     # Wide tables stay readable in logs and CI, where there is no terminal to measure.
     console = Console(width=None if sys.stdout.isatty() else 140)
     partition.register(app, console)
+    demo_cli.register(app, console)
     codecs.register(app, console)
     plan.register(app, console)
     train.register(app, console)
+    sweep.register(app, console)
     link.register(app, console)
     serve.register(app, console)
     run.register(app, console)
+    export.register(app, console)
+    bench_cli.register(app, console)
     return app
 
 

@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""Generate the README's "Results" section from a `splitinfer bench` results.json.
+
+    python scripts/readme_results.py                         # print the block (newest full run)
+    python scripts/readme_results.py reports/2026-11-27/results.json
+    python scripts/readme_results.py RESULTS --check         # exit 1 if README's block is stale
+    python scripts/readme_results.py RESULTS --write         # replace README's block
+
+The block sits between `<!-- results:begin -->` and `<!-- results:end -->` in README.md.
+Without RESULTS the newest reports/<date>/results.json of a full (not --quick) run is used.
+A thin wrapper over splitinfer.experiments.readme.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from splitinfer.experiments.readme import check_readme, render_block, replace_block
+
+
+def newest_results(root: Path = Path("reports")) -> Path | None:
+    """The newest full-run results.json under ``root`` (folder names sort by date)."""
+    found = sorted(p for p in root.glob("*/results.json") if not p.parent.name.endswith("quick"))
+    return found[-1] if found else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("results", nargs="?", type=Path, help="results.json (default: newest)")
+    p.add_argument("--readme", type=Path, default=Path("README.md"))
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true", help="exit 1 if README's block is stale")
+    mode.add_argument("--write", action="store_true", help="replace README's block")
+    args = p.parse_args(argv)
+    path = args.results or newest_results()
+    if path is None or not path.is_file():
+        print("no results.json: run `make bench` (or pass a path)", file=sys.stderr)
+        return 2
+    results = json.loads(path.read_text())
+    if results.get("format") != "splitinfer.bench/1":
+        print(f"{path} is not a `splitinfer bench` results.json", file=sys.stderr)
+        return 2
+    block = render_block(results)
+    if args.check:
+        problem = check_readme(args.readme, block)
+        if problem:
+            print(f"{args.readme}: the Results block is stale (regenerate with "
+                  f"`python scripts/readme_results.py {path} --write`):\n{problem}",
+                  file=sys.stderr)  # fmt: skip
+            return 1
+        print(f"{args.readme}: the Results block matches {path}")
+        return 0
+    if args.write:
+        args.readme.write_text(replace_block(args.readme.read_text(), block))
+        print(f"wrote the Results block of {args.readme} from {path}")
+        return 0
+    sys.stdout.write(block)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""The bench configuration: defaults for the full run, a quick variant, file overrides.
+
+    cfg = bench_config(quick=True)                       # the CI subset
+    cfg = bench_config(path="my.yaml")                   # overrides, e.g. {server: {requests: 50}}
+
+Overrides are a YAML (``yaml.safe_load``) or JSON mapping whose keys mirror the fields
+below; an unknown key is an error that lists the known ones. The resolved configuration
+is written next to the results (``config.json``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from splitinfer.errors import BadInput
+
+
+@dataclass
+class SubjectsConfig:
+    """The two models the planner experiments cost (a, b, c)."""
+
+    bundle: str = ""  # "" = splitinfer.bundle.default_bundle_path()
+    bundle_device: str = "phone"
+    bundle_server: str = "gpu"  # a datacenter GPU (ASSUMED 20x this host): little timing noise
+    bundle_budget_pp: float | None = None  # None: the bundle's measured loss (its point fits)
+    profile_repeats: int = 10  # the bundle model is profiled here, now (measured host ms)
+    profile_warmup: int = 3
+    profile_rounds: int = 3  # lowest of the rounds' medians (the machine is shared)
+    resnet50: bool = True
+    resnet50_profile: str = "docs/figures/profile-resnet50.json"
+    resnet50_rates: str = "docs/figures/resnet50-paper-assumed-rates.json"
+    resnet50_device: str = "jetson-tx2"
+    resnet50_server: str = "gpu"
+    resnet50_budget_pp: float = 2.0
+
+
+@dataclass
+class PlanConfig:
+    links: list[str] = field(default_factory=lambda: ["3g", "4g", "wifi"])
+    modes: list[str] = field(default_factory=lambda: ["seed", "realistic"])
+    figure_mode: str = "realistic"  # per-cut figures
+    figure_cuts: str = "modules"  # "modules": skip cuts inside a module (layer1.0/add); "all"
+    sweep_link: str = "4g"  # bandwidth map: this link with its uplink swept
+    sweep_mbps: str = "0.1:100"
+    sweep_points: int = 40
+
+
+@dataclass
+class CodecsConfig:
+    models: list[str] = field(default_factory=lambda: ["fmnist_resnet", "fmnist_cnn", "resnet50"])
+    specs: list[str] = field(default_factory=list)  # [] = splitinfer.codecs.bench.DEFAULT_SPECS
+    images: int = 4
+    repeats: int = 3
+
+
+@dataclass
+class ServerConfig:
+    bundle: str = ""  # "" = the default bundle
+    modes: list[str] = field(default_factory=lambda: ["on", "greedy", "off"])
+    transports: list[str] = field(default_factory=lambda: ["http", "grpc"])
+    concurrency: list[int] = field(default_factory=lambda: [1, 8, 32])
+    requests: int = 300
+    warmup: int = 30
+    max_batch: int = 16
+    max_wait_ms: float = 2.0
+    threads: int = 1
+
+
+@dataclass
+class RateAccuracyConfig:
+    sweep: str = "runs/sweep/sweep.json"
+    run_quick_sweep: bool = True  # in --quick without a sweep file, if a backbone exists
+    sweep_config: str = "configs/sweep-fmnist.yaml"  # the quick sweep's model and backbone
+    quick_test_images: int = 200
+
+
+@dataclass
+class EndToEndConfig:
+    images: int = 200
+    links: list[str] = field(default_factory=lambda: ["3g", "4g", "wifi"])
+    from_json: str = ""  # a `splitinfer demo` results.json to present instead of running it
+
+
+@dataclass
+class BenchConfig:
+    quick: bool = False
+    experiments: list[str] = field(default_factory=list)  # [] = all
+    subjects: SubjectsConfig = field(default_factory=SubjectsConfig)
+    plan: PlanConfig = field(default_factory=PlanConfig)
+    codecs: CodecsConfig = field(default_factory=CodecsConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
+    rate_accuracy: RateAccuracyConfig = field(default_factory=RateAccuracyConfig)
+    end_to_end: EndToEndConfig = field(default_factory=EndToEndConfig)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+QUICK_CODEC_SPECS = [
+    "raw:dtype=fp16",
+    "quant:bits=8",
+    "quant:bits=8|zstd:level=3",
+    "quant:bits=8,clip=p99.9|tile|jpeg:quality=50",
+    "quant:bits=4,clip=p99.9|ans",
+]
+
+#: What ``--quick`` changes: small subsets of the same pipeline.
+QUICK: dict[str, Any] = {
+    "quick": True,
+    "subjects": {"profile_repeats": 3, "profile_warmup": 1, "profile_rounds": 2},
+    "plan": {"sweep_points": 16},
+    "codecs": {"models": ["fmnist_resnet"], "specs": QUICK_CODEC_SPECS, "images": 2, "repeats": 1},
+    "server": {
+        "modes": ["on", "off"],
+        "transports": ["http"],
+        "concurrency": [1, 8],
+        "requests": 60,
+        "warmup": 10,
+    },
+    "end_to_end": {"images": 20},
+}
+
+
+def bench_config(quick: bool = False, path: str | Path | None = None) -> BenchConfig:
+    """The defaults, then ``QUICK`` when ``quick``, then the file at ``path``."""
+    cfg = BenchConfig()
+    if quick:
+        merge(cfg, QUICK)
+    if path is not None:
+        merge(cfg, read_mapping(path))
+    return cfg
+
+
+def read_mapping(path: str | Path) -> dict[str, Any]:
+    text = Path(path).read_text()
+    try:
+        import yaml
+
+        data = yaml.safe_load(text)
+    except ImportError:
+        data = json.loads(text)
+    except Exception as err:  # yaml.YAMLError
+        raise BadInput(f"{path}: not valid YAML/JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise BadInput(f"{path}: expected a mapping of bench settings")
+    return data
+
+
+def merge(obj: Any, data: dict[str, Any], where: str = "") -> None:
+    """Set ``obj``'s fields from ``data`` recursively; unknown keys raise ``BadInput``."""
+    fields = {f.name: f for f in dataclasses.fields(obj)}
+    for key, value in data.items():
+        if key not in fields:
+            raise BadInput(
+                f"unknown bench setting {where + key!r}; known: {', '.join(sorted(fields))}"
+            )
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current) and not isinstance(current, type):
+            if not isinstance(value, dict):
+                raise BadInput(f"bench setting {where + key!r} takes a mapping")
+            merge(current, value, f"{where}{key}.")
+        else:
+            setattr(obj, key, value)
