@@ -13,12 +13,13 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
 STAMP := $(VENV)/.installed
 
-.PHONY: venv data test lint typecheck pytest demo bench clean help
+.PHONY: venv data test lint typecheck pytest demo bench clean help reliability
 
 help:
 	@echo "make demo   - set up .venv and run 'splitinfer demo'"
 	@echo "make test   - set up .venv, then ruff, mypy and pytest"
 	@echo "make clean  - remove .venv and caches"
+	@echo "make reliability - full load, soak, fuzz, fault, bundle and access runs (see docs/reliability.md)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +37,8 @@ data:
 	@bash scripts/ensure-data.sh "$(FMNIST_DIR)"
 
 lint: venv
-	$(VENV)/bin/ruff check src tests benchmarks scripts
-	$(VENV)/bin/ruff format --check src tests benchmarks scripts
+	$(VENV)/bin/ruff check src tests benchmarks scripts reliability
+	$(VENV)/bin/ruff format --check src tests benchmarks scripts reliability
 
 typecheck: venv
 	$(VENV)/bin/mypy
@@ -52,6 +53,22 @@ test: lint typecheck pytest
 
 demo: venv data
 	$(VENV)/bin/splitinfer demo
+
+# The experiments -> reports/<date>/ (index.html, results.json, figures); BENCH_ARGS=--quick
+# for the CI subset (reports/<date>-quick/).
+bench: venv data
+	$(VENV)/bin/splitinfer bench $(BENCH_ARGS)
+
+# Full versions of tests/reliability against `splitinfer serve` (~20 min on 2 cores):
+# figures -> reports/reliability/*.json, quoted in docs/reliability.md. atheris is optional.
+reliability: venv data
+	$(PY) -m reliability.load --json reports/reliability/load.json
+	$(PY) -m reliability.load --soak --json reports/reliability/soak.json
+	$(PY) -m reliability.fuzz
+	$(PY) -m reliability.faults
+	$(PY) -m reliability.access
+	$(PY) -m reliability.atheris_fuzz --runs 200000
+	$(PY) -m reliability.bundles
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info

@@ -353,6 +353,8 @@ class Bundle:
         folder = Path(path)
         spec_path, weights_path = folder / SPEC_FILE, folder / WEIGHTS_FILE
         for p in (spec_path, weights_path):
+            if p.is_symlink():
+                raise BadBundle(f"{p} is a symbolic link; a bundle holds its own files")
             if not p.is_file():
                 raise BadBundle(f"{folder} is not a bundle: {p.name} is missing")
         if spec_path.stat().st_size > MAX_SPEC_BYTES:

@@ -196,7 +196,11 @@ class Batcher:
         compute_ms = _ms(t0, time.perf_counter())
         self.metrics.batch_size.observe(len(members))
         ids, scores = top.indices.tolist(), top.values.tolist()
+        finite = torch.isfinite(logits).all(dim=1).tolist()
         for row, (i, _, decode_ms) in enumerate(members):
+            if not finite[row]:  # e.g. extreme feature values: fail this request alone
+                out[i] = BadInput("the model's output for this input is not finite (NaN/Inf)")
+                continue
             kk = jobs[i].k
             out[i] = Outcome(
                 class_ids=tuple(ids[row][:kk]),

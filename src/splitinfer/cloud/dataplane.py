@@ -12,8 +12,11 @@ they map :class:`~splitinfer.errors.SplitInferError` codes to their status codes
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
+import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -25,6 +28,53 @@ from splitinfer.cloud.images import MAX_IMAGE_PIXELS, decode_image
 from splitinfer.cloud.metrics import Metrics
 from splitinfer.cloud.result import Result, Timing
 from splitinfer.errors import BadFrame, BadInput, DeadlineExceeded, Overloaded, UnknownBundle
+
+_ADMITTED: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "splitinfer_admitted", default=False
+)
+"""True in a task whose request was taken in before a drain began (see DataPlane.admitted)."""
+
+DECODE_SLACK = 4
+"""A server's codec caps allow this many times its largest feature, plus 64 Ki elements."""
+
+
+def cap_decoding(bundles: Sequence[Bundle]) -> int:
+    """Lower the codecs' process-wide decode caps to what ``bundles`` need; return the cap.
+
+    A codec checks the shape a payload declares against :mod:`splitinfer.codecs.limits`
+    before it allocates, but those caps are generic (64 Mi elements), so a 25-byte frame
+    declaring a 2 x 2048 x 4096 tensor would cost a server hundreds of MB and half a
+    second of worker time before the feature-shape check refuses it. A server process
+    decodes nothing but its bundles' features: call this once per server process (it
+    changes module globals; ``splitinfer serve`` and the Ray replicas do) and such a
+    frame is refused (``payload_too_large``) before anything is allocated.
+    """
+    from splitinfer.codecs import limits
+
+    numel = max(math.prod(b.feature_shape) for b in bundles)
+    cap = DECODE_SLACK * numel + 65536
+    limits.MAX_ELEMENTS = min(limits.MAX_ELEMENTS, cap)
+    limits.MAX_IMAGE_PIXELS = min(limits.MAX_IMAGE_PIXELS, cap)
+    limits.MAX_DECODED_BYTES = min(limits.MAX_DECODED_BYTES, 4 * cap + 4096)
+    return cap
+
+
+def _check_described(header: wire.FrameHeader, b: Bundle) -> None:
+    """A described frame naming ``b`` must describe what ``b`` decodes, or it is refused.
+
+    The bundle's codec decodes every frame routed to it, so a frame that says it holds
+    something else is never decoded with parameters it does not claim.
+    """
+    from splitinfer import codecs
+
+    spec = header.codec_spec or ""
+    if spec != b.spec.codec:  # maybe the same codec, written another way
+        spec = str(codecs.canonical(spec))  # BadCodecSpec (400) if it does not parse
+    if spec != b.spec.codec or header.shape != b.feature_shape:
+        raise BadFrame(
+            f"described frame holds {header.shape} coded as {spec!r}, but bundle {b.spec.id} "
+            f"decodes {b.feature_shape} coded as {b.spec.codec!r}; send a compact frame"
+        )
 
 
 class DataPlane:
@@ -103,6 +153,19 @@ class DataPlane:
             for b in self.by_id.values()
         ]
 
+    @contextlib.contextmanager
+    def admitted(self) -> Iterator[None]:
+        """Take a request in now, before its body is read (HTTP): Overloaded if draining;
+        otherwise what this task infers inside the block is served even if a drain begins
+        meanwhile (the server waits for it), as a request in flight should be."""
+        if self._draining:
+            raise Overloaded("draining: this server is shutting down; retry on another one")
+        token = _ADMITTED.set(True)
+        try:
+            yield
+        finally:
+            _ADMITTED.reset(token)
+
     def begin_drain(self) -> None:
         """Refuse new requests from now on (safe to call from a signal handler)."""
         self._draining = True
@@ -146,6 +209,8 @@ class DataPlane:
                 f"frame is for bundle {b.spec.id} ({header.bundle:#010x}), not {bundle_id!r}; "
                 f"post it to /v1/bundles/{b.spec.id}/infer"
             )
+        if header.codec_spec is not None:
+            _check_described(header, b)
         return b
 
     def _k(self, b: Bundle, k: int | None) -> int:
@@ -166,6 +231,10 @@ class DataPlane:
             z = b.codec.decode(payload)
             if tuple(z.shape) != b.feature_shape:
                 raise BadFrame(f"decoded feature {tuple(z.shape)} != {b.feature_shape}")
+            if z.dtype != torch.float32:  # the edge half always encodes float32 features
+                raise BadFrame(f"decoded feature is {z.dtype}, bundle {b.spec.id} takes float32")
+            if not bool(torch.isfinite(z).all()):
+                raise BadFrame("decoded feature holds NaN or Inf; the payload is corrupt")
             return z
 
         job = Job(("split", b.fingerprint), prepare, b.cloud.run, self._k(b, k))
@@ -191,7 +260,7 @@ class DataPlane:
         return await self._submit(job, b, request_id)
 
     async def _submit(self, job: Job, b: Bundle, request_id: int) -> Result:
-        if self._draining:
+        if self._draining and not _ADMITTED.get():
             raise Overloaded("draining: this server is shutting down; retry on another replica")
         future = self.batcher.submit(job)
         self._in_flight += 1

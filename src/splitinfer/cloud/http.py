@@ -108,16 +108,21 @@ def create_app(
         call: Callable[[bytes], Awaitable[Result]],
         content_types: tuple[str, ...] | None = None,
     ) -> Response:
-        """Auth -> size checks -> capped read -> DataPlane -> response, with metrics."""
+        """Auth -> size checks -> drain check -> capped read -> DataPlane -> response.
+
+        A request whose head arrived before a drain began is served to the end (uvicorn
+        waits for it, within ``drain_timeout_s``); one that arrives after gets 503 at once.
+        """
         start = time.perf_counter()
         try:
             check_bearer(request.headers.get("authorization"), token)
             if content_types:
                 check_content_type(request.headers.get("content-type"), content_types)
             check_declared_length(request.headers, max_body_bytes)
-            body = await read_body(request, max_body_bytes, request_timeout_s)
-            metrics.bytes_in.inc(len(body), route)
-            response = result_response(await call(body), request.headers.get("accept", ""))
+            with dataplane.admitted():  # 503 now if draining, else served to the end
+                body = await read_body(request, max_body_bytes, request_timeout_s)
+                metrics.bytes_in.inc(len(body), route)
+                response = result_response(await call(body), request.headers.get("accept", ""))
         except SplitInferError as err:
             response = error_response(err)
         except ClientDisconnect:

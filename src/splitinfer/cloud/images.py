@@ -47,7 +47,9 @@ def decode_image(
             if rgb.size != (w, h):
                 rgb = rgb.resize((w, h), Image.Resampling.BILINEAR)
             raw = rgb.tobytes()
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+    except Image.DecompressionBombError as err:  # Pillow's own cap, checked at open
+        raise PayloadTooLarge(f"image too large: {err}; cap is {max_pixels} pixels") from None
+    except (OSError, ValueError, SyntaxError) as err:
         raise BadInput(f"cannot decode the image ({', '.join(FORMATS)} only): {err}") from None
     pixels = torch.frombuffer(bytearray(raw), dtype=torch.uint8)
     return pixels.view(h, w, c).permute(2, 0, 1).unsqueeze(0).contiguous()

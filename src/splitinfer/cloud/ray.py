@@ -29,11 +29,13 @@ class SplitInferReplica:
 
     def __init__(self, bundle_paths: Sequence[str], settings: dict[str, Any]) -> None:
         from splitinfer.bundle import Bundle
-        from splitinfer.cloud.dataplane import DataPlane
+        from splitinfer.cloud.dataplane import DataPlane, cap_decoding
         from splitinfer.cloud.http import create_app
 
+        bundles = [Bundle.load(p) for p in bundle_paths]
+        cap_decoding(bundles)  # a replica is a process of its own
         self.dataplane = DataPlane(
-            [Bundle.load(p) for p in bundle_paths],
+            bundles,
             max_batch=settings.get("max_batch", 16),
             max_wait_ms=settings.get("max_wait_ms", 0.0),
             max_queue=settings.get("max_queue", 256),

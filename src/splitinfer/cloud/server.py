@@ -8,6 +8,7 @@ then the app's shutdown drains and closes the DataPlane.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import os
 import signal
@@ -17,11 +18,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
 from splitinfer.bundle import Bundle
-from splitinfer.cloud.dataplane import DataPlane
+from splitinfer.cloud.dataplane import DataPlane, cap_decoding
 from splitinfer.cloud.http import create_app
 from splitinfer.cloud.settings import ServeSettings
 from splitinfer.errors import BadInput
@@ -37,6 +39,88 @@ class DrainingServer(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self.dataplane.begin_drain()
         super().handle_exit(sig, frame)
+
+
+class RedactQuery(logging.Filter):
+    """Log filter: query values become ``***`` in uvicorn's access and trace lines, but for
+    the API's own parameters (``k``, ``request_id``).
+
+    Tokens travel in the ``Authorization`` header only (uvicorn never logs headers), but a
+    client that puts its token in the URL (``?access_token=...``) must not get it written
+    to the server's log.
+    """
+
+    KEEP = ("k", "request_id")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._redact(a) for a in record.args)
+        return True
+
+    def _redact(self, arg: object) -> object:
+        if isinstance(arg, str) and "?" in arg:
+            path, _, query = arg.partition("?")
+            return f"{path}?{self._query(query)}"
+        if isinstance(arg, dict) and arg.get("query_string"):
+            raw = arg["query_string"]
+            text = raw.decode("latin-1") if isinstance(raw, bytes) else str(raw)
+            return {**arg, "query_string": self._query(text).encode("latin-1")}
+        return arg
+
+    def _query(self, query: str) -> str:
+        pairs = (p.partition("=") for p in query.split("&"))
+        return "&".join(n + s + (v if n in self.KEEP else "***") for n, s, v in pairs)
+
+
+def redact_query_strings() -> None:
+    """Install :class:`RedactQuery` on uvicorn's access and ASGI trace loggers (once)."""
+    for name in ("uvicorn.access", "uvicorn.asgi"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactQuery) for f in logger.filters):
+            logger.addFilter(RedactQuery())
+
+
+def head_deadline_protocol(timeout_s: float) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol, plus: a connection with no request under way for
+    ``timeout_s`` (since it opened, or since its last response) is closed.
+
+    uvicorn times out neither a fresh connection nor a request head that trickles in, so
+    a client sending its head one byte at a time (slowloris) could hold a connection, and
+    a file descriptor, forever. The body and the answer have their own deadline (the
+    app's ``request_timeout_s``); this one covers the head.
+    """
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    base: Any = AutoHTTPProtocol
+
+    class HeadDeadlineProtocol(base):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)
+            self._idle_since = self.loop.time()
+            self._deadline = self.loop.call_later(timeout_s, self._check_head_deadline)
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._idle_since = self.loop.time()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._deadline.cancel()
+            super().connection_lost(exc)
+
+        def _check_head_deadline(self) -> None:
+            if self.transport.is_closing():
+                return
+            now = self.loop.time()
+            cycle = self.cycle
+            if cycle is not None and not cycle.response_complete:  # a request is under way
+                self._deadline = self.loop.call_later(timeout_s, self._check_head_deadline)
+            elif now - self._idle_since >= timeout_s * 0.999:
+                self.transport.close()  # no complete request head within the deadline
+            else:
+                when = self._idle_since + timeout_s - now
+                self._deadline = self.loop.call_later(when, self._check_head_deadline)
+
+    return HeadDeadlineProtocol
 
 
 def build_dataplane(settings: ServeSettings) -> DataPlane:
@@ -71,7 +155,9 @@ def make_server(settings: ServeSettings, dataplane: DataPlane) -> DrainingServer
         timeout_graceful_shutdown=math.ceil(settings.drain_timeout_s),
         ssl_certfile=settings.tls_cert,
         ssl_keyfile=settings.tls_key,
+        http=head_deadline_protocol(settings.request_timeout_s),
     )
+    redact_query_strings()
     return DrainingServer(config, dataplane)
 
 
@@ -91,6 +177,7 @@ def run_server(settings: ServeSettings) -> None:
 
 def _serve_one(settings: ServeSettings, sockets: list[socket.socket] | None) -> None:
     dataplane = build_dataplane(settings)
+    cap_decoding(list(dataplane.by_id.values()))  # this process decodes only these features
     server = make_server(settings, dataplane)
     if settings.grpc_port is None:
         server.run(sockets=sockets)

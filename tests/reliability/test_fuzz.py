@@ -1,0 +1,112 @@
+"""Hostile input against the running server: fuzzed frames over HTTP and gRPC, bombs and
+oversized bodies, described frames that lie (``python -m reliability.fuzz`` for 100,000)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import httpx
+import pytest
+import torch
+from reliability.fuzz import bombs, described_frame, fuzz_grpc, fuzz_http
+from reliability.server import ServeProcess
+from reliability.workload import Workload
+
+from splitinfer import wire
+from splitinfer.cloud.dataplane import cap_decoding
+from splitinfer.errors import PayloadTooLarge
+from tests.reliability.conftest import CAP
+
+PEAK_MARGIN_KB = 64 * 1024  # the server's peak RSS may grow this much over a fuzz run
+
+
+def test_fuzzed_frames_over_http_get_a_typed_answer_each(
+    served: ServeProcess, workload: Workload
+) -> None:
+    report = asyncio.run(fuzz_http(served, workload, 1500, seed=11))
+    assert report.failures == 0, report.failure_samples
+    assert sum(report.by_answer.values()) == 1500
+    assert report.by_answer.get("400 bad_frame", 0) > 0 and report.alive_after
+    assert report.hwm_after_kb - report.hwm_before_kb < PEAK_MARGIN_KB
+
+
+def test_fuzzed_frames_over_grpc_unary_and_streams(
+    served: ServeProcess, workload: Workload
+) -> None:
+    report = asyncio.run(fuzz_grpc(served, workload, 3500, seed=12))
+    assert report.failures == 0, report.failure_samples
+    assert sum(report.by_answer.values()) == 3500 and report.alive_after
+    assert report.hwm_after_kb - report.hwm_before_kb < PEAK_MARGIN_KB
+
+
+def test_bombs_and_oversized_bodies_are_refused_before_allocating(
+    served: ServeProcess, workload: Workload
+) -> None:
+    hwm = served.hwm_kb()
+    results = bombs(served, workload, CAP, bomb_elements=1 << 20)
+    assert [(r.name, r.got) for r in results] == [(r.name, r.expected) for r in results]
+    assert served.hwm_kb() - hwm < PEAK_MARGIN_KB
+
+
+def test_described_frames_must_describe_the_bundle(
+    served: ServeProcess, workload: Workload
+) -> None:
+    url = served.url + workload.infer_path
+    honest = described_frame(workload, 5)
+    r = httpx.post(url, content=honest, headers=served.headers)
+    assert r.status_code == 200 and r.json()["top"][0]["class_id"] == workload.answer(5)
+    b = workload.bundle
+    payload = workload.payloads[5]
+    lies = [
+        wire.FrameHeader(
+            request_id=6,
+            bundle=b.fingerprint,
+            codec_spec="raw",
+            shape=b.feature_shape,
+            dtype="float32",
+        ),
+        wire.FrameHeader(
+            request_id=7,
+            bundle=b.fingerprint,
+            codec_spec=b.spec.codec,
+            shape=(1, 1, 1, 1),
+            dtype="float32",
+        ),
+    ]
+    for header in lies:
+        r = httpx.post(url, content=wire.encode_frame(header, payload), headers=served.headers)
+        assert r.status_code == 400 and r.json()["error"] == "bad_frame", r.text
+
+
+def test_a_feature_of_another_dtype_is_refused(served: ServeProcess, workload: Workload) -> None:
+    z = workload.bundle.edge.features(workload.images[:1])
+    try:
+        payload = workload.bundle.codec.encode(z.half())
+    except Exception:
+        pytest.skip("this bundle's codec does not carry a dtype")
+    frame = wire.encode_frame(
+        wire.FrameHeader(request_id=1, bundle=workload.bundle.fingerprint), payload
+    )
+    r = httpx.post(served.url + workload.infer_path, content=frame, headers=served.headers)
+    assert r.status_code == 400 and "float32" in r.json()["message"]
+
+
+def test_cap_decoding_refuses_a_bomb_before_decoding_it(
+    workload: Workload, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from splitinfer.codecs import limits
+
+    for name in ("MAX_ELEMENTS", "MAX_IMAGE_PIXELS", "MAX_DECODED_BYTES"):
+        monkeypatch.setattr(limits, name, getattr(limits, name))  # restored afterwards
+    b = workload.bundle
+    c = b.feature_shape[1]
+    side = math.isqrt(4 * (4 * math.prod(b.feature_shape) + 65536) // c) + 1
+    try:  # made under the generic caps: the codec's encoder checks them too
+        bomb = b.codec.encode(torch.zeros(1, c, side, side))
+    except Exception:
+        pytest.skip("this bundle's codec has a fixed shape: a payload declares nothing")
+    cap = cap_decoding([b])
+    assert math.prod(b.feature_shape) <= cap == limits.MAX_ELEMENTS < c * side * side
+    with pytest.raises(PayloadTooLarge):
+        b.codec.decode(bomb)
