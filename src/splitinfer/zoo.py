@@ -157,7 +157,7 @@ ZOO.add(
     ),
 )
 
-DEFAULT_MODEL = "fmnist_resnet"
+DEFAULT_MODEL = "fmnist_resnet10"
 
 
 # --- names and input sizes ---------------------------------------------------------------

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from splitinfer.bottleneck.prior import FactorizedPrior, LearnedSpec, is_learned, quantize_ste
@@ -58,6 +59,8 @@ class BottleneckModel(nn.Module):
         self.prior: FactorizedPrior | None = None
         self.rate_bits: torch.Tensor | None = None
         self.rate_fit: torch.Tensor | None = None
+        self.match_features = False  # training: leave MSE(restored, original) in match_loss
+        self.match_loss: torch.Tensor | None = None
         if codec_spec is not None and is_learned(codec_spec):
             spec = LearnedSpec.parse(codec_spec)
             if feature_shape is None:
@@ -82,7 +85,8 @@ class BottleneckModel(nn.Module):
         return self.tail(self.restoration(z))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.edge(x)
+        h = self.head(x)
+        z = self.reduction(h)
         if self.prior is not None:
             levels = self.prior.levels
             if self.training:
@@ -96,7 +100,11 @@ class BottleneckModel(nn.Module):
                 z = quantize_ste(z, levels)
         elif self._codec is not None and self.proxy != "none":
             z = self._codec.proxy(z, mode=self.proxy)
-        return self.cloud(z)
+        restored = self.restoration(z)
+        if self.training and self.match_features:
+            # feature matching at the cut: the restored feature should be the original
+            self.match_loss = F.mse_loss(restored, h.detach())
+        return self.tail(restored)
 
 
 def insert_bottleneck(

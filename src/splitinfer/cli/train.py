@@ -50,7 +50,7 @@ def register(app: Any, console: Console) -> None:
 
     @train_app.command("backbone")
     def backbone_cmd(
-        model: str = typer.Option("fmnist_resnet", help="zoo model to train from scratch"),
+        model: str = typer.Option("fmnist_resnet10", help="zoo model to train from scratch"),
         out: Path = typer.Option(Path("runs/backbone"), help="output folder"),
         epochs: int = typer.Option(8, min=1),
         batch_size: int = typer.Option(128, min=1),
@@ -85,7 +85,7 @@ def register_units(train_app: Any, console: Console) -> None:
     @train_app.command("units")
     def units_cmd(
         backbone: Path = typer.Option(..., help="trained backbone weights (safetensors)"),
-        model: str = typer.Option("fmnist_resnet", help="zoo model the weights belong to"),
+        model: str = typer.Option("fmnist_resnet10", help="zoo model the weights belong to"),
         cut: str = typer.Option(..., help="cut point (see `splitinfer profile MODEL`)"),
         channels: int = typer.Option(2, min=1, help="channels after the reduction unit"),
         stride: int = typer.Option(1, min=1, help="spatial reduction of the unit"),
@@ -103,6 +103,12 @@ def register_units(train_app: Any, console: Console) -> None:
             0.0, min=0.0, help="weight of the estimated bits per image (learned codec)"
         ),
         optimizer: str = typer.Option("sgd", help="sgd | adam"),
+        tail_lr_scale: float = typer.Option(
+            1.0, min=1e-6, help="the tail's learning rate relative to --lr (units+tail)"
+        ),
+        feature_match: float = typer.Option(
+            0.0, min=0.0, help="weight of MSE(restored, original feature) at the cut"
+        ),
         tune: str = typer.Option("units", help="units | units+tail"),
         distill: float = typer.Option(None, min=0.5, help="distillation temperature"),
         epochs: int = typer.Option(3, min=1),
@@ -144,6 +150,8 @@ def register_units(train_app: Any, console: Console) -> None:
                 tune=tune,  # type: ignore[arg-type]
                 distill=distill,
                 rate_lambda=rate_lambda,
+                tail_lr_scale=tail_lr_scale,
+                feature_match=feature_match,
                 resume=resume,
                 progress=progress_callback(console, bar),
                 command=command,

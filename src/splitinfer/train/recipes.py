@@ -125,6 +125,8 @@ def train_units(
     tune: Tune = "units",
     distill: float | None = None,
     rate_lambda: float = 0.0,
+    tail_lr_scale: float = 1.0,
+    feature_match: float = 0.0,
     resume: bool = False,
     progress: ProgressFn | None = None,
     extra: dict[str, Any] | None = None,
@@ -157,21 +159,42 @@ def train_units(
     task = distillation_loss(teacher, distill) if distill else (
         lambda logits, labels, _x: F.cross_entropy(logits, labels)
     )  # fmt: skip
+    if tail_lr_scale <= 0 or feature_match < 0:
+        raise BadInput("tail_lr_scale must be > 0 and feature_match >= 0")
     prior_ids = {id(p) for p in bm.prior.parameters()} if bm.prior is not None else set()
+    tail_ids = {id(p) for p in bm.tail.parameters()}
     groups: list[dict[str, Any]] = [
-        {"params": [p for p in bm.parameters() if p.requires_grad and id(p) not in prior_ids]}
-    ]
+        {"params": [p for p in bm.parameters()
+                    if p.requires_grad and id(p) not in prior_ids | tail_ids]},
+        # a pretrained tail is fine-tuned, often best more gently than the new units
+        {"params": [p for p in bm.tail.parameters() if p.requires_grad],
+         "lr_scale": tail_lr_scale},
+    ]  # fmt: skip
     if bm.prior is not None:  # a density model: a faster learning rate than the network's
         groups.append({"params": list(bm.prior.parameters()), "lr_scale": PRIOR_LR_SCALE})
+    bm.match_features = feature_match > 0
     result = fit(
         bm, data.train, config, param_groups=groups,
-        loss_fn=rate_aware_loss(bm, task, rate_lambda) if bm.prior is not None else task,
+        loss_fn=_with_extras(bm, task, rate_lambda, feature_match),
         evaluate_on=data.test, checkpoint=out / "checkpoint.pt", resume=resume,
         train_mode=train_mode, progress=progress,
     )  # fmt: skip
+    bm.match_features = False
     if bm.prior is not None:
         bm.prior.update_tables()
     return result
+
+
+def _with_extras(bm: BottleneckModel, task: Any, rate_lambda: float, feature_match: float) -> Any:
+    loss = rate_aware_loss(bm, task, rate_lambda) if bm.prior is not None else task
+    if not feature_match:
+        return loss
+
+    def matched(logits: torch.Tensor, labels: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        base = loss(logits, labels, x)
+        return base if bm.match_loss is None else base + feature_match * bm.match_loss
+
+    return matched
 
 
 def rate_aware_loss(bm: BottleneckModel, task: Any, rate_lambda: float) -> Any:
@@ -217,6 +240,8 @@ def train_unit_bundle(
     tune: Tune = "units",
     distill: float | None = None,
     rate_lambda: float = 0.0,
+    tail_lr_scale: float = 1.0,
+    feature_match: float = 0.0,
     resume: bool = False,
     progress: ProgressFn | None = None,
     command: str = "",
@@ -242,7 +267,8 @@ def train_unit_bundle(
     bm = insert_bottleneck(split(model, cut, torch.zeros(1, *input_shape)), unit, codec)
     result = train_units(
         bm, teacher, data, config, out, tune=tune, distill=distill, rate_lambda=rate_lambda,
-        resume=resume, progress=progress,
+        tail_lr_scale=tail_lr_scale, feature_match=feature_match, resume=resume,
+        progress=progress,
         extra={"model": model_name, "backbone": str(backbone), "cut": cut,
                "unit": unit.to_dict(), "codec": codec, "command": command},
     )  # fmt: skip
@@ -263,6 +289,8 @@ def train_unit_bundle(
         "tune": tune,
         "distill": distill,
         "rate_lambda": rate_lambda,
+        "tail_lr_scale": tail_lr_scale,
+        "feature_match": feature_match,
         "machine": machine_info(),
     }
     bundle = Bundle(replace(bundle.spec, metrics=metrics), bundle.source, bundle.model)
