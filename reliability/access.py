@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import datetime
 import ipaddress
-import json
 import os
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from typing import Any
 import httpx
 
 from reliability import server as srv
-from reliability.load import grpc_channel, machine
+from reliability.load import grpc_channel, machine, write_report
 from reliability.workload import Workload, load_workload
 
 Outcomes = dict[str, str]
@@ -407,10 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ok = not problems
     out = {"machine": machine(), "results": results, "problems": problems, "passed": ok}
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(out, indent=1) + "\n")
-    print(f"{'PASS' if ok else 'FAIL'}; wrote {args.json}")
-    return 0 if ok else 1
+    return write_report(args.json, out, ok)
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ from typing import Any
 import httpx
 
 from reliability import server as srv
-from reliability.load import grpc_channel, machine
+from reliability.load import grpc_channel, machine, write_report
 from reliability.workload import Workload, load_workload
 from splitinfer import wire
 
@@ -359,15 +359,22 @@ def _acceptable_while_draining(outcome: str) -> bool:
     )
 
 
+def _post_frame(
+    server: srv.Endpoint, workload: Workload, rid: int, timeout: float
+) -> httpx.Response:
+    """POST request ``rid``'s frame to the server's infer path, with its auth and TLS."""
+    return httpx.post(
+        server.url + workload.infer_path,
+        content=workload.frame(rid),
+        headers=server.headers,
+        verify=server.verify(),
+        timeout=timeout,
+    )
+
+
 def _post_one(server: srv.Endpoint, workload: Workload, rid: int, out: list[str]) -> None:
     try:
-        r = httpx.post(
-            server.url + workload.infer_path,
-            content=workload.frame(rid),
-            headers=server.headers,
-            verify=server.verify(),
-            timeout=120,
-        )
+        r = _post_frame(server, workload, rid, timeout=120)
     except httpx.HTTPError as err:
         out.append(f"error {type(err).__name__}")
         return
@@ -414,13 +421,7 @@ def _new_requests_while_draining(
 
 def _http_new(server: srv.Endpoint, workload: Workload, rid: int) -> str:
     try:
-        r = httpx.post(
-            server.url + workload.infer_path,
-            content=workload.frame(rid),
-            headers=server.headers,
-            verify=server.verify(),
-            timeout=5,
-        )
+        r = _post_frame(server, workload, rid, timeout=5)
     except httpx.ConnectError:
         return "http refused"
     except httpx.HTTPError as err:
@@ -827,10 +828,7 @@ def main(argv: list[str] | None = None) -> int:
         "scenarios": [asdict(s) for s in scenarios],
         "passed": ok,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(out, indent=1, default=str) + "\n")
-    print(f"{'PASS' if ok else 'FAIL'}; wrote {args.json}")
-    return 0 if ok else 1
+    return write_report(args.json, out, ok, default=str)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ import httpx
 import torch
 
 from reliability import server as srv
-from reliability.load import grpc_channel, machine
+from reliability.load import grpc_channel, machine, write_report
 from reliability.workload import Workload, load_workload
 from splitinfer import wire
 from splitinfer.cloud.http_errors import HTTP_STATUS
@@ -400,8 +400,16 @@ def _length(data: bytes) -> int:
     return 0
 
 
-def codec_bomb(workload: Workload, elements: int) -> bytes:
-    """A valid frame whose payload (the bundle's own codec on zeros) declares ~``elements``."""
+def codec_bomb(workload: Workload, elements: int) -> bytes | None:
+    """A valid frame whose payload (the bundle's own codec on zeros) declares ~``elements``.
+
+    None for a codec whose payload declares nothing (a learned prior: the bundle fixes the
+    shape, and any bytes decode to exactly that shape).
+    """
+    from splitinfer.bottleneck.prior import LearnedCodec
+
+    if isinstance(workload.bundle.codec, LearnedCodec):
+        return None
     c = workload.bundle.feature_shape[1] if len(workload.bundle.feature_shape) > 1 else 1
     side = max(1, math.isqrt(elements // c))
     payload = workload.bundle.codec.encode(torch.zeros(1, c, side, side))
@@ -478,12 +486,14 @@ def bombs(
         lambda: status_code(*_raw_http(server, head + f"Content-Length: {len(liar)}\n", liar)),
     )
     frame = codec_bomb(workload, bomb_elements)
-    check(
-        f"{len(frame)} B frame whose payload declares {bomb_elements:,} elements",
-        len(frame),
-        "413 payload_too_large",
-        lambda: status_code(*_raw_http(server, head + f"Content-Length: {len(frame)}\n", frame)),
-    )
+    if frame is not None:
+        bomb = frame
+        check(
+            f"{len(bomb)} B frame whose payload declares {bomb_elements:,} elements",
+            len(bomb),
+            "413 payload_too_large",
+            lambda: status_code(*_raw_http(server, head + f"Content-Length: {len(bomb)}\n", bomb)),
+        )
     png = png_bomb()
     img_head = head.replace("/infer ", "/infer-image ").replace(
         "application/x-splitinfer-frame", "image/png"
@@ -501,12 +511,14 @@ def bombs(
             "RESOURCE_EXHAUSTED",
             lambda: _grpc_status(server, b"\0" * (cap + 2048)),
         )
-        check(
-            f"gRPC: {len(frame)} B frame declaring {bomb_elements:,} elements",
-            len(frame),
-            "RESOURCE_EXHAUSTED",
-            lambda: _grpc_status(server, frame),
-        )
+        if frame is not None:
+            grpc_bomb = frame
+            check(
+                f"gRPC: {len(grpc_bomb)} B frame declaring {bomb_elements:,} elements",
+                len(grpc_bomb),
+                "RESOURCE_EXHAUSTED",
+                lambda: _grpc_status(server, grpc_bomb),
+            )
     return results
 
 
@@ -580,10 +592,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in reports:
         for answer, count in r.by_answer.items():
             print(f"  {r.transport:>5} {count:>8,}  {answer}")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(out, indent=1) + "\n")
-    print(f"{'PASS' if ok else 'FAIL'}; wrote {args.json}")
-    return 0 if ok else 1
+    return write_report(args.json, out, ok)
 
 
 if __name__ == "__main__":

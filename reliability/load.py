@@ -32,6 +32,7 @@ import httpx
 
 from reliability import server as srv
 from reliability.workload import Workload, load_workload
+from splitinfer.partition.profile import cpu_name
 
 Sampler = Callable[[], int]
 
@@ -276,20 +277,20 @@ def rss_drift(samples_kb: list[int], skip: float = 0.1) -> tuple[int, int]:
 
 def machine() -> dict[str, Any]:
     """Where the figures came from (the load average says whether the machine was busy)."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return {
-        "cpu": cpu,
+        "cpu": cpu_name(),
         "cpus": os.cpu_count(),
         "loadavg": os.getloadavg(),
         "python": platform.python_version(),
     }
+
+
+def write_report(path: Path, out: dict[str, Any], ok: bool, default: Any = None) -> int:
+    """Write ``out`` as JSON at ``path``, print PASS or FAIL, and return the exit code."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=1, default=default) + "\n")
+    print(f"{'PASS' if ok else 'FAIL'}; wrote {path}")
+    return 0 if ok else 1
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -366,10 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         "token_in_log": bool(leaked),
         "passed": ok,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(out, indent=1) + "\n")
-    print(f"{'PASS' if ok else 'FAIL'}; wrote {args.json}")
-    return 0 if ok else 1
+    return write_report(args.json, out, ok)
 
 
 if __name__ == "__main__":

@@ -80,6 +80,10 @@ def test_described_frames_must_describe_the_bundle(
 
 
 def test_a_feature_of_another_dtype_is_refused(served: ServeProcess, workload: Workload) -> None:
+    from splitinfer.bottleneck.prior import LearnedCodec
+
+    if isinstance(workload.bundle.codec, LearnedCodec):
+        pytest.skip("a learned-prior payload carries no dtype: it always decodes to float32")
     z = workload.bundle.edge.features(workload.images[:1])
     try:
         payload = workload.bundle.codec.encode(z.half())

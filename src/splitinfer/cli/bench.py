@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +9,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from splitinfer.cli.common import command_line
 
 
 def summary_table(results: dict[str, Any]) -> Table:
@@ -58,7 +58,7 @@ def register(app: Any, console: Console) -> None:
             cfg.subjects.bundle = str(bundle)
         folder = out or default_out_dir(quick)
         names = [n.strip() for n in only.split(",") if n.strip()] if only else None
-        command = "splitinfer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        command = command_line()
         results = run_bench(
             cfg,
             folder,

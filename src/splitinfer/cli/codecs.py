@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import shlex
-import sys
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+
+from splitinfer.cli.common import command_line
 
 
 def register(app: Any, console: Console) -> None:
@@ -50,7 +50,7 @@ def register(app: Any, console: Console) -> None:
                 specs=spec or DEFAULT_SPECS, weights=dict(pairs), fuzz=fuzz, threads=threads,
                 progress=lambda f, s: status.update(f"benchmarking {f}: {s}"),
             )  # fmt: skip
-        report.meta["command"] = "splitinfer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        report.meta["command"] = command_line()
         console.print(escape(report.format()), highlight=False)
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(report.to_json())

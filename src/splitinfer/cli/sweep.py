@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shlex
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,16 +10,10 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress
 from rich.table import Table
 
+from splitinfer.cli.common import command_line, step_bar
 from splitinfer.errors import BadInput
 
 
@@ -72,14 +64,6 @@ def print_summary(console: Console, doc: Mapping[str, Any], rows: str) -> None:
         console.print(escape(level["text"]), highlight=False)
     if doc["pending"]:
         console.print(f"{len(doc['pending'])} point(s) not measured yet (filtered out by --points)")
-
-
-def _bar(console: Console) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[stats]}"),
-        console=console,
-    )  # fmt: skip
 
 
 def _hooks(console: Console, bar: Progress) -> Any:
@@ -202,10 +186,10 @@ def register(app: Any, console: Console) -> None:
                 "nothing to sweep: give --config configs/sweep-fmnist.yaml, or family flags "
                 "(--cloud-only png --ulhaq SPEC --cuts stage1 ...)"
             )
-        command = "splitinfer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        command = command_line()
         n = len(resolved.points())
         console.print(f"sweep: {n} points ({resolved.model}, {resolved.data}); cache {out}/points")
-        with _bar(console) as bar:
+        with step_bar(console) as bar:
             doc = run_sweep(resolved, out, select=_split(points), hooks=_hooks(console, bar),
                             threads=threads, command=command)  # fmt: skip
         print_summary(console, doc, rows)

@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-import shlex
-import sys
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress
 
+from splitinfer.cli.common import command_line, step_bar
 from splitinfer.train.loop import FitConfig
-
-
-def _bar(console: Console) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[stats]}"),
-        console=console,
-    )  # fmt: skip
 
 
 def progress_callback(console: Console, bar: Progress) -> Any:
@@ -66,8 +50,8 @@ def register(app: Any, console: Console) -> None:
 
         config = FitConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                            threads=threads)  # fmt: skip
-        command = "splitinfer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-        with _bar(console) as bar:
+        command = command_line()
+        with step_bar(console) as bar:
             results = train_backbone(
                 model, fashion_mnist(data, limit), config, out, resume=resume,
                 progress=progress_callback(console, bar), command=command,
@@ -132,8 +116,8 @@ def register_units(train_app: Any, console: Console) -> None:
             raise BadInput(f"--tune must be 'units' or 'units+tail', got {tune!r}")
         config = FitConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                            threads=threads, optimizer=optimizer)  # fmt: skip
-        command = "splitinfer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-        with _bar(console) as bar:
+        command = command_line()
+        with step_bar(console) as bar:
             run = train_unit_bundle(
                 model_name=model,
                 backbone=backbone,

@@ -32,7 +32,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -227,6 +227,9 @@ def _check_metadata(session: Any, bundle: Bundle, half: str, path: Path) -> None
         )
 
 
+_Half = TypeVar("_Half", bound="_OnnxHalf")
+
+
 class _OnnxHalf:
     half = ""
     input_name = ""
@@ -237,21 +240,30 @@ class _OnnxHalf:
         self.session = _session(self.path, threads)
         _check_metadata(self.session, bundle, self.half, self.path)
 
+    @classmethod
+    def from_bundle(
+        cls: type[_Half],
+        bundle: Bundle,
+        path: str | Path | None = None,
+        *,
+        threads: int | None = None,
+        opset: int = DEFAULT_OPSET,
+    ) -> _Half:
+        """Export this half (edge or cloud) to ``path`` (a temporary file when None) and
+        load it."""
+        if path is not None:
+            (export_edge if cls.half == "edge" else export_cloud)(bundle, path, opset)
+            return cls(bundle, path, threads=threads)
+        with tempfile.TemporaryDirectory(prefix="splitinfer-onnx-") as tmp:
+            engine = cls.from_bundle(
+                bundle, Path(tmp) / f"{cls.half}.onnx", threads=threads, opset=opset
+            )
+        engine.path = None  # the session holds the model; the temporary file is gone
+        return engine
+
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         (out,) = self.session.run(None, {self.input_name: x.contiguous().numpy()})
         return torch.from_numpy(out)
-
-
-def _from_bundle(
-    cls: type[Any], bundle: Bundle, path: str | Path | None, threads: int | None, opset: int
-) -> Any:
-    if path is not None:
-        (export_edge if cls.half == "edge" else export_cloud)(bundle, path, opset)
-        return cls(bundle, path, threads=threads)
-    with tempfile.TemporaryDirectory(prefix="splitinfer-onnx-") as tmp:
-        engine = _from_bundle(cls, bundle, Path(tmp) / f"{cls.half}.onnx", threads, opset)
-    engine.path = None  # the session holds the model; the temporary file is gone
-    return engine
 
 
 class OnnxEdgeEngine(_OnnxHalf):
@@ -264,19 +276,6 @@ class OnnxEdgeEngine(_OnnxHalf):
 
     half = "edge"
     input_name = "images"
-
-    @classmethod
-    def from_bundle(
-        cls,
-        bundle: Bundle,
-        path: str | Path | None = None,
-        *,
-        threads: int | None = None,
-        opset: int = DEFAULT_OPSET,
-    ) -> OnnxEdgeEngine:
-        """Export the edge half to ``path`` (a temporary file when None) and load it."""
-        engine: OnnxEdgeEngine = _from_bundle(cls, bundle, path, threads, opset)
-        return engine
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 images (N, C, H, W) -> the reduced features (float32), as
@@ -300,19 +299,6 @@ class OnnxCloudEngine(_OnnxHalf):
 
     half = "cloud"
     input_name = "features"
-
-    @classmethod
-    def from_bundle(
-        cls,
-        bundle: Bundle,
-        path: str | Path | None = None,
-        *,
-        threads: int | None = None,
-        opset: int = DEFAULT_OPSET,
-    ) -> OnnxCloudEngine:
-        """Export the cloud half to ``path`` (a temporary file when None) and load it."""
-        engine: OnnxCloudEngine = _from_bundle(cls, bundle, path, threads, opset)
-        return engine
 
     def run(self, z: torch.Tensor) -> torch.Tensor:
         """Decoded features (N, c, h, w) -> logits, as ``bundle.cloud.run``."""
