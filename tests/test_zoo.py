@@ -15,7 +15,7 @@ def test_small_backbones_classify_28x28(name: str) -> None:
     model = zoo.create(name)
     assert not model.training
     assert model(torch.randn(3, 1, 28, 28)).shape == (3, 10)
-    assert sum(p.numel() for p in model.parameters()) < 500_000
+    assert sum(p.numel() for p in model.parameters()) < 1_000_000  # trains in minutes on a CPU
 
 
 def test_small_backbone_overrides() -> None:

@@ -118,7 +118,7 @@ class FMnistResNet10(nn.Module):
     """A ResNet-10 for 28x28 images, shaped for splitting: cheap early, wide late.
 
     stem (32@28x28) -> stage1 (32@14x14, stride 2) -> stage2 (64@14x14)
-    -> stage3 (128@7x7) -> stage4 (128@7x7) -> pool -> fc. ~0.7 M params.
+    -> stage3 (128@7x7) -> stage4 (128@7x7) -> pool -> fc. ~0.6 M params.
 
     Downsampling in stage1 makes the cut after it cost ~10% of the FLOPs while three
     convolutions deep, so a device can run it and a butterfly unit can squeeze it; the
@@ -153,7 +153,7 @@ ZOO.add(
 ZOO.add(
     "fmnist_resnet10",
     ZooEntry(
-        FMnistResNet10, (1, 28, 28), 10, "ResNet-10 for 28x28, cheap early cut (~0.7 M params)"
+        FMnistResNet10, (1, 28, 28), 10, "ResNet-10 for 28x28, cheap early cut (~0.6 M params)"
     ),
 )
 
