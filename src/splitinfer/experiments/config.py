@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from splitinfer.errors import BadInput
+from splitinfer.experiments.server_load import LoadSettings
 
 
 @dataclass
@@ -58,16 +59,10 @@ class CodecsConfig:
 
 
 @dataclass
-class ServerConfig:
+class ServerConfig(LoadSettings):
+    """The load test's settings (one set of defaults), plus which bundle to serve."""
+
     bundle: str = ""  # "" = the default bundle
-    modes: list[str] = field(default_factory=lambda: ["on", "greedy", "off"])
-    transports: list[str] = field(default_factory=lambda: ["http", "grpc"])
-    concurrency: list[int] = field(default_factory=lambda: [1, 8, 32])
-    requests: int = 300
-    warmup: int = 30
-    max_batch: int = 16
-    max_wait_ms: float = 2.0
-    threads: int = 1
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Any
 from splitinfer.experiments.config import BenchConfig
 from splitinfer.experiments.plots import plain_log, pyplot, save
 from splitinfer.experiments.result import Column, Result, figure, ratio, table
-from splitinfer.experiments.server_load import LoadSettings, run_load_test
+from splitinfer.experiments.server_load import run_load_test
 from splitinfer.experiments.subjects import resolve
 
 NAME = "server"
@@ -37,14 +37,9 @@ def run(cfg: BenchConfig, out_dir: Path) -> dict[str, Any]:
 
     c = cfg.server
     res = Result(NAME, TITLE, config=asdict(c))
-    settings = LoadSettings(
-        modes=c.modes, transports=c.transports, concurrency=c.concurrency,
-        requests=c.requests, warmup=c.warmup, max_batch=c.max_batch,
-        max_wait_ms=c.max_wait_ms, threads=c.threads,
-    )  # fmt: skip
     given = c.bundle or cfg.subjects.bundle
     bundle = resolve(given) if given else default_bundle_path()
-    report = run_load_test(settings, bundle)
+    report = run_load_test(c, bundle)  # ServerConfig is a LoadSettings
     rows = report["rows"]
     caption = (
         f"Bundle {bundle.name}, mean frame {report['frame_bytes_mean']:.1f} B; "
