@@ -26,7 +26,18 @@ $(PY):
 	$(PY) -m pip install -q --upgrade pip
 
 # Re-install only when the project metadata changes (fast when present).
+# torch + torchvision take ~5.5 GB in the venv: with less free space than that, stop with
+# a clear message now rather than a half-installed venv and pip's "No space left on device".
+NEED_GB ?= 7
 $(STAMP): $(PY) pyproject.toml
+	@if ! $(PY) -c "import torch, torchvision" >/dev/null 2>&1; then \
+	  free_kb=$$(df -Pk $(VENV) | awk 'NR==2 {print $$4}'); \
+	  if [ -n "$$free_kb" ] && [ "$$free_kb" -lt $$(( $(NEED_GB) * 1024 * 1024 )) ]; then \
+	    echo "error: installing torch needs about $(NEED_GB) GB free beside $(VENV);" \
+	         "only $$(( free_kb / 1024 )) MB are (df -h $(VENV)). Free some space, or" \
+	         "set NEED_GB=0 to try anyway." >&2; exit 1; \
+	  fi; \
+	fi
 	$(PY) -m pip install -q $(TORCH_SPEC)
 	$(PY) -m pip install -q -e '.[all,dev]'
 	@touch $(STAMP)

@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from splitinfer.bottleneck import UnitConfig
 from splitinfer.bundle import Bundle
 from splitinfer.train.data import normalize_fmnist, synthetic
@@ -40,3 +42,48 @@ def test_backbone_then_units_make_a_measured_loadable_bundle(tmp_path: Path) -> 
     again = evaluate_bundle(loaded, xte, yte)
     assert again["accuracy"] == m["accuracy"]
     assert again["mean_frame_bytes"] == m["mean_frame_bytes"]
+
+
+def _moved_after_training(tmp_path: Path, tune: str) -> tuple[bool, bool]:
+    """Train a tiny unit with ``tune``: did the head's / the tail's tensors change?"""
+    import torch
+
+    from splitinfer import zoo
+    from splitinfer.bottleneck import insert_bottleneck
+    from splitinfer.partition import split
+    from splitinfer.train.recipes import train_units
+
+    (xtr, ytr), (xte, yte) = synthetic(128, seed=0), synthetic(32, seed=1)
+    data = Data((normalize_fmnist(xtr), ytr), (normalize_fmnist(xte), yte))
+    torch.manual_seed(0)
+    model, teacher = zoo.create("fmnist_cnn"), zoo.create("fmnist_cnn")
+    teacher.load_state_dict(model.state_dict())
+    s = split(model, "stage1", torch.zeros(1, 1, 28, 28))
+    bm = insert_bottleneck(s, UnitConfig(channels=2, stride=2), "quant:bits=2,clip=0:1|ans")
+    head = {k: v.clone() for k, v in bm.head.state_dict().items()}
+    tail = {k: v.clone() for k, v in bm.tail.state_dict().items()}
+    assert head and tail
+    fast = FitConfig(epochs=1, batch_size=32, lr=0.05, augment=False)
+    train_units(bm, teacher, data, fast, tmp_path / tune.replace("+", "-"), tune=tune)  # type: ignore[arg-type]
+
+    def moved(before: dict[str, torch.Tensor], module: torch.nn.Module) -> bool:
+        now = module.state_dict()
+        return any(not torch.equal(v, now[k]) for k, v in before.items())
+
+    # the bundle saves the model these modules share their tensors with
+    assert all(any(t is p for p in model.parameters()) for t in bm.head.parameters())
+    return moved(head, bm.head), moved(tail, bm.tail)
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_tune_decides_which_backbone_weights_learn(tmp_path: Path) -> None:
+    assert _moved_after_training(tmp_path, "units") == (False, False)  # BatchNorm stats too
+    assert _moved_after_training(tmp_path, "units+tail") == (False, True)
+    assert _moved_after_training(tmp_path, "all") == (True, True)
+
+
+def test_unknown_tune_is_refused(tmp_path: Path) -> None:
+    from splitinfer.errors import BadInput
+
+    with pytest.raises(BadInput, match="tune must be one of"):
+        _moved_after_training(tmp_path, "everything")

@@ -88,12 +88,17 @@ def register_units(train_app: Any, console: Console) -> None:
         ),
         optimizer: str = typer.Option("sgd", help="sgd | adam"),
         tail_lr_scale: float = typer.Option(
-            1.0, min=1e-6, help="the tail's learning rate relative to --lr (units+tail)"
+            1.0, min=1e-6, help="the tail's learning rate relative to --lr (units+tail, all)"
+        ),
+        head_lr_scale: float = typer.Option(
+            1.0, min=1e-6, help="the head's learning rate relative to --lr (--tune all)"
         ),
         feature_match: float = typer.Option(
             0.0, min=0.0, help="weight of MSE(restored, original feature) at the cut"
         ),
-        tune: str = typer.Option("units", help="units | units+tail"),
+        tune: str = typer.Option(
+            "units", help="units | units+tail | all (all: the head is fine-tuned too)"
+        ),
         distill: float = typer.Option(None, min=0.5, help="distillation temperature"),
         epochs: int = typer.Option(3, min=1),
         batch_size: int = typer.Option(128, min=1),
@@ -107,13 +112,13 @@ def register_units(train_app: Any, console: Console) -> None:
         bundle_id: str = typer.Option("fmnist-split", help="bundle id"),
         resume: bool = typer.Option(False, help="continue from OUT/checkpoint.pt"),
     ) -> None:
-        """Train a butterfly unit on a frozen backbone; measure and save the bundle."""
+        """Train a butterfly unit on a trained backbone (frozen or fine-tuned); save the bundle."""
         from splitinfer.bottleneck import UnitConfig
         from splitinfer.errors import BadInput
-        from splitinfer.train.recipes import fashion_mnist, train_unit_bundle
+        from splitinfer.train.recipes import TUNES, fashion_mnist, train_unit_bundle
 
-        if tune not in ("units", "units+tail"):
-            raise BadInput(f"--tune must be 'units' or 'units+tail', got {tune!r}")
+        if tune not in TUNES:
+            raise BadInput(f"--tune must be one of {', '.join(TUNES)}; got {tune!r}")
         config = FitConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                            threads=threads, optimizer=optimizer)  # fmt: skip
         command = command_line()
@@ -135,6 +140,7 @@ def register_units(train_app: Any, console: Console) -> None:
                 distill=distill,
                 rate_lambda=rate_lambda,
                 tail_lr_scale=tail_lr_scale,
+                head_lr_scale=head_lr_scale,
                 feature_match=feature_match,
                 resume=resume,
                 progress=progress_callback(console, bar),

@@ -4,7 +4,9 @@
 (b) ``train_units`` with ``tune="units"``: the backbone frozen (BatchNorm statistics
     included), only the reduction and restoration units learn, through the codec proxy.
 (c) ``tune="units+tail"``: the units and the tail learn; the head stays frozen, so the
-    edge half is the backbone's own.
+    edge half is the backbone's own. ``tune="all"``: the head learns too (end to end, as
+    BottleNet trains), at ``head_lr_scale`` times the learning rate; the bundle then
+    carries the fine-tuned head.
 (d) ``distill=T``: knowledge distillation from the unsplit model (soft labels at
     temperature T, Hinton et al. 2015) mixed with the hard labels.
 (e) ``rate_lambda``: with a learned prior (codec ``learned:...``), rate-aware training:
@@ -33,7 +35,8 @@ from splitinfer.partition.profile import machine_info
 from splitinfer.train.data import load_fashion_mnist, normalize_fmnist
 from splitinfer.train.loop import FitConfig, FitResult, ProgressFn, evaluate, fit
 
-Tune = Literal["units", "units+tail"]
+Tune = Literal["units", "units+tail", "all"]
+TUNES: tuple[str, ...] = ("units", "units+tail", "all")
 PRIOR_LR_SCALE = 10.0
 
 
@@ -126,20 +129,24 @@ def train_units(
     distill: float | None = None,
     rate_lambda: float = 0.0,
     tail_lr_scale: float = 1.0,
+    head_lr_scale: float = 1.0,
     feature_match: float = 0.0,
     resume: bool = False,
     progress: ProgressFn | None = None,
     extra: dict[str, Any] | None = None,
 ) -> FitResult:
-    """Recipes (b)-(d): train the butterfly unit (and optionally the tail) through the proxy.
+    """Recipes (b)-(d): train the butterfly unit (and the tail, or everything) through the proxy.
 
-    The head is always frozen and kept in eval mode, so the deployed edge half is the
-    backbone's own; with ``tune="units"`` the tail is frozen too.
+    With ``tune="units"`` or ``"units+tail"`` the head is frozen and kept in eval mode
+    (BatchNorm statistics included), so the deployed edge half is the backbone's own; with
+    ``"units"`` the tail is frozen too. ``"all"`` trains the head as well, at
+    ``head_lr_scale`` times the learning rate.
     """
-    if tune not in ("units", "units+tail"):
-        raise BadInput(f"tune must be 'units' or 'units+tail', got {tune!r}")
+    if tune not in TUNES:
+        raise BadInput(f"tune must be one of {', '.join(TUNES)}; got {tune!r}")
     out = Path(out)
-    _freeze(bm.head)
+    if tune != "all":
+        _freeze(bm.head)
     _freeze(teacher)
     teacher.eval()
     if tune == "units":
@@ -147,7 +154,8 @@ def train_units(
 
     def train_mode(m: nn.Module) -> None:
         m.train()
-        bm.head.eval()
+        if tune != "all":
+            bm.head.eval()
         if tune == "units":
             bm.tail.eval()
 
@@ -159,16 +167,19 @@ def train_units(
     task = distillation_loss(teacher, distill) if distill else (
         lambda logits, labels, _x: F.cross_entropy(logits, labels)
     )  # fmt: skip
-    if tail_lr_scale <= 0 or feature_match < 0:
-        raise BadInput("tail_lr_scale must be > 0 and feature_match >= 0")
+    if tail_lr_scale <= 0 or head_lr_scale <= 0 or feature_match < 0:
+        raise BadInput("tail_lr_scale and head_lr_scale must be > 0 and feature_match >= 0")
     prior_ids = {id(p) for p in bm.prior.parameters()} if bm.prior is not None else set()
     tail_ids = {id(p) for p in bm.tail.parameters()}
+    head_ids = {id(p) for p in bm.head.parameters()}
     groups: list[dict[str, Any]] = [
         {"params": [p for p in bm.parameters()
-                    if p.requires_grad and id(p) not in prior_ids | tail_ids]},
-        # a pretrained tail is fine-tuned, often best more gently than the new units
+                    if p.requires_grad and id(p) not in prior_ids | tail_ids | head_ids]},
+        # a pretrained tail (and head) is fine-tuned, often best more gently than the units
         {"params": [p for p in bm.tail.parameters() if p.requires_grad],
          "lr_scale": tail_lr_scale},
+        {"params": [p for p in bm.head.parameters() if p.requires_grad],
+         "lr_scale": head_lr_scale},
     ]  # fmt: skip
     if bm.prior is not None:  # a density model: a faster learning rate than the network's
         groups.append({"params": list(bm.prior.parameters()), "lr_scale": PRIOR_LR_SCALE})
@@ -241,6 +252,7 @@ def train_unit_bundle(
     distill: float | None = None,
     rate_lambda: float = 0.0,
     tail_lr_scale: float = 1.0,
+    head_lr_scale: float = 1.0,
     feature_match: float = 0.0,
     resume: bool = False,
     progress: ProgressFn | None = None,
@@ -267,8 +279,8 @@ def train_unit_bundle(
     bm = insert_bottleneck(split(model, cut, torch.zeros(1, *input_shape)), unit, codec)
     result = train_units(
         bm, teacher, data, config, out, tune=tune, distill=distill, rate_lambda=rate_lambda,
-        tail_lr_scale=tail_lr_scale, feature_match=feature_match, resume=resume,
-        progress=progress,
+        tail_lr_scale=tail_lr_scale, head_lr_scale=head_lr_scale, feature_match=feature_match,
+        resume=resume, progress=progress,
         extra={"model": model_name, "backbone": str(backbone), "cut": cut,
                "unit": unit.to_dict(), "codec": codec, "command": command},
     )  # fmt: skip
@@ -290,6 +302,7 @@ def train_unit_bundle(
         "distill": distill,
         "rate_lambda": rate_lambda,
         "tail_lr_scale": tail_lr_scale,
+        "head_lr_scale": head_lr_scale,
         "feature_match": feature_match,
         "machine": machine_info(),
     }
