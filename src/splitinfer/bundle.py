@@ -47,6 +47,9 @@ BUNDLE_FORMAT = "splitinfer.bundle/1"
 SPEC_FILE = "spec.json"
 WEIGHTS_FILE = "weights.safetensors"
 MAX_SPEC_BYTES = 1 << 20
+# The spec is read before the weights and the model is built from it: these bound what a
+# spec alone can make `Bundle.load` allocate (ImageNet-21k has 21,843 classes).
+MAX_CLASSES = 32_768
 MAX_WEIGHTS_BYTES = 2 << 30
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
@@ -173,6 +176,8 @@ def _parse_spec(data: Any) -> BundleSpec:
     unit = data.get("unit")
     classes = tuple(str(c) for c in _get(data, "classes", list))
     num_classes = _get(model, "num_classes", int)
+    if not 1 <= num_classes <= MAX_CLASSES:
+        raise BadBundle(f"num_classes must be in 1..{MAX_CLASSES}, got {num_classes}")
     if len(classes) != num_classes:
         raise BadBundle(f"{len(classes)} class names for {num_classes} classes")
     sha = _get(data, "weights_sha256", str)

@@ -32,7 +32,9 @@ def test_units_reduce_and_restore_shapes(
 @pytest.mark.parametrize(
     "kwargs",
     [{"channels": 0}, {"channels": 4, "kernel": 2}, {"channels": 4, "stride": -1},
-     {"channels": 4, "restore_activation": "tanh"}],
+     {"channels": 4, "restore_activation": "tanh"}, {"channels": 4097},
+     {"channels": 4, "depth": 2, "hidden": 10_000_000}, {"channels": 4, "kernel": 17},
+     {"channels": 4, "stride": 64}],
 )  # fmt: skip
 def test_bad_unit_configs_are_refused(kwargs: dict[str, object]) -> None:
     with pytest.raises(BadInput):

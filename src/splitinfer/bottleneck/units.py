@@ -51,6 +51,12 @@ class UnitConfig:
             low = 0 if name == "hidden" else 1
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise BadInput(f"UnitConfig.{name} must be an integer >= {low}, got {value!r}")
+        for name, cap in _CAPS.items():
+            if getattr(self, name) > cap:
+                raise BadInput(
+                    f"UnitConfig.{name} must be <= {cap}, got {getattr(self, name)} (a bundle "
+                    "spec declares the unit before its weights are read, so sizes are capped)"
+                )
         if self.depth > 2:
             raise BadInput(f"UnitConfig.depth must be 1 or 2, got {self.depth}")
         if self.kernel % 2 == 0:
@@ -90,6 +96,11 @@ class UnitConfig:
         if unknown:
             raise BadInput(f"unknown unit config keys: {sorted(unknown)}")
         return cls(**data)
+
+
+# Upper bounds, far above any useful unit (a reduction unit *reduces*), that keep a bundle
+# spec from making ``Bundle.load`` allocate gigabytes before it reads the weights.
+_CAPS = {"channels": 4096, "hidden": 4096, "stride": 32, "kernel": 15}
 
 
 def _feature_shape(shape: tuple[int, ...]) -> tuple[int, int, int]:
