@@ -153,17 +153,26 @@ def _get(data: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
     return value
 
 
-def _parse_spec(data: Any) -> BundleSpec:
-    if not isinstance(data, dict):
-        raise BadBundle("spec.json must hold a JSON object")
-    if data.get("format") != BUNDLE_FORMAT:
-        raise BadBundle(f"unknown bundle format {data.get('format')!r}; expected {BUNDLE_FORMAT}")
-    bundle_id = _get(data, "id", str)
+def check_bundle_id(bundle_id: str) -> str:
+    """``bundle_id`` if it is a valid bundle id, else :class:`BadBundle` saying why.
+
+    Trainers call this before they start, so a bad ``--bundle-id`` fails in a second,
+    not after the training it was meant to name.
+    """
     if not _ID_RE.match(bundle_id):
         raise BadBundle(
             f"bundle id {bundle_id!r} must be 1-64 of a-z 0-9 . _ - and start with a letter "
             "or digit (no paths)"
         )
+    return bundle_id
+
+
+def _parse_spec(data: Any) -> BundleSpec:
+    if not isinstance(data, dict):
+        raise BadBundle("spec.json must hold a JSON object")
+    if data.get("format") != BUNDLE_FORMAT:
+        raise BadBundle(f"unknown bundle format {data.get('format')!r}; expected {BUNDLE_FORMAT}")
+    bundle_id = check_bundle_id(_get(data, "id", str))
     model = _get(data, "model", dict)
     inp = _get(data, "input", dict)
     shape = tuple(int(v) for v in _get(inp, "shape", list))

@@ -46,11 +46,30 @@ def test_resume_continues_to_the_same_weights(tmp_path: Path) -> None:
     interrupted.load_state_dict(start)
     with pytest.raises(Stop):
         fit(interrupted, train, cfg, checkpoint=ckpt, progress=stop_after_first_epoch)
+    first_epoch_s = torch.load(ckpt, weights_only=True)["seconds"]
     resumed = zoo.create("fmnist_cnn")
     result = fit(resumed, train, cfg, checkpoint=ckpt, resume=True)
     assert result.epochs_done == 2 and len(result.history) == 2
     for key, value in straight.state_dict().items():
         assert torch.equal(value, resumed.state_dict()[key]), key
+    # the reported time includes the epoch trained before the interruption
+    assert result.seconds >= first_epoch_s > 0
+    # a finished run resumed again trains nothing and still reports its whole time
+    again = fit(zoo.create("fmnist_cnn"), train, cfg, checkpoint=ckpt, resume=True)
+    assert again.epochs_done == 2 and again.train_seconds is not None
+    assert again.seconds >= torch.load(ckpt, weights_only=True)["seconds"] > first_epoch_s
+
+
+def test_a_checkpoint_without_its_time_reports_it_unknown(tmp_path: Path) -> None:
+    train = _data(64, 1)
+    cfg = FitConfig(epochs=1, batch_size=32, lr=0.02, seed=3)
+    ckpt = tmp_path / "ckpt.pt"
+    fit(zoo.create("fmnist_cnn"), train, cfg, checkpoint=ckpt)
+    state = torch.load(ckpt, weights_only=True)
+    del state["seconds"]  # as written before checkpoints kept it
+    torch.save(state, ckpt)
+    result = fit(zoo.create("fmnist_cnn"), train, cfg, checkpoint=ckpt, resume=True)
+    assert result.train_seconds is None  # unknown, never a misleading 0
 
 
 def test_augmentation_shifts_and_flips_within_two_pixels() -> None:

@@ -87,3 +87,18 @@ def test_unknown_tune_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(BadInput, match="tune must be one of"):
         _moved_after_training(tmp_path, "everything")
+
+
+def test_a_bad_bundle_id_fails_before_any_training(tmp_path: Path) -> None:
+    from splitinfer.errors import BadBundle
+
+    (xtr, ytr) = synthetic(32, seed=0)
+    data = Data((normalize_fmnist(xtr), ytr), (normalize_fmnist(xtr), ytr))
+    with pytest.raises(BadBundle, match="bundle id"):
+        train_unit_bundle(
+            model_name="fmnist_cnn", backbone=tmp_path / "never-read.safetensors",
+            cut="stage1", unit=UnitConfig(channels=2), codec="quant:bits=2,clip=0:1|ans",
+            data=data, config=FitConfig(epochs=1), out=tmp_path / "units",
+            bundle_dir=tmp_path / "bundle", bundle_id="Upper-Case",
+        )  # fmt: skip
+    assert not (tmp_path / "units").exists()

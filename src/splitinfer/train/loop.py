@@ -48,7 +48,12 @@ class FitConfig:
 class FitResult:
     epochs_done: int
     history: list[dict[str, float]] = field(default_factory=list)
-    seconds: float = 0.0
+    seconds: float = 0.0  # training time, resumed runs included; NaN if a checkpoint lacked it
+
+    @property
+    def train_seconds(self) -> float | None:
+        """``seconds`` rounded for a results file; None when unknown (a resumed old run)."""
+        return None if math.isnan(self.seconds) else round(self.seconds, 1)
 
 
 def augment_28(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
@@ -149,6 +154,10 @@ def fit(
         g.set_state(state["generator"])
         result.epochs_done = int(state["epoch"])
         result.history = json.loads(state["history"])
+        # training time before the resume (absent from checkpoints of older versions)
+        earlier_s = float(state.get("seconds", float("nan")))
+    else:
+        earlier_s = 0.0
     crit = loss_fn or (
         lambda logits, labels, _x: F.cross_entropy(
             logits, labels, label_smoothing=config.label_smoothing
@@ -189,12 +198,13 @@ def fit(
                     "generator": g.get_state(),
                     "epoch": epoch + 1,
                     "history": json.dumps(result.history),
+                    "seconds": earlier_s + time.perf_counter() - t0,
                 },
                 ckpt,
             )
         if progress:
             progress("epoch", epoch + 1, config.epochs, stats)
-    result.seconds = time.perf_counter() - t0
+    result.seconds = earlier_s + time.perf_counter() - t0
     return result
 
 

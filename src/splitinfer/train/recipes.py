@@ -94,7 +94,7 @@ def _results(model: str, result: FitResult, accuracy: float, n_test: int) -> dic
         "test_accuracy": accuracy,
         "test_images": n_test,
         "epochs": result.epochs_done,
-        "train_seconds": round(result.seconds, 1),
+        "train_seconds": result.train_seconds,
         "history": result.history,
         "machine": machine_info(),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -266,11 +266,12 @@ def train_unit_bundle(
     accuracy on the same images.
     """
     from splitinfer.bottleneck import insert_bottleneck
-    from splitinfer.bundle import Bundle, Preprocess
+    from splitinfer.bundle import Bundle, Preprocess, check_bundle_id
     from splitinfer.partition import split
     from splitinfer.train.data import FMNIST_CLASSES, FMNIST_MEAN, FMNIST_STD, load_fashion_mnist
     from splitinfer.train.evaluate import evaluate_bundle
 
+    check_bundle_id(bundle_id)  # before the training, not after it
     out = Path(out)
     model = zoo.create(model_name, weights=backbone)
     teacher = zoo.create(model_name, weights=backbone)
@@ -297,7 +298,7 @@ def train_unit_bundle(
         "unsplit_accuracy": unsplit,
         "accuracy_loss_points": 100 * (unsplit - measured["accuracy"]),
         "proxy_accuracy": result.history[-1].get("accuracy") if result.history else None,
-        "train_seconds": round(result.seconds, 1),
+        "train_seconds": result.train_seconds,
         "tune": tune,
         "distill": distill,
         "rate_lambda": rate_lambda,

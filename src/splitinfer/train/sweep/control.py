@@ -65,7 +65,7 @@ def train_control(
     return {
         "accuracy": evaluate(model, *data.test),
         "trained": True,
-        "train_seconds": round(result.seconds, 1),
+        "train_seconds": result.train_seconds,
         "history": result.history,
     }
 

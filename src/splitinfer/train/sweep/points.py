@@ -233,7 +233,7 @@ def _trained_bundle(
     bundle.save(pdir / "bundle")
     info = {
         "proxy_accuracy": result.history[-1].get("accuracy") if result.history else None,
-        "train_seconds": round(result.seconds, 1),
+        "train_seconds": result.train_seconds,
         "history": result.history,
     }
     _write_json(pdir / "trained.json", info)
