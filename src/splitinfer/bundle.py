@@ -54,7 +54,7 @@ MAX_WEIGHTS_BYTES = 2 << 30
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 #: The bundle shipped in the repository (``make demo`` and the docs use it).
-DEFAULT_BUNDLE_ID = "fmnist-r10-stage1-l002"
+DEFAULT_BUNDLE_ID = "fmnist-r10-stage1-l0012"
 
 
 def default_bundle_path() -> Path:

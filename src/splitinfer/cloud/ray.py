@@ -11,7 +11,7 @@ concurrent frames per bundle on the worker that owns torch, and keeping one batc
 means one set of tests and metrics for both deployments.
 
     ray start --head                       # once, on the head node of a cluster
-    splitinfer serve --ray --address auto --replicas 4 --bundle bundles/fmnist-r10-stage1-l002
+    splitinfer serve --ray --address auto --replicas 4 --bundle bundles/fmnist-r10-stage1-l0012
 """
 
 from __future__ import annotations
