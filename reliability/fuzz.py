@@ -19,14 +19,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import io
 import json
 import math
 import random
-import socket
 import sys
-import threading
 import time
 import zlib
 from collections import Counter
@@ -38,6 +35,7 @@ from typing import Any
 import httpx
 import torch
 
+from reliability import rawhttp
 from reliability import server as srv
 from reliability.load import grpc_channel, machine, write_report
 from reliability.workload import Workload, load_workload
@@ -370,34 +368,8 @@ class BombResult:
 
 
 def _raw_http(server: srv.Endpoint, head: str, body: bytes = b"") -> tuple[int, bytes]:
-    """One request on a fresh socket, never sending more than given; (status, response).
-
-    The bytes go out from a thread while this one reads, so a server that answers (413)
-    and closes before the body is all sent is heard rather than seen as a broken pipe.
-    """
-    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
-        message = head.replace("\n", "\r\n").encode() + b"\r\n" + body
-
-        def send() -> None:
-            with contextlib.suppress(OSError):
-                sock.sendall(message)
-
-        sender = threading.Thread(target=send, daemon=True)
-        sender.start()
-        data = b""
-        while b"\r\n\r\n" not in data or len(data.partition(b"\r\n\r\n")[2]) < _length(data):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    return int(data.split(b" ", 2)[1]), data
-
-
-def _length(data: bytes) -> int:
-    for line in data.partition(b"\r\n\r\n")[0].lower().split(b"\r\n"):
-        if line.startswith(b"content-length:"):
-            return int(line.split(b":")[1])
-    return 0
+    """One request to ``server`` on a fresh socket, never sending more than given."""
+    return rawhttp.exchange("127.0.0.1", server.port, head, body)
 
 
 def codec_bomb(workload: Workload, elements: int) -> bytes | None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
+from reliability import rawhttp
 from splitinfer.bundle import Bundle
 from splitinfer.cloud import DataPlane
 from splitinfer.cloud.http import FRAME_TYPE
@@ -50,24 +50,4 @@ def raw_exchange(url: str, head: str, body: bytes = b"") -> tuple[int, bytes]:
     server answered without waiting for the rest of the body.
     """
     parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    with socket.create_connection((host, port), timeout=10) as sock:
-        sock.sendall(head.replace("\n", "\r\n").encode() + b"\r\n" + body)
-        data = b""
-        while not _complete(data):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    return int(data.split(b" ", 2)[1]), data
-
-
-def _complete(data: bytes) -> bool:
-    """Headers and a Content-Length body have arrived."""
-    head, sep, body = data.partition(b"\r\n\r\n")
-    if not sep:
-        return False
-    for line in head.lower().split(b"\r\n"):
-        if line.startswith(b"content-length:"):
-            return len(body) >= int(line.split(b":")[1])
-    return True
+    return rawhttp.exchange(parts.hostname or "127.0.0.1", parts.port or 80, head, body, 10.0)
