@@ -13,12 +13,13 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
 STAMP := $(VENV)/.installed
 
-.PHONY: venv data test lint typecheck pytest demo bench clean help reliability
+.PHONY: venv data test lint typecheck pytest demo bench clean help reliability proto
 
 help:
 	@echo "make demo   - set up .venv and run 'splitinfer demo'"
 	@echo "make test   - set up .venv, then ruff, mypy and pytest"
 	@echo "make clean  - remove .venv and caches"
+	@echo "make proto  - regenerate src/splitinfer/protocol/pb from proto/splitinfer.proto"
 	@echo "make reliability - full load, soak, fuzz, fault, bundle and access runs (see docs/reliability.md)"
 
 $(PY):
@@ -80,6 +81,10 @@ reliability: venv data
 	$(PY) -m reliability.access
 	$(PY) -m reliability.atheris_fuzz --runs 200000
 	$(PY) -m reliability.bundles
+
+# The gRPC stubs are checked in; regenerate them after editing proto/splitinfer.proto.
+proto: venv
+	PY=$(PY) RUFF=$(VENV)/bin/ruff bash scripts/gen-proto.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info

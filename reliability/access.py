@@ -25,6 +25,7 @@ import httpx
 from reliability import server as srv
 from reliability.load import grpc_channel, machine, write_report
 from reliability.workload import Workload, load_workload
+from splitinfer.protocol import FRAME_TYPE, Result
 
 Outcomes = dict[str, str]
 
@@ -88,7 +89,7 @@ def http_tokens(server: srv.Endpoint, workload: Workload) -> tuple[Outcomes, lis
     verify = server.verify()
     png = _png(workload)
     routes = {
-        "infer": ("POST", workload.infer_path, workload.frame(7), "application/x-splitinfer-frame"),
+        "infer": ("POST", workload.infer_path, workload.frame(7), FRAME_TYPE),
         "infer-image": ("POST", workload.infer_path + "-image", png, "image/png"),
         "bundles": ("GET", "/v1/bundles", b"", ""),
         "metrics": ("GET", "/metrics", b"", ""),
@@ -151,8 +152,8 @@ async def _grpc_calls(
 ) -> Outcomes:
     import grpc
 
-    from splitinfer.cloud._proto import splitinfer_pb2 as pb
-    from splitinfer.cloud._proto import splitinfer_pb2_grpc as pb_grpc
+    from splitinfer.protocol.pb import splitinfer_pb2 as pb
+    from splitinfer.protocol.pb import splitinfer_pb2_grpc as pb_grpc
 
     seen: Outcomes = {}
     async with grpc_channel(server.grpc_target, server.tls_cert) as channel:
@@ -234,8 +235,8 @@ def tls_checks(server: srv.Endpoint, workload: Workload) -> tuple[Outcomes, list
 async def _grpc_tls(server: srv.Endpoint, workload: Workload) -> Outcomes:
     import grpc
 
-    from splitinfer.cloud._proto import splitinfer_pb2 as pb
-    from splitinfer.cloud._proto import splitinfer_pb2_grpc as pb_grpc
+    from splitinfer.protocol.pb import splitinfer_pb2 as pb
+    from splitinfer.protocol.pb import splitinfer_pb2_grpc as pb_grpc
 
     seen: Outcomes = {}
     for case, cert in (
@@ -250,7 +251,7 @@ async def _grpc_tls(server: srv.Endpoint, workload: Workload) -> Outcomes:
                     metadata=server.grpc_metadata,
                     timeout=10,
                 )
-                right = reply.top[0].class_id == workload.answer(4)
+                right = Result.from_proto(reply).top == workload.answer(4)
                 seen[case] = "OK" if right else "OK but wrong answer"
             except grpc.aio.AioRpcError as err:
                 seen[case] = err.code().name

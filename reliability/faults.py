@@ -52,6 +52,7 @@ from reliability import server as srv
 from reliability.load import grpc_channel, machine, write_report
 from reliability.workload import Workload, load_workload
 from splitinfer import wire
+from splitinfer.protocol import ErrorReply, Result
 
 
 @dataclass
@@ -345,8 +346,9 @@ def _finish_upload(sock: socket.socket, body: bytes, workload: Workload, rid: in
     except ValueError:
         return f"{status} untyped"
     if status != "200":
-        return f"{status} {answer.get('error')}"
-    right = answer["request_id"] == rid and answer["top"][0]["class_id"] == workload.answer(rid)
+        return f"{status} {ErrorReply.from_json(answer).code}"
+    result = Result.from_json(answer)
+    right = result.request_id == rid and result.top == workload.answer(rid)
     return "200 right" if right else "200 wrong"
 
 
@@ -380,7 +382,9 @@ def _post_one(server: srv.Endpoint, workload: Workload, rid: int, out: list[str]
         return
     if r.status_code != 200:
         out.append(f"{r.status_code}")
-    elif r.json()["request_id"] == rid and r.json()["top"][0]["class_id"] == workload.answer(rid):
+    elif (result := Result.from_json(r.json())).request_id == rid and result.top == workload.answer(
+        rid
+    ):
         out.append("200 right")
     else:
         out.append("200 wrong")
@@ -394,8 +398,8 @@ def _new_requests_while_draining(
     async def go() -> dict[str, int]:
         import grpc
 
-        from splitinfer.cloud._proto import splitinfer_pb2 as pb
-        from splitinfer.cloud._proto import splitinfer_pb2_grpc as pb_grpc
+        from splitinfer.protocol.pb import splitinfer_pb2 as pb
+        from splitinfer.protocol.pb import splitinfer_pb2_grpc as pb_grpc
 
         seen: Counter[str] = Counter()
         deadline = time.monotonic() + watch_s
@@ -736,9 +740,9 @@ async def _burst(server: srv.Endpoint, workload: Workload, rid: Iterator[int], n
         async def one(i: int) -> str:
             r = await client.post(server.url + workload.infer_path, content=workload.frame(i))
             if r.status_code == 503:
-                code = r.json().get("error")
+                code = ErrorReply.from_json(r.json()).code
                 return f"http 503 {code} Retry-After: {r.headers.get('retry-after')}"
-            if r.status_code == 200 and r.json()["top"][0]["class_id"] != workload.answer(i):
+            if r.status_code == 200 and Result.from_json(r.json()).top != workload.answer(i):
                 return "http 200 wrong"
             return f"http {r.status_code}"
 
@@ -751,8 +755,8 @@ async def _grpc_burst(
     """``n`` unary gRPC calls at once."""
     import grpc
 
-    from splitinfer.cloud._proto import splitinfer_pb2 as pb
-    from splitinfer.cloud._proto import splitinfer_pb2_grpc as pb_grpc
+    from splitinfer.protocol.pb import splitinfer_pb2 as pb
+    from splitinfer.protocol.pb import splitinfer_pb2_grpc as pb_grpc
 
     async with grpc_channel(server.grpc_target, server.tls_cert) as channel:
         stub = pb_grpc.SplitInferenceStub(channel)

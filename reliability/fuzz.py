@@ -10,7 +10,7 @@ resealed with a correct CRC so the parsers behind it run) or at the payload leve
 frame's payload mutated, then framed correctly, so the bundle's codec decodes it), plus
 random byte strings. Every reply must be a 200 (a mutation that happens to be valid:
 counted) or a typed error: over HTTP a JSON ``{"error", "message"}`` whose status is the
-one :data:`~splitinfer.cloud.http_errors.HTTP_STATUS` gives its code, below 500; over gRPC
+one :data:`~splitinfer.protocol.HTTP_STATUS` gives its code, below 500; over gRPC
 a status from the gRPC table (unary) or a per-frame ``error`` (stream). No 5xx, no dropped
 connection, no dead server; the server's peak RSS (VmHWM) may grow by a margin only.
 """
@@ -40,7 +40,8 @@ from reliability import server as srv
 from reliability.load import grpc_channel, machine, write_report
 from reliability.workload import Workload, load_workload
 from splitinfer import wire
-from splitinfer.cloud.http_errors import HTTP_STATUS
+from splitinfer.errors import BadFrame
+from splitinfer.protocol import FRAME_TYPE, HTTP_STATUS, Result
 
 GOLDEN_DIR = Path(__file__).resolve().parents[1] / "tests" / "wire" / "golden"
 BOUNDARY = (0x00, 0x01, 0x7F, 0x80, 0xFF)
@@ -190,8 +191,10 @@ def judge_http(status: int, body: bytes) -> str:
     except ValueError:
         raise ValueError(f"{status} with a non-JSON body {body[:100]!r}") from None
     if status == 200:
-        if not isinstance(data, dict) or not isinstance(data.get("top"), list):
-            raise ValueError(f"200 without a result: {body[:100]!r}")
+        try:
+            Result.from_json(data)
+        except BadFrame as err:
+            raise ValueError(f"200 without a result ({err}): {body[:100]!r}") from None
         return "200 accepted"
     if not isinstance(data, dict) or not isinstance(data.get("message"), str):
         raise ValueError(f"{status} without a typed error body: {body[:100]!r}")
@@ -282,8 +285,8 @@ async def fuzz_grpc(
     """Half of ``n`` inputs as unary ``Infer`` calls, half through ``InferStream``s."""
     import grpc
 
-    from splitinfer.cloud._proto import splitinfer_pb2 as pb
-    from splitinfer.cloud._proto import splitinfer_pb2_grpc as pb_grpc
+    from splitinfer.protocol.pb import splitinfer_pb2 as pb
+    from splitinfer.protocol.pb import splitinfer_pb2_grpc as pb_grpc
 
     tally = _Tally()
     source = inputs(n, seed, workload)
@@ -409,7 +412,7 @@ def bombs(
     """Oversized bodies and decompression bombs; each must be refused, cheaply."""
     auth = f"Authorization: Bearer {server.token}\n" if server.token else ""
     head = f"POST {workload.infer_path} HTTP/1.1\nHost: x\n{auth}"
-    head += "Content-Type: application/x-splitinfer-frame\n"
+    head += f"Content-Type: {FRAME_TYPE}\n"
     results: list[BombResult] = []
 
     def check(name: str, sent: int, expected: str, send: Any) -> None:
@@ -467,9 +470,7 @@ def bombs(
             lambda: status_code(*_raw_http(server, head + f"Content-Length: {len(bomb)}\n", bomb)),
         )
     png = png_bomb()
-    img_head = head.replace("/infer ", "/infer-image ").replace(
-        "application/x-splitinfer-frame", "image/png"
-    )
+    img_head = head.replace("/infer ", "/infer-image ").replace(FRAME_TYPE, "image/png")
     check(
         f"{len(png)} B PNG claiming 65535 x 65535 pixels (infer-image)",
         len(png),
@@ -498,8 +499,8 @@ def _grpc_status(server: srv.Endpoint, frame: bytes) -> str:
     async def call() -> str:
         import grpc
 
-        from splitinfer.cloud._proto import splitinfer_pb2 as pb
-        from splitinfer.cloud._proto import splitinfer_pb2_grpc as pb_grpc
+        from splitinfer.protocol.pb import splitinfer_pb2 as pb
+        from splitinfer.protocol.pb import splitinfer_pb2_grpc as pb_grpc
 
         async with grpc_channel(server.grpc_target, server.tls_cert) as channel:
             stub = pb_grpc.SplitInferenceStub(channel)

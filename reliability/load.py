@@ -33,6 +33,7 @@ import httpx
 from reliability import server as srv
 from reliability.workload import Workload, load_workload
 from splitinfer.partition.profile import cpu_name
+from splitinfer.protocol import ErrorReply, Result
 
 Sampler = Callable[[], int]
 
@@ -151,11 +152,11 @@ async def _http_client(
                 tally.failures[f"http {type(err).__name__}"] += 1
                 continue
             if r.status_code != 200:
-                code = r.json().get("error", "?") if r.content[:1] == b"{" else "?"
+                code = ErrorReply.from_json(r.json() if r.content[:1] == b"{" else None).code
                 tally.failures[f"http {r.status_code} {code}"] += 1
                 continue
-            body = r.json()
-            tally.answer(workload, rid, int(body["request_id"]), body["top"][0]["class_id"], t0)
+            result = Result.from_json(r.json())
+            tally.answer(workload, rid, result.request_id, result.top, t0)
 
 
 async def _grpc_client(
@@ -169,8 +170,8 @@ async def _grpc_client(
 ) -> None:
     import grpc
 
-    from splitinfer.cloud._proto import splitinfer_pb2 as pb
-    from splitinfer.cloud._proto import splitinfer_pb2_grpc as pb_grpc
+    from splitinfer.protocol.pb import splitinfer_pb2 as pb
+    from splitinfer.protocol.pb import splitinfer_pb2_grpc as pb_grpc
 
     channel = grpc_channel(target, tls_cert)
     try:
@@ -193,7 +194,8 @@ async def _grpc_client(
             if reply.HasField("error"):
                 tally.failures[f"grpc {reply.error.code}"] += 1
                 continue
-            tally.answer(workload, rid, reply.request_id, reply.top[0].class_id, t0)
+            result = Result.from_proto(reply)
+            tally.answer(workload, rid, result.request_id, result.top, t0)
         await call.done_writing()
     finally:
         await channel.close()

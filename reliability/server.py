@@ -25,6 +25,8 @@ from typing import Any
 
 import httpx
 
+from splitinfer.protocol import FRAME_TYPE
+
 SERVE = [sys.executable, "-c", "from splitinfer.cli import main; main()", "serve"]
 
 
@@ -69,7 +71,7 @@ class Endpoint:
     def headers(self) -> dict[str, str]:
         """Auth + frame content type for HTTP infer calls."""
         auth = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        return {**auth, "Content-Type": "application/x-splitinfer-frame"}
+        return {**auth, "Content-Type": FRAME_TYPE}
 
     @property
     def grpc_metadata(self) -> tuple[tuple[str, str], ...]:

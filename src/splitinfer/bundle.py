@@ -248,24 +248,67 @@ class EdgeHalf:
 
 
 class CloudHalf:
-    """What runs on the server: frame -> decode -> restoration -> tail -> logits."""
+    """What runs on the server: frame -> decode -> restoration -> tail -> logits.
+
+    :meth:`decode` is THE cloud decode path: the server (``DataPlane``), the evaluation,
+    the demo and the ONNX check all run it, so each refuses what the others refuse::
+
+        frame -> wire.decode_frame -> check_header (fingerprint; a described frame must
+              describe this bundle's codec and shape) -> codec.decode (the codec's caps)
+              -> check_feature (shape, float32, finite) -> feature
+
+    The server splits it in two (:meth:`check_header` on the event loop, :meth:`decode_payload`
+    on the batch worker); both halves are the ones :meth:`decode` calls.
+    """
 
     def __init__(self, bundle: Bundle) -> None:
         self._b = bundle
 
     def decode(self, frame: bytes) -> tuple[wire.FrameHeader, torch.Tensor]:
+        """One frame -> its header and the checked feature, or a typed error."""
         header, payload = wire.decode_frame(frame)
-        if header.bundle != self._b.fingerprint:
+        self.check_header(header)
+        return header, self.decode_payload(payload)
+
+    def check_header(self, header: wire.FrameHeader) -> None:
+        """Refuse a frame this bundle must not decode: another bundle's (UnknownBundle), or
+        a described frame claiming another codec or shape (BadFrame), so the bundle's codec
+        never decodes a payload with parameters it does not claim."""
+        b = self._b
+        if header.bundle != b.fingerprint:
             raise UnknownBundle(
-                f"frame is for bundle {header.bundle:#010x} but this is {self._b.spec.id} "
-                f"({self._b.fingerprint:#010x}); the edge may hold a stale bundle"
+                f"frame is for bundle {header.bundle:#010x} but this is {b.spec.id} "
+                f"({b.fingerprint:#010x}); the edge may hold a stale bundle"
                 if header.bundle is not None
                 else "frame names no bundle"
             )
-        z = self._b.codec.decode(payload)
-        if tuple(z.shape) != self._b.feature_shape:
-            raise BadFrame(f"decoded feature {tuple(z.shape)} != {self._b.feature_shape}")
-        return header, z
+        if header.codec_spec is None:
+            return
+        from splitinfer import codecs
+
+        spec = header.codec_spec
+        if spec != b.spec.codec:  # maybe the same codec, written another way
+            spec = str(codecs.canonical(spec))  # BadCodecSpec (400) if it does not parse
+        if spec != b.spec.codec or header.shape != b.feature_shape:
+            raise BadFrame(
+                f"described frame holds {header.shape} coded as {spec!r}, but bundle {b.spec.id} "
+                f"decodes {b.feature_shape} coded as {b.spec.codec!r}; send a compact frame"
+            )
+
+    def decode_payload(self, payload: bytes) -> torch.Tensor:
+        """The bundle's codec on a frame's payload, then :meth:`check_feature`."""
+        return self.check_feature(self._b.codec.decode(payload))
+
+    def check_feature(self, z: torch.Tensor) -> torch.Tensor:
+        """``z`` if it is what the tail takes: the feature shape, float32, all finite."""
+        b = self._b
+        if tuple(z.shape) != b.feature_shape:
+            raise BadFrame(f"decoded feature {tuple(z.shape)} != {b.feature_shape}")
+        if z.dtype != torch.float32:  # the edge half always encodes float32 features
+            raise BadFrame(f"decoded feature is {z.dtype}, bundle {b.spec.id} takes float32")
+        if not bool(torch.isfinite(z).all()):
+            raise BadFrame("decoded feature holds NaN or Inf; the payload is corrupt")
+        return z
 
     @torch.no_grad()
     def run(self, z: torch.Tensor) -> torch.Tensor:

@@ -218,3 +218,58 @@ def test_bad_or_huge_images_are_refused(
 
     with pytest.raises(error):
         run(bundle, body, max_image_pixels=28 * 28 * 4)
+
+
+@pytest.fixture(scope="module")
+def raw_bundle() -> Bundle:
+    """A bundle whose codec ("raw") keeps dtype and values: it carries NaN and float16."""
+    from tests.cloud.conftest import build
+
+    return build("fmnist-raw", "raw", seed=2)
+
+
+def _bad_frames(b: Bundle) -> dict[str, tuple[bytes, str]]:
+    """Frames the cloud decode path must refuse, with what the message says."""
+    from splitinfer.train.data import synthetic
+
+    z = b.edge.features(synthetic(1, seed=3)[0])
+    raw = b.codec.encode(z)
+
+    def compact(payload: bytes) -> bytes:
+        return wire.encode_frame(wire.FrameHeader(request_id=9, bundle=b.fingerprint), payload)
+
+    lie = wire.FrameHeader(
+        request_id=9, bundle=b.fingerprint, codec_spec="raw", shape=(1, 1, 1, 1), dtype="float32"
+    )
+    return {
+        "float16": (compact(b.codec.encode(z.half())), "takes float32"),
+        "nan": (compact(raw), "NaN or Inf"),  # with a codec that decodes NaN (see below)
+        "shape": (compact(b.codec.encode(z[..., :3])), "decoded feature"),
+        "described lie": (wire.encode_frame(lie, raw), "send a compact frame"),
+    }
+
+
+@pytest.mark.parametrize("case", ["float16", "nan", "shape", "described lie"])
+def test_the_server_and_cloud_decode_refuse_the_same_frames(
+    raw_bundle: Bundle, case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One decode path: DataPlane.infer refuses exactly what CloudHalf.decode refuses."""
+    frame, says = _bad_frames(raw_bundle)[case]
+    if case == "nan":  # the shipped codecs refuse NaN themselves; a codec that did not
+        decode = raw_bundle.codec.decode
+
+        def nan_decode(payload: bytes) -> torch.Tensor:
+            z = decode(payload).clone()
+            z.view(-1)[0] = float("nan")
+            return z
+
+        monkeypatch.setattr(raw_bundle.codec, "decode", nan_decode)
+    with pytest.raises(BadFrame, match=says) as direct:
+        raw_bundle.cloud.decode(frame)
+
+    async def body(dp: DataPlane) -> Result:
+        return await dp.infer(frame)
+
+    with pytest.raises(BadFrame) as served:
+        run(raw_bundle, body)
+    assert served.value.message == direct.value.message

@@ -11,6 +11,7 @@ import torch
 from splitinfer.bundle import Bundle
 from splitinfer.cloud import DataPlane
 from splitinfer.errors import BadInput, DeadlineExceeded
+from splitinfer.protocol import FRAME_TYPE
 from tests.cloud.helpers import TOKEN, raw_exchange, running
 
 
@@ -43,7 +44,7 @@ def test_a_trickling_upload_gets_504_within_the_deadline(bundle: Bundle) -> None
     with running(bundle, server={"request_timeout_s": 0.5}) as (url, _dp, _server):
         head = (
             f"POST /v1/bundles/{bundle.spec.id}/infer HTTP/1.1\nHost: t\n"
-            f"Authorization: Bearer {TOKEN}\nContent-Type: application/x-splitinfer-frame\n"
+            f"Authorization: Bearer {TOKEN}\nContent-Type: {FRAME_TYPE}\n"
             "Content-Length: 100\n"
         )
         start = time.perf_counter()

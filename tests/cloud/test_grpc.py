@@ -13,9 +13,9 @@ import torch
 from splitinfer import wire
 from splitinfer.bundle import Bundle
 from splitinfer.cloud import DataPlane
-from splitinfer.cloud._proto import splitinfer_pb2 as pb
-from splitinfer.cloud._proto import splitinfer_pb2_grpc as pb_grpc
 from splitinfer.cloud.grpc import start_grpc_server
+from splitinfer.protocol.pb import splitinfer_pb2 as pb
+from splitinfer.protocol.pb import splitinfer_pb2_grpc as pb_grpc
 
 T = TypeVar("T")
 TOKEN = "grpc-token"

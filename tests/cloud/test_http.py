@@ -13,7 +13,7 @@ from PIL import Image
 
 from splitinfer import wire
 from splitinfer.bundle import Bundle
-from splitinfer.cloud.http import FRAME_TYPE, RESULT_TYPE
+from splitinfer.protocol import FRAME_TYPE, RESULT_TYPE, Result
 from tests.cloud.helpers import CAP, FRAME_HEADERS, TOKEN, auth, raw_exchange, running
 
 
@@ -59,7 +59,7 @@ def test_binary_result_frame_on_request(url: str, bundle: Bundle, frames: list[b
     headers = {**FRAME_HEADERS, "Accept": RESULT_TYPE}
     r = httpx.post(infer_url(url), content=frames[3], headers=headers, params={"k": 3})
     assert r.status_code == 200 and r.headers["content-type"] == RESULT_TYPE
-    top = wire.decode_result(r.content)
+    top = Result.from_frame(r.content)
     ids, scores = expected(bundle, frames[3], 3)
     assert list(top.class_ids) == ids and top.request_id == 103
     assert list(top.scores) == pytest.approx(scores, abs=1e-5)
@@ -69,11 +69,11 @@ def test_concurrent_requests_are_batched(url: str, bundle: Bundle, frames: list[
     responses = asyncio.run(burst(url, frames))
     assert all(r.status_code == 200 for r in responses)
     for frame, r in zip(frames, responses, strict=True):
-        assert [t["class_id"] for t in r.json()["top"]] == expected(bundle, frame)[0]
+        assert list(Result.from_json(r.json()).class_ids) == expected(bundle, frame)[0]
     metrics = httpx.get(f"{url}/metrics", headers=auth()).text
     assert "splitinfer_batch_size_bucket" in metrics
     assert 'splitinfer_requests_total{route="infer",status="200"}' in metrics
-    assert max(r.json()["timing"]["batch_size"] for r in responses) > 1
+    assert max(Result.from_json(r.json()).timed.batch_size for r in responses) > 1
 
 
 @pytest.mark.parametrize(
@@ -165,8 +165,8 @@ def test_infer_image_baseline(url: str, bundle: Bundle, images: torch.Tensor) ->
     assert r.status_code == 200, r.text
     with torch.no_grad():
         probs = torch.softmax(bundle.full(bundle.spec.preprocess(images[:1])), dim=1)[0]
-    assert [t["class_id"] for t in r.json()["top"]] == probs.topk(5).indices.tolist()
-    assert r.json()["request_id"] == 5
+    result = Result.from_json(r.json())
+    assert list(result.class_ids) == probs.topk(5).indices.tolist() and result.request_id == 5
     bad = httpx.post(f"{url}/v1/bundles/fmnist-test/infer-image", content=b"GIF89a",
                      headers=auth())  # fmt: skip
     assert bad.status_code == 400 and bad.json()["error"] == "bad_input"

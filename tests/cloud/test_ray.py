@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from splitinfer.bundle import Bundle
+from splitinfer.protocol import FRAME_TYPE, Result
 
 pytest.importorskip("ray.serve")
 
@@ -50,20 +51,20 @@ def test_handle_and_http_give_the_in_process_prediction(
     handle, url = deployed
     for frame in frames[:3]:
         via_handle = handle.infer.remote(frame, bundle.spec.id).result()
-        assert via_handle["top"][0]["class_id"] == _expected(bundle, frame)
+        assert Result.from_json(via_handle).top == _expected(bundle, frame)
         r = httpx.post(
             f"{url}/v1/bundles/{bundle.spec.id}/infer", content=frame,
-            headers={"Content-Type": "application/x-splitinfer-frame"}, timeout=30,
+            headers={"Content-Type": FRAME_TYPE}, timeout=30,
         )  # fmt: skip
         assert r.status_code == 200, r.text
-        assert r.json()["top"][0]["class_id"] == _expected(bundle, frame)
+        assert Result.from_json(r.json()).top == _expected(bundle, frame)
 
 
 def test_errors_keep_their_http_status_behind_ray(
     deployed: tuple[Any, str], bundle: Bundle, frames: list[bytes]
 ) -> None:
     _, url = deployed
-    headers = {"Content-Type": "application/x-splitinfer-frame"}
+    headers = {"Content-Type": FRAME_TYPE}
     bad = httpx.post(f"{url}/v1/bundles/{bundle.spec.id}/infer", content=b"junk",
                      headers=headers, timeout=30)  # fmt: skip
     assert bad.status_code == 400 and bad.json()["error"] == "bad_frame"

@@ -16,10 +16,11 @@ import httpx
 import pytest
 
 from splitinfer.cli import main
-from splitinfer.cloud._proto import splitinfer_pb2 as pb
-from splitinfer.cloud._proto import splitinfer_pb2_grpc as pb_grpc
 from splitinfer.cloud.settings import ServeSettings
 from splitinfer.errors import BadInput
+from splitinfer.protocol import FRAME_TYPE
+from splitinfer.protocol.pb import splitinfer_pb2 as pb
+from splitinfer.protocol.pb import splitinfer_pb2_grpc as pb_grpc
 
 
 @pytest.mark.parametrize(
@@ -136,7 +137,7 @@ def test_workers_share_the_ports_and_all_stop_on_sigterm(
            "--workers", "2", "--log-level", "warning"]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k != "SPLITINFER_TOKEN"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    headers = {"Content-Type": "application/x-splitinfer-frame"}
+    headers = {"Content-Type": FRAME_TYPE}
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from splitinfer.bundle import Bundle
+from splitinfer.protocol import Result
 from tests.cloud.helpers import FRAME_HEADERS, running
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
@@ -36,6 +37,6 @@ def test_https_serves_and_plain_http_is_not_accepted(
         trust = ssl.create_default_context(cafile=str(cert))
         r = httpx.post(f"{url}/v1/bundles/fmnist-test/infer", content=frames[0],
                        headers=FRAME_HEADERS, verify=trust)  # fmt: skip
-        assert r.status_code == 200 and r.json()["request_id"] == 100
+        assert r.status_code == 200 and Result.from_json(r.json()).request_id == 100
         with pytest.raises(httpx.HTTPError):
             httpx.get(url.replace("https://", "http://") + "/healthz")

@@ -22,10 +22,10 @@ from splitinfer import wire
 from splitinfer.bundle import Bundle
 from splitinfer.cloud import DataPlane
 from splitinfer.cloud.grpc import start_grpc_server
-from splitinfer.cloud.result import Result
 from splitinfer.cloud.server import bound_port, make_server
 from splitinfer.cloud.settings import ServeSettings
 from splitinfer.errors import Overloaded
+from splitinfer.protocol import Result
 from tests.cloud.helpers import CAP, TOKEN
 
 __all__ = ["TOKEN", "FlakyDataPlane", "Servers", "dead_url", "serving"]

@@ -7,6 +7,6 @@ import their optional dependencies (the ``serve`` extra) only when used.
 from splitinfer.cloud.batcher import Batcher
 from splitinfer.cloud.dataplane import DataPlane
 from splitinfer.cloud.metrics import Metrics
-from splitinfer.cloud.result import Result, Timing
+from splitinfer.protocol import Result, Timing
 
 __all__ = ["Batcher", "DataPlane", "Metrics", "Result", "Timing"]

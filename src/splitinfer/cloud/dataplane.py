@@ -2,8 +2,12 @@
 
 ::
 
-    frame -> wire.decode_frame -> route by fingerprint -> Batcher -> codec.decode
+    frame -> wire.decode_frame -> route by fingerprint -> CloudHalf.check_header
+          -> Batcher -> CloudHalf.decode_payload (codec.decode + feature checks)
           -> restoration + tail (batched) -> softmax top-k -> Result
+
+The decode checks are the bundle's own (:class:`~splitinfer.bundle.CloudHalf`), the ones
+the evaluation, the demo and the ONNX check run too.
 
 HTTP, gRPC (and any other transport) are thin adapters over :meth:`DataPlane.infer`;
 they map :class:`~splitinfer.errors.SplitInferError` codes to their status codes.
@@ -26,8 +30,8 @@ from splitinfer.bundle import Bundle
 from splitinfer.cloud.batcher import Batcher, Job, Outcome
 from splitinfer.cloud.images import MAX_IMAGE_PIXELS, decode_image
 from splitinfer.cloud.metrics import Metrics
-from splitinfer.cloud.result import Result, Timing
-from splitinfer.errors import BadFrame, BadInput, DeadlineExceeded, Overloaded, UnknownBundle
+from splitinfer.errors import BadInput, DeadlineExceeded, Overloaded, UnknownBundle
+from splitinfer.protocol import Result, Timing
 
 _ADMITTED: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "splitinfer_admitted", default=False
@@ -57,24 +61,6 @@ def cap_decoding(bundles: Sequence[Bundle]) -> int:
     limits.MAX_IMAGE_PIXELS = min(limits.MAX_IMAGE_PIXELS, cap)
     limits.MAX_DECODED_BYTES = min(limits.MAX_DECODED_BYTES, 4 * cap + 4096)
     return cap
-
-
-def _check_described(header: wire.FrameHeader, b: Bundle) -> None:
-    """A described frame naming ``b`` must describe what ``b`` decodes, or it is refused.
-
-    The bundle's codec decodes every frame routed to it, so a frame that says it holds
-    something else is never decoded with parameters it does not claim.
-    """
-    from splitinfer import codecs
-
-    spec = header.codec_spec or ""
-    if spec != b.spec.codec:  # maybe the same codec, written another way
-        spec = str(codecs.canonical(spec))  # BadCodecSpec (400) if it does not parse
-    if spec != b.spec.codec or header.shape != b.feature_shape:
-        raise BadFrame(
-            f"described frame holds {header.shape} coded as {spec!r}, but bundle {b.spec.id} "
-            f"decodes {b.feature_shape} coded as {b.spec.codec!r}; send a compact frame"
-        )
 
 
 class DataPlane:
@@ -209,8 +195,7 @@ class DataPlane:
                 f"frame is for bundle {b.spec.id} ({header.bundle:#010x}), not {bundle_id!r}; "
                 f"post it to /v1/bundles/{b.spec.id}/infer"
             )
-        if header.codec_spec is not None:
-            _check_described(header, b)
+        b.cloud.check_header(header)
         return b
 
     def _k(self, b: Bundle, k: int | None) -> int:
@@ -228,14 +213,7 @@ class DataPlane:
         b = self._route(header, bundle_id)
 
         def prepare() -> torch.Tensor:
-            z = b.codec.decode(payload)
-            if tuple(z.shape) != b.feature_shape:
-                raise BadFrame(f"decoded feature {tuple(z.shape)} != {b.feature_shape}")
-            if z.dtype != torch.float32:  # the edge half always encodes float32 features
-                raise BadFrame(f"decoded feature is {z.dtype}, bundle {b.spec.id} takes float32")
-            if not bool(torch.isfinite(z).all()):
-                raise BadFrame("decoded feature holds NaN or Inf; the payload is corrupt")
-            return z
+            return b.cloud.decode_payload(payload)
 
         job = Job(("split", b.fingerprint), prepare, b.cloud.run, self._k(b, k))
         return await self._submit(job, b, header.request_id)

@@ -3,7 +3,7 @@
 ``Infer`` is unary; ``InferStream`` takes frames and answers in the same order, running up
 to :data:`STREAM_WINDOW` of them at once so a single stream still fills batches. Per-frame
 failures in a stream come back as responses with ``error`` set; unary failures and auth
-failures use the status from :data:`splitinfer.cloud.grpc_errors.GRPC_STATUS`.
+failures use the status from :data:`splitinfer.protocol.GRPC_STATUS`.
 """
 
 from __future__ import annotations
@@ -18,13 +18,12 @@ from typing import Any
 import grpc
 
 from splitinfer import wire
-from splitinfer.cloud._proto import splitinfer_pb2 as pb
-from splitinfer.cloud._proto import splitinfer_pb2_grpc as pb_grpc
 from splitinfer.cloud.auth import check_bearer
 from splitinfer.cloud.dataplane import DataPlane
-from splitinfer.cloud.grpc_errors import grpc_status
-from splitinfer.cloud.result import Result
 from splitinfer.errors import AuthError, SplitInferError
+from splitinfer.protocol import Result, grpc_status
+from splitinfer.protocol.pb import splitinfer_pb2 as pb
+from splitinfer.protocol.pb import splitinfer_pb2_grpc as pb_grpc
 
 log = logging.getLogger("splitinfer.cloud")
 
@@ -33,27 +32,6 @@ STREAM_WINDOW = 64
 
 ROUTE_UNARY, ROUTE_STREAM = "grpc-infer", "grpc-stream"
 _BUNDLE_FIELDS = ("id", "fingerprint", "model", "cut", "codec", "classes")
-
-
-def result_proto(result: Result, sequence: int = 0) -> pb.InferResponse:
-    """A :class:`Result` as an ``InferResponse`` message."""
-    t = result.timing
-    return pb.InferResponse(
-        request_id=result.request_id,
-        bundle_id=result.bundle_id,
-        top=[
-            pb.Prediction(class_id=c, class_name=n, score=s)
-            for c, n, s in zip(result.class_ids, result.classes, result.scores, strict=True)
-        ],
-        timing=pb.Timing(
-            queue_ms=t.queue_ms,
-            decode_ms=t.decode_ms,
-            compute_ms=t.compute_ms,
-            total_ms=t.total_ms,
-            batch_size=t.batch_size,
-        ),
-        sequence=sequence,
-    )
 
 
 def error_proto(err: SplitInferError, frame: bytes, sequence: int) -> pb.InferResponse:
@@ -116,6 +94,10 @@ class SplitInferenceService(pb_grpc.SplitInferenceServicer):
             log.exception("internal error in gRPC inference")
             raise SplitInferError("internal server error; see the log") from err
 
+    def _observe(self, result: Result) -> None:
+        if result.timing is not None:  # the DataPlane always times what it serves
+            self.dataplane.metrics.latency.observe(result.timing.total_ms / 1000.0)
+
     async def Infer(self, request: Any, context: Any) -> pb.InferResponse:
         """Unary: one frame -> one result, or an error status."""
         await self._authorize(context)
@@ -126,8 +108,8 @@ class SplitInferenceService(pb_grpc.SplitInferenceServicer):
             self.dataplane.metrics.requests.inc(1, ROUTE_UNARY, status.name)
             await context.abort(status, f"[{err.code}] {err.message}")
         self.dataplane.metrics.requests.inc(1, ROUTE_UNARY, "OK")
-        self.dataplane.metrics.latency.observe(result.timing.total_ms / 1000.0)
-        return result_proto(result)
+        self._observe(result)
+        return result.to_proto()
 
     async def _one(self, request: Any, sequence: int) -> pb.InferResponse:
         try:
@@ -136,8 +118,8 @@ class SplitInferenceService(pb_grpc.SplitInferenceServicer):
             self.dataplane.metrics.requests.inc(1, ROUTE_STREAM, grpc_status(err.code).name)
             return error_proto(err, request.frame, sequence)
         self.dataplane.metrics.requests.inc(1, ROUTE_STREAM, "OK")
-        self.dataplane.metrics.latency.observe(result.timing.total_ms / 1000.0)
-        return result_proto(result, sequence)
+        self._observe(result)
+        return result.to_proto(sequence)
 
     async def InferStream(
         self, request_iterator: AsyncIterator[Any], context: Any

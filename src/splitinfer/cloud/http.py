@@ -10,7 +10,7 @@ Routes (all but the probes need ``Authorization: Bearer <token>`` when a token i
 
 Results are JSON, or a binary result frame with ``Accept: application/x-splitinfer-result``.
 Errors are ``{"error": code, "message": ...}`` with the status from
-:data:`splitinfer.cloud.http_errors.HTTP_STATUS`. Bodies are capped while they stream in.
+:data:`splitinfer.protocol.HTTP_STATUS`. Bodies are capped while they stream in.
 """
 
 from __future__ import annotations
@@ -31,14 +31,17 @@ from splitinfer import wire
 from splitinfer.cloud.auth import check_bearer
 from splitinfer.cloud.body import check_declared_length, read_capped
 from splitinfer.cloud.dataplane import DataPlane
-from splitinfer.cloud.http_errors import HTTP_HEADERS, http_status
-from splitinfer.cloud.result import Result
 from splitinfer.errors import BadInput, DeadlineExceeded, Overloaded, SplitInferError
+from splitinfer.protocol import (
+    FRAME_TYPES,
+    HTTP_HEADERS,
+    METRICS_TYPE,
+    RESULT_TYPE,
+    ErrorReply,
+    Result,
+    http_status,
+)
 
-FRAME_TYPE = "application/x-splitinfer-frame"
-RESULT_TYPE = "application/x-splitinfer-result"
-METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-_FRAME_TYPES = (FRAME_TYPE, "application/octet-stream")
 log = logging.getLogger("splitinfer.cloud")
 
 
@@ -62,16 +65,15 @@ async def read_body(request: Request, cap: int, timeout_s: float | None) -> byte
 def error_response(err: SplitInferError) -> JSONResponse:
     """The JSON error response for a typed error (status from the one table)."""
     status = http_status(err.code)
-    body = {"error": err.code, "message": err.message}
+    body = ErrorReply(err.code, err.message).to_json()
     return JSONResponse(body, status_code=status, headers=dict(HTTP_HEADERS.get(status, {})))
 
 
 def result_response(result: Result, accept: str) -> Response:
     """JSON result, or the binary result frame when the client accepts it."""
-    headers = {"Server-Timing": result.timing.server_timing()}
+    headers = {"Server-Timing": result.timing.server_timing()} if result.timing else {}
     if RESULT_TYPE in accept:
-        frame = wire.encode_result(result.to_topk())
-        return Response(frame, media_type=RESULT_TYPE, headers=headers)
+        return Response(result.to_frame(), media_type=RESULT_TYPE, headers=headers)
     return JSONResponse(result.to_json(), headers=headers)
 
 
@@ -138,7 +140,7 @@ def create_app(
     @app.post("/v1/bundles/{bundle_id}/infer")
     async def infer(bundle_id: str, request: Request, k: int | None = None) -> Any:
         return await serve(
-            "infer", request, lambda body: dataplane.infer(body, bundle_id, k), _FRAME_TYPES
+            "infer", request, lambda body: dataplane.infer(body, bundle_id, k), FRAME_TYPES
         )
 
     @app.post("/v1/bundles/{bundle_id}/infer-image")

@@ -25,13 +25,19 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from splitinfer.errors import BadInput, SplitInferError
+from splitinfer.errors import BadFrame, BadInput, SplitInferError
+from splitinfer.protocol import (
+    FRAME_TYPE,
+    RETRYABLE_GRPC,
+    RETRYABLE_HTTP,
+    ErrorReply,
+    Result,
+    grpc_status_name,
+    image_type,
+    is_retryable,
+)
 
-FRAME_TYPE = "application/x-splitinfer-frame"
 HTTP_SCHEMES, GRPC_SCHEMES = ("http", "https"), ("grpc", "grpcs")
-HTTP_BUSY = (502, 503, 504)
-_GRPC_BUSY = ("UNAVAILABLE", "DEADLINE_EXCEEDED")
-_SERVER_BUSY_CODES = ("overloaded", "deadline_exceeded")
 
 Verify = bool | str | Path
 """TLS: True (system roots), False (HTTP only: no check), or a CA / certificate PEM file."""
@@ -155,7 +161,7 @@ class HttpTransport:
 
     def infer_image(self, bundle_id: str, image: bytes, request_id: int) -> Reply:
         path = f"/v1/bundles/{bundle_id}/infer-image?request_id={request_id}"
-        return self._post(path, image, _image_type(image))
+        return self._post(path, image, image_type(image))
 
     def stream(self, bundle_id: str, frames: Sequence[tuple[int, bytes]]) -> Answers:
         for request_id, frame in frames:
@@ -178,23 +184,18 @@ class HttpTransport:
             ) from None
         elapsed = (time.perf_counter() - t0) * 1e3
         if r.status_code != 200:
-            data = _json(r)
-            code = str(data.get("error", "?"))
-            message = str(data.get("message", r.text[:200]))
-            if r.status_code in HTTP_BUSY:
+            error = ErrorReply.from_json(_json(r), r.text[:200])
+            if r.status_code in RETRYABLE_HTTP:
                 raise CloudUnavailable(
-                    f"server busy: {r.status_code} {code}: {message}", r.status_code, code
+                    f"server busy: {r.status_code} {error.code}: {error.message}",
+                    r.status_code,
+                    error.code,
                 )
-            raise CloudRefused(r.status_code, code, message)
+            raise CloudRefused(r.status_code, error.code, error.message)
         try:
-            data = r.json()
-            top = data["top"][0]
-            return Reply(
-                int(data["request_id"]), int(top["class_id"]), str(top["class"]),
-                float(data["timing"]["total_ms"]), elapsed, len(r.content),
-            )  # fmt: skip
-        except (ValueError, KeyError, IndexError, TypeError) as err:
-            raise CloudRefused(200, "bad_reply", f"unreadable result: {err!r}") from None
+            return _reply(Result.from_json(r.json()), elapsed, len(r.content))
+        except (ValueError, BadFrame) as err:
+            raise CloudRefused(200, "bad_reply", f"unreadable result: {err}") from None
 
     def close(self) -> None:
         self._client.close()
@@ -206,16 +207,11 @@ def _ca_context(path: str | Path) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(path))
 
 
-def _image_type(data: bytes) -> str:
-    return "image/jpeg" if data[:3] == b"\xff\xd8\xff" else "image/png"
-
-
-def _json(r: Any) -> dict[str, Any]:
+def _json(r: Any) -> Any:
     try:
-        data = r.json()
+        return r.json()
     except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
+        return None
 
 
 # --- gRPC --------------------------------------------------------------------------------
@@ -239,8 +235,8 @@ class GrpcTransport:
     ) -> None:
         import grpc
 
-        from splitinfer.cloud._proto import splitinfer_pb2 as pb
-        from splitinfer.cloud._proto import splitinfer_pb2_grpc as pb_grpc
+        from splitinfer.protocol.pb import splitinfer_pb2 as pb
+        from splitinfer.protocol.pb import splitinfer_pb2_grpc as pb_grpc
 
         if timeout_s <= 0:
             raise BadInput("timeout_s must be > 0")
@@ -272,7 +268,7 @@ class GrpcTransport:
             response = self._stub.Infer(request, timeout=self.timeout_s, metadata=self._metadata)
         except grpc.RpcError as err:
             raise _rpc_error(err, self.url) from None
-        return _reply(response, (time.perf_counter() - t0) * 1e3)
+        return _proto_reply(response, (time.perf_counter() - t0) * 1e3)
 
     def infer_image(self, bundle_id: str, image: bytes, request_id: int) -> Reply:
         raise BadInput(
@@ -312,7 +308,7 @@ class GrpcTransport:
                 if errored:
                     yield rid, _frame_error(response.error)
                 else:
-                    yield rid, _reply(response, (time.perf_counter() - sent[rid]) * 1e3)
+                    yield rid, _proto_reply(response, (time.perf_counter() - sent[rid]) * 1e3)
         except grpc.RpcError as err:
             if watchdog.fired:
                 raise CloudUnavailable(
@@ -332,22 +328,24 @@ class GrpcTransport:
         self._channel.close()
 
 
-def _reply(response: Any, elapsed_ms: float) -> Reply:
-    if not response.top:
-        raise CloudRefused("OK", "bad_reply", "result without classes")
-    top = response.top[0]
+def _reply(result: Result, elapsed_ms: float, size: int) -> Reply:
+    """What the runner keeps of a result (BadFrame when it holds no class or timing)."""
     return Reply(
-        response.request_id, top.class_id, top.class_name, response.timing.total_ms,
-        elapsed_ms, response.ByteSize(),
-    )  # fmt: skip
+        result.request_id, result.top, result.top_name, result.timed.total_ms, elapsed_ms, size
+    )
+
+
+def _proto_reply(response: Any, elapsed_ms: float) -> Reply:
+    try:
+        return _reply(Result.from_proto(response), elapsed_ms, response.ByteSize())
+    except BadFrame as err:
+        raise CloudRefused("OK", "bad_reply", f"unreadable result: {err}") from None
 
 
 def _frame_error(error: Any) -> CloudError:
     """A stream response's ``error`` as the typed error (busy codes are retryable)."""
-    from splitinfer.cloud.grpc_errors import grpc_status
-
-    status = grpc_status(error.code).name
-    if error.code in _SERVER_BUSY_CODES:
+    status = grpc_status_name(error.code)
+    if is_retryable(error.code):
         return CloudUnavailable(f"server busy: {error.code}: {error.message}", status, error.code)
     return CloudRefused(status, error.code, error.message)
 
@@ -358,7 +356,7 @@ def _rpc_error(err: Any, url: str) -> CloudError:
     details = err.details() or ""
     m = _CODE_IN_DETAILS.match(details)
     server_code = m.group(1) if m else status.lower()
-    if status in _GRPC_BUSY:  # from the server (its code in the details), or from grpc here
+    if status in RETRYABLE_GRPC:  # from the server (its code in the details), or from grpc here
         answered = (status, server_code) if m else (None, None)
         return CloudUnavailable(f"{url}: {status}: {details}", *answered)
     return CloudRefused(status, server_code, _CODE_IN_DETAILS.sub("", details))

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from splitinfer.errors import SplitInferError
+from splitinfer.protocol import FRAME_TYPE, Result
 
-FRAME_TYPE = "application/x-splitinfer-frame"
 Log = Callable[[str], None]
 
 
@@ -202,7 +202,7 @@ async def run_level(port: int, path: str, frames: list[bytes], clients: int,
             if status != 200:
                 errors += 1
             else:
-                batch_sizes.append(json.loads(body)["timing"]["batch_size"])
+                batch_sizes.append(Result.from_json(json.loads(body)).timed.batch_size)
 
     start = time.perf_counter()
     await asyncio.gather(*(sender(c) for c in conns))
@@ -217,8 +217,8 @@ async def run_level_grpc(port: int, bundle_id: str, frames: list[bytes], clients
     """The same load over gRPC: ``clients`` channels, unary ``Infer`` calls back to back."""
     import grpc
 
-    from splitinfer.cloud._proto import splitinfer_pb2 as pb
-    from splitinfer.cloud._proto import splitinfer_pb2_grpc as pb_grpc
+    from splitinfer.protocol.pb import splitinfer_pb2 as pb
+    from splitinfer.protocol.pb import splitinfer_pb2_grpc as pb_grpc
 
     latencies: list[float] = []
     batch_sizes: list[int] = []
@@ -236,7 +236,7 @@ async def run_level_grpc(port: int, bundle_id: str, frames: list[bytes], clients
                     pb.InferRequest(bundle_id=bundle_id, frame=frames[i % len(frames)]),
                     wait_for_ready=True,
                 )
-                batch_sizes.append(reply.timing.batch_size)
+                batch_sizes.append(Result.from_proto(reply).timed.batch_size)
             except grpc.aio.AioRpcError:
                 errors += 1
             latencies.append(time.perf_counter() - t0)

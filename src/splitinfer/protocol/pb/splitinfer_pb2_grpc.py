@@ -6,8 +6,8 @@
 import grpc
 import warnings
 
-from splitinfer.cloud._proto import (
-    splitinfer_pb2 as splitinfer_dot_cloud_dot___proto_dot_splitinfer__pb2,
+from splitinfer.protocol.pb import (
+    splitinfer_pb2 as splitinfer_dot_protocol_dot_pb_dot_splitinfer__pb2,
 )
 
 GRPC_GENERATED_VERSION = "1.85.1"
@@ -24,7 +24,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f"The grpc package installed is at version {GRPC_VERSION},"
-        + " but the generated code in splitinfer/cloud/_proto/splitinfer_pb2_grpc.py depends on"
+        + " but the generated code in splitinfer/protocol/pb/splitinfer_pb2_grpc.py depends on"
         + f" grpcio>={GRPC_GENERATED_VERSION}."
         + f" Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}"
         + f" or downgrade your generated code using grpcio-tools<={GRPC_VERSION}."
@@ -42,20 +42,20 @@ class SplitInferenceStub:
         """
         self.Infer = channel.unary_unary(
             "/splitinfer.v1.SplitInference/Infer",
-            request_serializer=splitinfer_dot_cloud_dot___proto_dot_splitinfer__pb2.InferRequest.SerializeToString,
-            response_deserializer=splitinfer_dot_cloud_dot___proto_dot_splitinfer__pb2.InferResponse.FromString,
+            request_serializer=splitinfer_dot_protocol_dot_pb_dot_splitinfer__pb2.InferRequest.SerializeToString,
+            response_deserializer=splitinfer_dot_protocol_dot_pb_dot_splitinfer__pb2.InferResponse.FromString,
             _registered_method=True,
         )
         self.InferStream = channel.stream_stream(
             "/splitinfer.v1.SplitInference/InferStream",
-            request_serializer=splitinfer_dot_cloud_dot___proto_dot_splitinfer__pb2.InferRequest.SerializeToString,
-            response_deserializer=splitinfer_dot_cloud_dot___proto_dot_splitinfer__pb2.InferResponse.FromString,
+            request_serializer=splitinfer_dot_protocol_dot_pb_dot_splitinfer__pb2.InferRequest.SerializeToString,
+            response_deserializer=splitinfer_dot_protocol_dot_pb_dot_splitinfer__pb2.InferResponse.FromString,
             _registered_method=True,
         )
         self.ListBundles = channel.unary_unary(
             "/splitinfer.v1.SplitInference/ListBundles",
-            request_serializer=splitinfer_dot_cloud_dot___proto_dot_splitinfer__pb2.ListBundlesRequest.SerializeToString,
-            response_deserializer=splitinfer_dot_cloud_dot___proto_dot_splitinfer__pb2.ListBundlesResponse.FromString,
+            request_serializer=splitinfer_dot_protocol_dot_pb_dot_splitinfer__pb2.ListBundlesRequest.SerializeToString,
+            response_deserializer=splitinfer_dot_protocol_dot_pb_dot_splitinfer__pb2.ListBundlesResponse.FromString,
             _registered_method=True,
         )
 
@@ -88,18 +88,18 @@ def add_SplitInferenceServicer_to_server(servicer, server):
     rpc_method_handlers = {
         "Infer": grpc.unary_unary_rpc_method_handler(
             servicer.Infer,
-            request_deserializer=splitinfer_dot_cloud_dot___proto_dot_splitinfer__pb2.InferRequest.FromString,
-            response_serializer=splitinfer_dot_cloud_dot___proto_dot_splitinfer__pb2.InferResponse.SerializeToString,
+            request_deserializer=splitinfer_dot_protocol_dot_pb_dot_splitinfer__pb2.InferRequest.FromString,
+            response_serializer=splitinfer_dot_protocol_dot_pb_dot_splitinfer__pb2.InferResponse.SerializeToString,
         ),
         "InferStream": grpc.stream_stream_rpc_method_handler(
             servicer.InferStream,
-            request_deserializer=splitinfer_dot_cloud_dot___proto_dot_splitinfer__pb2.InferRequest.FromString,
-            response_serializer=splitinfer_dot_cloud_dot___proto_dot_splitinfer__pb2.InferResponse.SerializeToString,
+            request_deserializer=splitinfer_dot_protocol_dot_pb_dot_splitinfer__pb2.InferRequest.FromString,
+            response_serializer=splitinfer_dot_protocol_dot_pb_dot_splitinfer__pb2.InferResponse.SerializeToString,
         ),
         "ListBundles": grpc.unary_unary_rpc_method_handler(
             servicer.ListBundles,
-            request_deserializer=splitinfer_dot_cloud_dot___proto_dot_splitinfer__pb2.ListBundlesRequest.FromString,
-            response_serializer=splitinfer_dot_cloud_dot___proto_dot_splitinfer__pb2.ListBundlesResponse.SerializeToString,
+            request_deserializer=splitinfer_dot_protocol_dot_pb_dot_splitinfer__pb2.ListBundlesRequest.FromString,
+            response_serializer=splitinfer_dot_protocol_dot_pb_dot_splitinfer__pb2.ListBundlesResponse.SerializeToString,
         ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -130,8 +130,8 @@ class SplitInference:
             request,
             target,
             "/splitinfer.v1.SplitInference/Infer",
-            splitinfer_dot_cloud_dot___proto_dot_splitinfer__pb2.InferRequest.SerializeToString,
-            splitinfer_dot_cloud_dot___proto_dot_splitinfer__pb2.InferResponse.FromString,
+            splitinfer_dot_protocol_dot_pb_dot_splitinfer__pb2.InferRequest.SerializeToString,
+            splitinfer_dot_protocol_dot_pb_dot_splitinfer__pb2.InferResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -160,8 +160,8 @@ class SplitInference:
             request_iterator,
             target,
             "/splitinfer.v1.SplitInference/InferStream",
-            splitinfer_dot_cloud_dot___proto_dot_splitinfer__pb2.InferRequest.SerializeToString,
-            splitinfer_dot_cloud_dot___proto_dot_splitinfer__pb2.InferResponse.FromString,
+            splitinfer_dot_protocol_dot_pb_dot_splitinfer__pb2.InferRequest.SerializeToString,
+            splitinfer_dot_protocol_dot_pb_dot_splitinfer__pb2.InferResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -190,8 +190,8 @@ class SplitInference:
             request,
             target,
             "/splitinfer.v1.SplitInference/ListBundles",
-            splitinfer_dot_cloud_dot___proto_dot_splitinfer__pb2.ListBundlesRequest.SerializeToString,
-            splitinfer_dot_cloud_dot___proto_dot_splitinfer__pb2.ListBundlesResponse.FromString,
+            splitinfer_dot_protocol_dot_pb_dot_splitinfer__pb2.ListBundlesRequest.SerializeToString,
+            splitinfer_dot_protocol_dot_pb_dot_splitinfer__pb2.ListBundlesResponse.FromString,
             options,
             channel_credentials,
             insecure,
