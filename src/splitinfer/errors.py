@@ -101,6 +101,12 @@ class PayloadTooLarge(SplitInferError):
     code = "payload_too_large"
 
 
+class HeadersTooLarge(PayloadTooLarge):
+    """An HTTP request head (request line and headers) over the server's cap."""
+
+    code = "headers_too_large"
+
+
 class BadBundle(SplitInferError):
     """A bundle that is malformed, unsafe or inconsistent with its weights."""
 

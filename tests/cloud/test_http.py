@@ -152,6 +152,17 @@ def test_chunked_body_growing_past_the_cap_is_413_midway(url: str) -> None:
     assert status == 413 and b"payload_too_large" in data
 
 
+def test_a_request_head_over_the_cap_is_431(url: str, frames: list[bytes]) -> None:
+    head = f"POST /v1/bundles/fmnist-test/infer HTTP/1.1\nHost: x\nAuthorization: Bearer {TOKEN}\n"
+    status, data = raw_exchange(url, head + f"X-Pad: {'a' * 200_000}\n")  # 200 KB header
+    assert status == 431 and b"headers_too_large" in data
+    normal = {**FRAME_HEADERS, "X-Pad": "a" * 8_000}  # a large but ordinary head still works
+    r = httpx.post(infer_url(url), content=frames[0], headers=normal)
+    assert r.status_code == 200, r.text
+    many = {**FRAME_HEADERS, **{f"X-Pad-{i}": "a" * 1000 for i in range(40)}}  # 40 KB in all
+    assert httpx.post(infer_url(url), content=frames[0], headers=many).status_code == 431
+
+
 def test_honest_oversize_body_is_413(url: str) -> None:
     r = httpx.post(infer_url(url), content=b"\0" * (CAP + 1), headers=FRAME_HEADERS)
     assert r.status_code == 413

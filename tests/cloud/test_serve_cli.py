@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from splitinfer.cli import main
+from splitinfer.cloud.metrics import MULTIPROC_ENV
 from splitinfer.cloud.settings import ServeSettings
 from splitinfer.errors import BadInput
 from splitinfer.protocol import FRAME_TYPE
@@ -126,23 +127,38 @@ def _worker_pids(parent: int) -> list[int]:
     return pids
 
 
+def _infer_200s(text: str) -> float:
+    """``splitinfer_requests_total{route="infer",status="200"}`` in a scrape."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "splitinfer_requests_total" and s.labels == {"route": "infer", "status": "200"}
+    )
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 def test_workers_share_the_ports_and_all_stop_on_sigterm(
-    bundle_dir: Path, frames: list[bytes]
+    bundle_dir: Path, frames: list[bytes], tmp_path: Path
 ) -> None:
     port, grpc_port = _free_port(), _free_port()
     url = f"http://127.0.0.1:{port}/v1/bundles/fmnist-test/infer"
     cmd = [sys.executable, "-c", "from splitinfer.cli import main; main()", "serve",
            "--bundle", str(bundle_dir), "--port", str(port), "--grpc-port", str(grpc_port),
            "--workers", "2", "--log-level", "warning"]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k != "SPLITINFER_TOKEN"}
+    env = {k: v for k, v in os.environ.items() if k not in ("SPLITINFER_TOKEN", MULTIPROC_ENV)}
+    env["TMPDIR"] = str(tmp_path)  # where `serve` makes its metrics directory
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     headers = {"Content-Type": FRAME_TYPE}
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             try:
-                if httpx.post(url, content=frames[0], headers=headers).status_code == 200:
+                # a worker listens while it loads: wait for the answer (no abandoned request)
+                r = httpx.post(url, content=frames[0], headers=headers, timeout=60)
+                if r.status_code == 200:
                     break
             except httpx.TransportError:
                 time.sleep(0.2)
@@ -152,10 +168,19 @@ def test_workers_share_the_ports_and_all_stop_on_sigterm(
         assert len(workers) == 2
         codes = [httpx.post(url, content=f, headers=headers).status_code for f in frames * 3]
         assert set(codes) == {200}
+        # every connection is new, so the kernel spread them: both workers counted some
+        (metrics_dir,) = tmp_path.glob("splitinfer-metrics-*")
+        assert {f"counter_{p}.db" for p in workers} <= {f.name for f in metrics_dir.iterdir()}
+        answered = 1 + len(codes)  # the first 200 of the readiness loop, then the rest
+        scrapes = [
+            _infer_200s(httpx.get(f"http://127.0.0.1:{port}/metrics").text) for _ in range(6)
+        ]
+        assert scrapes == [answered] * 6  # whichever worker answers adds up both
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
         time.sleep(0.5)
         assert not [p for p in workers if Path(f"/proc/{p}").exists()]
+        assert not metrics_dir.exists()  # `serve` removed its metrics directory
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -1,15 +1,34 @@
-"""Server metrics in the Prometheus text exposition format (hand-written, no dependency).
+"""Server metrics through ``prometheus_client``, summed over every server process.
 
-Counters, gauges and histograms are updated from the event loop and the worker thread,
-so each one takes a lock; :meth:`Metrics.render` produces the ``/metrics`` body.
+One :class:`Metrics` per :class:`~splitinfer.cloud.dataplane.DataPlane`, with its own
+registry, so tests and notebooks may build as many as they like. Several processes
+serving the same port (``serve --workers N``, the replicas of ``serve --ray``) share
+one directory named by ``PROMETHEUS_MULTIPROC_DIR``: ``prometheus_client`` then keeps
+each process's values in memory-mapped files there, and :meth:`Metrics.render`, in
+whichever process answers the scrape, adds up all of them. ``serve`` creates that
+directory before it starts the processes and removes it when they are gone
+(:func:`multiprocess_dir`); the variable must be set before ``prometheus_client`` is
+imported, which is why only freshly started processes take part.
+
+    counters, histograms: summed over processes; queue depth: summed over live ones
 """
 
 from __future__ import annotations
 
-import bisect
+import contextlib
 import math
-import threading
-from collections.abc import Sequence
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+
+import prometheus_client
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.utils import floatToGoString
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""The environment variable that puts ``prometheus_client`` in multiprocess mode."""
 
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 """Upper bounds of the request latency histogram, in seconds."""
@@ -17,132 +36,154 @@ LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 """Upper bounds of the batch size histogram."""
 
-
-def _labels(names: Sequence[str], values: Sequence[str]) -> str:
-    if not names:
-        return ""
-    pairs = (f'{n}="{_escape(v)}"' for n, v in zip(names, values, strict=True))
-    return "{" + ",".join(pairs) + "}"
+# A `_created` timestamp per series means nothing summed over processes (and multiprocess
+# mode has none): leave them out in every mode, so a scrape looks the same either way.
+prometheus_client.disable_created_metrics()
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+def shared_dir() -> str | None:
+    """The multiprocess directory this process writes to, or None (values in memory)."""
+    return os.environ.get(MULTIPROC_ENV) or None
 
 
-def _num(value: float) -> str:
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(float(value)) if not float(value).is_integer() else str(int(value))
+@contextlib.contextmanager
+def multiprocess_dir() -> Iterator[str]:
+    """A fresh, empty directory for the metrics of processes started inside the block.
+
+    Sets ``PROMETHEUS_MULTIPROC_DIR`` for them (children inherit it) and, on exit,
+    restores the variable and removes the directory with everything in it.
+    """
+    path = tempfile.mkdtemp(prefix="splitinfer-metrics-")
+    previous = os.environ.get(MULTIPROC_ENV)
+    os.environ[MULTIPROC_ENV] = path
+    try:
+        yield path
+    finally:
+        if previous is None:
+            os.environ.pop(MULTIPROC_ENV, None)
+        else:
+            os.environ[MULTIPROC_ENV] = previous
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def process_gone(pid: int, path: str) -> None:
+    """Drop a stopped process from the live gauges (its counters still count)."""
+    mark_process_dead(pid, path)
 
 
 class Counter:
     """A monotonically increasing value per label set."""
 
-    kind = "counter"
-
-    def __init__(self, name: str, help_text: str, labels: Sequence[str] = ()) -> None:
-        self.name, self.help, self.label_names = name, help_text, tuple(labels)
-        self._values: dict[tuple[str, ...], float] = {}
-        self._lock = threading.Lock()
+    def __init__(
+        self, registry: CollectorRegistry, name: str, help_text: str, labels: Sequence[str] = ()
+    ) -> None:
+        self.name, self.label_names = name, tuple(labels)
+        self._registry = registry
+        self._metric = prometheus_client.Counter(
+            name, help_text, self.label_names, registry=registry
+        )
 
     def inc(self, amount: float = 1.0, *labels: str) -> None:
         """Add ``amount`` (>= 0) to the series named by ``labels``."""
-        with self._lock:
-            self._values[labels] = self._values.get(labels, 0.0) + amount
+        (self._metric.labels(*labels) if labels else self._metric).inc(amount)
 
     def value(self, *labels: str) -> float:
-        """The current value of one series (0 if never touched)."""
-        with self._lock:
-            return self._values.get(labels, 0.0)
-
-    def samples(self) -> list[str]:
-        """Exposition lines for every series."""
-        with self._lock:
-            items = sorted(self._values.items())
-        return [f"{self.name}{_labels(self.label_names, k)} {_num(v)}" for k, v in items]
+        """This process's value of one series (0 if never touched)."""
+        found = self._registry.get_sample_value(
+            self.name, dict(zip(self.label_names, labels, strict=True))
+        )
+        return found or 0.0
 
 
-class Gauge(Counter):
-    """A value that goes up and down (only ``set`` is needed here)."""
+class Gauge:
+    """A value that goes up and down; over processes, the sum of the live ones."""
 
-    kind = "gauge"
+    def __init__(self, registry: CollectorRegistry, name: str, help_text: str) -> None:
+        self.name = name
+        self._registry = registry
+        self._metric = prometheus_client.Gauge(
+            name, help_text, registry=registry, multiprocess_mode="livesum"
+        )
 
-    def set(self, value: float, *labels: str) -> None:
-        """Replace the series' value."""
-        with self._lock:
-            self._values[labels] = value
+    def set(self, value: float) -> None:
+        """Replace this process's value."""
+        self._metric.set(value)
+
+    def value(self) -> float:
+        """This process's value."""
+        return self._registry.get_sample_value(self.name) or 0.0
 
 
 class Histogram:
     """Cumulative-bucket histogram without labels."""
 
-    kind = "histogram"
-
-    def __init__(self, name: str, help_text: str, buckets: Sequence[float]) -> None:
-        self.name, self.help, self.label_names = name, help_text, ()
-        self.bounds = tuple(sorted(buckets))
-        self._counts = [0] * (len(self.bounds) + 1)
-        self._sum = 0.0
-        self._lock = threading.Lock()
+    def __init__(
+        self, registry: CollectorRegistry, name: str, help_text: str, buckets: Sequence[float]
+    ) -> None:
+        self.name = name
+        self.bounds = tuple(sorted(float(b) for b in buckets))
+        self._registry = registry
+        self._metric = prometheus_client.Histogram(
+            name, help_text, registry=registry, buckets=self.bounds
+        )
 
     def observe(self, value: float) -> None:
         """Record one observation."""
-        with self._lock:
-            self._counts[bisect.bisect_left(self.bounds, value)] += 1
-            self._sum += value
+        self._metric.observe(value)
 
     @property
     def count(self) -> int:
-        """Number of observations so far."""
-        with self._lock:
-            return sum(self._counts)
+        """Number of observations so far (this process)."""
+        return int(self._registry.get_sample_value(f"{self.name}_count") or 0)
 
     def max_bucket_seen(self) -> float:
         """Upper bound of the highest non-empty bucket (0 if none): for quick checks."""
-        with self._lock:
-            seen = [i for i, c in enumerate(self._counts) if c]
-        if not seen:
+        total = self.count
+        if not total:
             return 0.0
-        return self.bounds[seen[-1]] if seen[-1] < len(self.bounds) else math.inf
+        for bound in self.bounds:  # cumulative: the first bucket holding them all
+            below = self._registry.get_sample_value(f"{self.name}_bucket", {"le": _le(bound)})
+            if below is not None and int(below) == total:
+                return bound
+        return math.inf
 
-    def samples(self) -> list[str]:
-        """``_bucket``, ``_sum`` and ``_count`` exposition lines."""
-        with self._lock:
-            counts, total = list(self._counts), self._sum
-        lines, running = [], 0
-        for bound, c in zip((*self.bounds, math.inf), counts, strict=True):
-            running += c
-            lines.append(f'{self.name}_bucket{{le="{_num(bound)}"}} {running}')
-        lines += [f"{self.name}_sum {_num(total)}", f"{self.name}_count {running}"]
-        return lines
+
+def _le(bound: float) -> str:
+    return str(floatToGoString(bound))  # the `le` label as prometheus_client writes it
 
 
 class Metrics:
     """Every metric the server exports; one instance per :class:`DataPlane`."""
 
     def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
         self.requests = Counter(
-            "splitinfer_requests_total", "Requests by route and outcome.", ("route", "status")
+            r, "splitinfer_requests_total", "Requests by route and outcome.", ("route", "status")
         )
         self.bytes_in = Counter(
-            "splitinfer_request_bytes_total", "Request body bytes accepted.", ("route",)
+            r, "splitinfer_request_bytes_total", "Request body bytes accepted.", ("route",)
         )
         self.latency = Histogram(
+            r,
             "splitinfer_request_latency_seconds",
             "Server-side latency of successful inferences.",
             LATENCY_BUCKETS_S,
         )
         self.batch_size = Histogram(
-            "splitinfer_batch_size", "Requests per model run.", BATCH_BUCKETS
+            r, "splitinfer_batch_size", "Requests per model run.", BATCH_BUCKETS
         )
         self.queue_depth = Gauge(
-            "splitinfer_queue_depth", "Admitted requests not yet on the worker."
+            r, "splitinfer_queue_depth", "Admitted requests not yet on the worker."
         )
         self.queue_depth.set(0)
 
     def render(self) -> str:
-        """The whole registry in the Prometheus text format (version 0.0.4)."""
-        lines: list[str] = []
-        for m in (self.requests, self.bytes_in, self.latency, self.batch_size, self.queue_depth):
-            lines += [f"# HELP {m.name} {m.help}", f"# TYPE {m.name} {m.kind}", *m.samples()]
-        return "\n".join(lines) + "\n"
+        """The Prometheus text format (version 0.0.4): this process's metrics, or, in
+        multiprocess mode, those of every process sharing the directory, added up."""
+        path = shared_dir()
+        if path is None:
+            return generate_latest(self.registry).decode()
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged, path=path)
+        return generate_latest(merged).decode()

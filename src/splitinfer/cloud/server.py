@@ -8,6 +8,7 @@ then the app's shutdown drains and closes the DataPlane.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import os
@@ -17,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http import HTTPStatus
 from types import FrameType
 from typing import Any
 
@@ -25,8 +27,10 @@ import uvicorn
 from splitinfer.bundle import Bundle
 from splitinfer.cloud.dataplane import DataPlane, cap_decoding
 from splitinfer.cloud.http import create_app
+from splitinfer.cloud.metrics import multiprocess_dir, process_gone
 from splitinfer.cloud.settings import ServeSettings
-from splitinfer.errors import BadInput
+from splitinfer.errors import BadInput, HeadersTooLarge
+from splitinfer.protocol import ErrorReply, http_status
 
 
 class DrainingServer(uvicorn.Server):
@@ -80,14 +84,41 @@ def redact_query_strings() -> None:
             logger.addFilter(RedactQuery())
 
 
-def head_deadline_protocol(timeout_s: float) -> type[asyncio.Protocol]:
-    """uvicorn's HTTP protocol, plus: a connection with no request under way for
-    ``timeout_s`` (since it opened, or since its last response) is closed.
+MAX_HEAD_BYTES = 32 * 1024
+"""Most bytes of one HTTP request head (request line + headers); beyond: 431, closed."""
 
-    uvicorn times out neither a fresh connection nor a request head that trickles in, so
-    a client sending its head one byte at a time (slowloris) could hold a connection, and
-    a file descriptor, forever. The body and the answer have their own deadline (the
-    app's ``request_timeout_s``); this one covers the head.
+
+def head_too_large_response(cap: int) -> bytes:
+    """The whole 431 answer to a request head over ``cap`` bytes (the connection closes)."""
+    err = HeadersTooLarge(f"request head over {cap // 1024} KiB; send fewer or shorter headers")
+    body = json.dumps(ErrorReply(err.code, err.message).to_json()).encode()
+    status = http_status(err.code)
+    return (
+        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    ).encode() + body
+
+
+def _head_end(tail: bytes, data: bytes) -> int:
+    """Where the head that ``tail`` began ends in ``tail + data`` (just past its blank
+    line, CRLF or bare LF), or -1 if not in these bytes."""
+    seen = tail + data
+    ends = [i + len(sep) for sep in (b"\r\n\r\n", b"\n\n") if (i := seen.find(sep)) >= 0]
+    return min(ends) if ends else -1
+
+
+def head_deadline_protocol(
+    timeout_s: float, max_head_bytes: int = MAX_HEAD_BYTES
+) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol, plus two limits on the request head:
+
+    - a connection with no request under way for ``timeout_s`` (since it opened, or since
+      its last response) is closed. uvicorn times out neither a fresh connection nor a
+      request head that trickles in, so a client sending its head one byte at a time
+      (slowloris) could hold a connection, and a file descriptor, forever. The body and
+      the answer have their own deadline (the app's ``request_timeout_s``).
+    - a head over ``max_head_bytes`` gets 431 and the connection is closed. uvicorn's
+      httptools parser takes heads of any size (a 200 KB header was accepted).
     """
     from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
@@ -98,6 +129,32 @@ def head_deadline_protocol(timeout_s: float) -> type[asyncio.Protocol]:
             super().connection_made(transport)
             self._idle_since = self.loop.time()
             self._deadline = self.loop.call_later(timeout_s, self._check_head_deadline)
+            self._head_bytes = 0
+            self._tail = b""  # the last bytes of an unfinished head (an end split in two)
+
+        def data_received(self, data: bytes) -> None:
+            if self._head_bytes > max_head_bytes:
+                return  # answered 431: read and drop what the client still sends
+            if self.cycle is None or self.cycle.response_complete:  # a head is coming in
+                end = _head_end(self._tail, data)
+                self._head_bytes += len(data) if end < 0 else max(0, end - len(self._tail))
+                if self._head_bytes > max_head_bytes:
+                    self._refuse_head()
+                    return
+                if end < 0:
+                    self._tail = (self._tail + data)[-3:]
+                else:  # the head is complete: the next one counts from zero
+                    self._head_bytes, self._tail = 0, b""
+            super().data_received(data)
+
+        def _refuse_head(self) -> None:
+            """Answer 431, then close. Closing at once, with the rest of the client's head
+            unread, would reset the connection and could lose the answer: stop writing,
+            drop what still comes for a second, then close."""
+            self.transport.write(head_too_large_response(max_head_bytes))
+            if self.transport.can_write_eof():
+                self.transport.write_eof()
+            self.loop.call_later(1.0, self.transport.close)
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
@@ -156,6 +213,7 @@ def make_server(settings: ServeSettings, dataplane: DataPlane) -> DrainingServer
         ssl_certfile=settings.tls_cert,
         ssl_keyfile=settings.tls_key,
         http=head_deadline_protocol(settings.request_timeout_s),
+        h11_max_incomplete_event_size=2 * MAX_HEAD_BYTES,  # ours answers first, with 431
     )
     redact_query_strings()
     return DrainingServer(config, dataplane)
@@ -204,7 +262,16 @@ def _worker_main(settings: ServeSettings) -> None:
 
 
 def _run_workers(settings: ServeSettings) -> None:
-    """Start ``settings.workers`` server processes; forward SIGTERM/SIGINT; wait for all."""
+    """Start ``settings.workers`` server processes; forward SIGTERM/SIGINT; wait for all.
+
+    The workers share one fresh metrics directory, so a scrape that reaches any of them
+    adds up all of them; it is removed once they have all stopped.
+    """
+    with multiprocess_dir() as path:
+        _start_and_wait(settings, path)
+
+
+def _start_and_wait(settings: ServeSettings, metrics_dir: str) -> None:
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
@@ -221,6 +288,8 @@ def _run_workers(settings: ServeSettings) -> None:
     try:
         for p in procs:
             p.join()
+            if p.pid is not None:
+                process_gone(p.pid, metrics_dir)  # its queue no longer counts
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

@@ -24,6 +24,7 @@ HTTP_STATUS: Mapping[str, int] = MappingProxyType(
         "unauthenticated": 401,
         "unknown_bundle": 404,
         "payload_too_large": 413,
+        "headers_too_large": 431,
         "overloaded": 503,
         "deadline_exceeded": 504,
     }
@@ -44,6 +45,7 @@ GRPC_STATUS: Mapping[str, str] = MappingProxyType(
         "unauthenticated": "UNAUTHENTICATED",
         "unknown_bundle": "NOT_FOUND",
         "payload_too_large": "RESOURCE_EXHAUSTED",
+        "headers_too_large": "RESOURCE_EXHAUSTED",
         "overloaded": "UNAVAILABLE",
         "deadline_exceeded": "DEADLINE_EXCEEDED",
     }
