@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +20,7 @@ import pytest
 import torch
 
 from splitinfer.bundle import Bundle
+from splitinfer.cloud.metrics import MULTIPROC_ENV
 from splitinfer.protocol import FRAME_TYPE, Result
 
 pytest.importorskip("ray.serve")
@@ -83,3 +92,87 @@ def test_bad_deployment_arguments() -> None:
     with pytest.raises(BadInput):
         ray_serve.deployment(["/nonexistent/bundle"], replicas=0)
     assert torch.get_num_threads() >= 1
+
+
+def _infer_200s(text: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "splitinfer_requests_total" and s.labels == {"route": "infer", "status": "200"}
+    )
+
+
+STOP_S = 10.0
+"""`serve --ray` must drain and exit within this long of SIGTERM (issue: it took ~60 s)."""
+
+
+def test_serve_ray_sums_its_replicas_and_stops_soon_after_sigterm(
+    bundle_dir: Path, frames: list[bytes]
+) -> None:
+    """Two replicas: every scrape counts every request; SIGTERM drains, then all stops."""
+    port = _free_port()
+    before = set(Path(tempfile.gettempdir()).glob("splitinfer-metrics-*"))
+    cmd = [sys.executable, "-c", "from splitinfer.cli import main; main()", "serve", "--ray",
+           "--replicas", "2", "--cpus-per-replica", "0.5", "--bundle", str(bundle_dir),
+           "--port", str(port), "--max-wait-ms", "1500"]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k not in ("SPLITINFER_TOKEN", MULTIPROC_ENV)}
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    url = f"http://127.0.0.1:{port}/v1/bundles/{bundle_dir.name}/infer"
+    headers = {"Content-Type": FRAME_TYPE}
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            try:
+                if httpx.post(url, content=frames[0], headers=headers, timeout=60).is_success:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log = proc.stdout.read() if proc.stdout else b""
+                pytest.fail(f"serve --ray did not start: {log!r}")
+            time.sleep(0.5)
+
+        async def burst() -> list[int]:  # concurrent, so the proxy spreads them over both
+            async with httpx.AsyncClient(timeout=60) as client:
+                rs = await asyncio.gather(
+                    *(client.post(url, content=f, headers=headers) for f in frames * 4)
+                )
+            return [r.status_code for r in rs]
+
+        codes = asyncio.run(burst())
+        assert set(codes) == {200}
+        scrapes = [
+            _infer_200s(httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text)
+            for _ in range(4)
+        ]
+        assert scrapes == [1 + len(codes)] * 4  # the readiness answer, then the burst
+        statuses: list[int] = []
+        slow = threading.Thread(  # waits in a replica's batcher (max wait 1.5 s)
+            target=lambda: statuses.append(
+                httpx.post(url, content=frames[1], headers=headers, timeout=30).status_code
+            )
+        )
+        slow.start()
+        time.sleep(0.5)
+        start = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+        stopped_s = time.monotonic() - start
+        slow.join(timeout=30)
+        print(f"serve --ray stopped {stopped_s:.1f} s after SIGTERM")
+        assert statuses == [200]  # drained: the request in flight was answered
+        assert stopped_s < STOP_S, out.decode(errors="replace")[-2000:]
+        assert b"Ray Serve shut down" in out, out.decode(errors="replace")[-3000:]
+        assert set(Path(tempfile.gettempdir()).glob("splitinfer-metrics-*")) <= before
+        time.sleep(1.0)
+        with pytest.raises(ProcessLookupError):  # nothing of its session is left running
+            os.killpg(proc.pid, 0)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

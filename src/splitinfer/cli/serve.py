@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +86,12 @@ def register(app: Any, console: Console) -> None:
         )  # fmt: skip
         if use_ray:
             _serve_on_ray(console, settings, address, replicas, cpus_per_replica)
-            return
+            # Serve and Ray are stopped and the metrics directory is gone, but the
+            # interpreter's teardown of Ray's core worker (C++, after all Python code) took
+            # 4-6 s more here: everything is done, so leave now.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
         from splitinfer.cloud.server import run_server
 
         scheme = "https" if settings.tls_cert else "http"
@@ -104,34 +111,63 @@ def _serve_on_ray(
     console: Console, settings: Any, address: str | None, replicas: int, cpus: float
 ) -> None:
     """Deploy on Ray Serve and block until Ctrl-C / SIGTERM, then shut Ray down."""
-    import signal
-    import threading
-
-    from splitinfer.cloud import ray as ray_serve
+    from splitinfer.cloud.metrics import metrics_dir
     from splitinfer.errors import BadInput
 
     if settings.grpc_port is not None or settings.tls_cert is not None:
         raise BadInput("--ray serves plain HTTP behind Ray's proxy: drop --grpc-port / --tls-*")
     token = settings.token.get_secret_value() if settings.token is not None else None
-    ray_serve.run(
-        [str(p) for p in settings.bundles], address=address, host=settings.host,
-        port=settings.port, replicas=replicas, cpus_per_replica=cpus,
-        settings={"max_batch": settings.max_batch, "max_wait_ms": settings.max_wait_ms,
-                  "max_queue": settings.max_queue, "torch_threads": settings.torch_threads,
-                  "token": token},
-    )  # fmt: skip
-    console.print(
-        escape(
-            f"Ray Serve: {replicas} replica(s) serving {len(settings.bundles)} bundle(s) at "
-            f"http://{settings.host}:{settings.port} ({'bearer token' if token else 'NO auth'})"
-        )
-    )
+    with metrics_dir() as path:  # the replicas' summed metrics; removed when they stop
+        _run_on_ray(console, settings, address, replicas, cpus, token, path)
+
+
+def _run_on_ray(
+    console: Console,
+    settings: Any,
+    address: str | None,
+    replicas: int,
+    cpus: float,
+    token: str | None,
+    metrics_path: str,
+) -> None:
+    import signal
+    import threading
+    import time
+
+    from splitinfer.cloud import ray as ray_serve
+
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def on_sigterm(*_: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_sigterm)  # a SIGTERM while Ray starts still stops it
     try:
-        stop.wait()
+        ray_serve.run(
+            [str(p) for p in settings.bundles], address=address, host=settings.host,
+            port=settings.port, replicas=replicas, cpus_per_replica=cpus,
+            settings={"max_batch": settings.max_batch, "max_wait_ms": settings.max_wait_ms,
+                      "max_queue": settings.max_queue, "torch_threads": settings.torch_threads,
+                      "token": token},
+            metrics_dir=metrics_path,
+        )  # fmt: skip
+        # Ray's core worker installs its own SIGTERM handler (log, then die at once, with
+        # nothing drained and Ray's processes left behind): put ours back over it.
+        signal.signal(signal.SIGTERM, on_sigterm)
+        console.print(
+            escape(
+                f"Ray Serve: {replicas} replica(s) serving {len(settings.bundles)} bundle(s) at "
+                f"http://{settings.host}:{settings.port} "
+                f"({'bearer token' if token else 'NO auth'})"
+            )
+        )
+        # Ray's threads may take the signal; then it reaches Python only when the main
+        # thread runs again, so wake up often rather than block on the event for good.
+        while not stop.wait(0.2):
+            pass
     except KeyboardInterrupt:
         pass
     finally:
+        start = time.perf_counter()
         ray_serve.shutdown()
-        console.print("Ray Serve shut down")
+        console.print(f"Ray Serve shut down in {time.perf_counter() - start:.1f} s")

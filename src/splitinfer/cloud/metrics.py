@@ -47,23 +47,30 @@ def shared_dir() -> str | None:
 
 
 @contextlib.contextmanager
-def multiprocess_dir() -> Iterator[str]:
-    """A fresh, empty directory for the metrics of processes started inside the block.
-
-    Sets ``PROMETHEUS_MULTIPROC_DIR`` for them (children inherit it) and, on exit,
-    restores the variable and removes the directory with everything in it.
-    """
+def metrics_dir() -> Iterator[str]:
+    """A fresh, empty directory for server processes' metrics, removed (with everything in
+    it) when the block ends. Hand it to each process as ``PROMETHEUS_MULTIPROC_DIR``."""
     path = tempfile.mkdtemp(prefix="splitinfer-metrics-")
-    previous = os.environ.get(MULTIPROC_ENV)
-    os.environ[MULTIPROC_ENV] = path
     try:
         yield path
     finally:
-        if previous is None:
-            os.environ.pop(MULTIPROC_ENV, None)
-        else:
-            os.environ[MULTIPROC_ENV] = previous
         shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def multiprocess_dir() -> Iterator[str]:
+    """:func:`metrics_dir`, named by ``PROMETHEUS_MULTIPROC_DIR`` in this process's
+    environment for the block, so the processes started inside it inherit it."""
+    previous = os.environ.get(MULTIPROC_ENV)
+    with metrics_dir() as path:
+        os.environ[MULTIPROC_ENV] = path
+        try:
+            yield path
+        finally:
+            if previous is None:
+                os.environ.pop(MULTIPROC_ENV, None)
+            else:
+                os.environ[MULTIPROC_ENV] = previous
 
 
 def process_gone(pid: int, path: str) -> None:

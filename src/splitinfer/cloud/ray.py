@@ -10,18 +10,31 @@ We batch in the DataPlane rather than with ``@serve.batch``: the DataPlane alrea
 concurrent frames per bundle on the worker that owns torch, and keeping one batching path
 means one set of tests and metrics for both deployments.
 
+Metrics: with ``metrics_dir``, every replica writes its metrics there
+(``PROMETHEUS_MULTIPROC_DIR``, set for the replicas alone through their runtime env), so
+``/metrics``, whichever replica answers it, adds up all replicas on that node. On a
+cluster of several nodes each node's replicas share their own directory: scrape Ray's
+metrics (``ray_serve_*``) for cluster-wide totals (docs/server.md).
+
+Shutdown: replicas get :data:`GRACE_S` to finish what they hold (Ray Serve's graceful
+shutdown), then Serve and Ray stop; ``serve --ray`` does this on SIGTERM.
+
     ray start --head                       # once, on the head node of a cluster
     splitinfer serve --ray --address auto --replicas 4 --bundle bundles/fmnist-r10-stage1-l0012
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from splitinfer.errors import BadInput, require
+
+GRACE_S = 5.0
+"""Ray Serve's graceful shutdown timeout per replica: in-flight requests get this long."""
 
 
 class SplitInferReplica:
@@ -31,7 +44,10 @@ class SplitInferReplica:
         from splitinfer.bundle import Bundle
         from splitinfer.cloud.dataplane import DataPlane, cap_decoding
         from splitinfer.cloud.http import create_app
+        from splitinfer.cloud.metrics import shared_dir
 
+        if (path := shared_dir()) is not None:
+            os.makedirs(path, exist_ok=True)  # a replica on another node than the driver
         bundles = [Bundle.load(p) for p in bundle_paths]
         cap_decoding(bundles)  # a replica is a process of its own
         self.dataplane = DataPlane(
@@ -71,8 +87,10 @@ def deployment(
     replicas: int = 1,
     cpus_per_replica: float = 1.0,
     settings: dict[str, Any] | None = None,
+    metrics_dir: str | None = None,
 ) -> Any:
-    """The bound Ray Serve application (pass it to ``serve.run``)."""
+    """The bound Ray Serve application (pass it to ``serve.run``); with ``metrics_dir``
+    the replicas' metrics are summed there (see the module docstring)."""
     require("ray", "ray")
     from ray import serve
 
@@ -84,10 +102,17 @@ def deployment(
     for p in paths:
         if not Path(p).is_dir():
             raise BadInput(f"bundle {p} is not a directory")
+    actor: dict[str, Any] = {"num_cpus": cpus_per_replica}
+    if metrics_dir is not None:
+        from splitinfer.cloud.metrics import MULTIPROC_ENV
+
+        actor["runtime_env"] = {"env_vars": {MULTIPROC_ENV: metrics_dir}}
     cls = serve.deployment(
         name="splitinfer",
         num_replicas=replicas,
-        ray_actor_options={"num_cpus": cpus_per_replica},
+        ray_actor_options=actor,
+        graceful_shutdown_timeout_s=GRACE_S,
+        graceful_shutdown_wait_loop_s=0.2,
     )(SplitInferReplica)
     return cls.bind(paths, dict(settings or {}))
 
@@ -102,6 +127,7 @@ def run(
     cpus_per_replica: float = 1.0,
     settings: dict[str, Any] | None = None,
     num_cpus: int | None = None,
+    metrics_dir: str | None = None,
 ) -> Any:
     """Start (or join, with ``address``) Ray, start Serve's HTTP proxy and deploy.
 
@@ -113,7 +139,11 @@ def run(
     from ray import serve
 
     app = deployment(
-        bundle_paths, replicas=replicas, cpus_per_replica=cpus_per_replica, settings=settings
+        bundle_paths,
+        replicas=replicas,
+        cpus_per_replica=cpus_per_replica,
+        settings=settings,
+        metrics_dir=metrics_dir,
     )
     if not ray.is_initialized():
         if address:
@@ -125,10 +155,17 @@ def run(
 
 
 def shutdown() -> None:
-    """Stop Serve and Ray (both idempotent)."""
+    """Drain, then stop Serve and Ray (idempotent).
+
+    The application is deleted first, while Serve's HTTP proxy still runs: its replicas
+    stop taking requests and get :data:`GRACE_S` to answer those they hold, and the
+    answers still reach their clients through the proxy. Then Serve and Ray stop.
+    """
     import ray
     from ray import serve
 
     if ray.is_initialized():
+        with contextlib.suppress(Exception):  # no such app (never deployed): nothing to drain
+            serve.delete("splitinfer")
         serve.shutdown()
         ray.shutdown()
