@@ -13,6 +13,7 @@ from PIL import Image
 
 from splitinfer import wire
 from splitinfer.bundle import Bundle
+from splitinfer.cloud.http import head_bytes
 from splitinfer.protocol import FRAME_TYPE, RESULT_TYPE, Result
 from tests.cloud.helpers import CAP, FRAME_HEADERS, TOKEN, auth, raw_exchange, running
 
@@ -161,6 +162,18 @@ def test_a_request_head_over_the_cap_is_431(url: str, frames: list[bytes]) -> No
     assert r.status_code == 200, r.text
     many = {**FRAME_HEADERS, **{f"X-Pad-{i}": "a" * 1000 for i in range(40)}}  # 40 KB in all
     assert httpx.post(infer_url(url), content=frames[0], headers=many).status_code == 431
+
+
+@pytest.mark.parametrize("query", [b"", b"k=5"])
+def test_head_bytes_counts_the_head_as_sent(query: bytes) -> None:
+    """What the Ray replica measures (its proxy hands it a parsed head) is the wire size."""
+    headers = [(b"host", b"a"), (b"x-pad", b"b" * 300)]
+    target = b"/v1/x" + (b"?" + query if query else b"")
+    raw = b"POST " + target + b" HTTP/1.1\r\n"
+    raw += b"".join(k + b": " + v + b"\r\n" for k, v in headers) + b"\r\n"
+    scope = {"method": "POST", "path": "/v1/x", "raw_path": b"/v1/x", "query_string": query,
+             "headers": headers}  # fmt: skip
+    assert head_bytes(scope) == len(raw)
 
 
 def test_honest_oversize_body_is_413(url: str) -> None:

@@ -21,7 +21,7 @@ import torch
 
 from splitinfer.bundle import Bundle
 from splitinfer.cloud.metrics import MULTIPROC_ENV
-from splitinfer.protocol import FRAME_TYPE, Result
+from splitinfer.protocol import FRAME_TYPE, ErrorReply, Result
 
 pytest.importorskip("ray.serve")
 
@@ -151,6 +151,10 @@ def test_serve_ray_sums_its_replicas_and_stops_soon_after_sigterm(
             for _ in range(4)
         ]
         assert scrapes == [1 + len(codes)] * 4  # the readiness answer, then the burst
+        padded = {**headers, "X-Pad": "a" * 200_000}  # Ray's proxy takes it; the replica: 431
+        big = httpx.post(url, content=frames[0], headers=padded, timeout=30)
+        assert big.status_code == 431
+        assert ErrorReply.from_json(big.json()).code == "headers_too_large"
         statuses: list[int] = []
         slow = threading.Thread(  # waits in a replica's batcher (max wait 1.5 s)
             target=lambda: statuses.append(

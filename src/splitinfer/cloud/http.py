@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -31,7 +31,13 @@ from splitinfer import wire
 from splitinfer.cloud.auth import check_bearer
 from splitinfer.cloud.body import check_declared_length, read_capped
 from splitinfer.cloud.dataplane import DataPlane
-from splitinfer.errors import BadInput, DeadlineExceeded, Overloaded, SplitInferError
+from splitinfer.errors import (
+    BadInput,
+    DeadlineExceeded,
+    HeadersTooLarge,
+    Overloaded,
+    SplitInferError,
+)
 from splitinfer.protocol import (
     FRAME_TYPES,
     HTTP_HEADERS,
@@ -43,6 +49,27 @@ from splitinfer.protocol import (
 )
 
 log = logging.getLogger("splitinfer.cloud")
+
+
+MAX_HEAD_BYTES = 32 * 1024
+"""Most bytes of one HTTP request head (request line + headers); beyond: 431.
+
+``splitinfer serve`` counts them as they arrive (``server.head_deadline_protocol``) and
+closes the connection; behind Ray's proxy, which takes heads of any size, the replica
+refuses such a request before the app sees it (:func:`head_bytes`)."""
+
+
+def head_too_large(cap: int) -> HeadersTooLarge:
+    """The error for a request head over ``cap`` bytes."""
+    return HeadersTooLarge(f"request head over {cap // 1024} KiB; send fewer or shorter headers")
+
+
+def head_bytes(scope: Mapping[str, Any]) -> int:
+    """The size of an ASGI request's head as it was sent: request line and header lines."""
+    query = scope.get("query_string") or b""
+    target = len(scope.get("raw_path") or scope["path"].encode()) + (len(query) + 1 if query else 0)
+    line = len(scope["method"]) + 1 + target + len(" HTTP/1.1\r\n")
+    return line + sum(len(k) + len(v) + len(": \r\n") for k, v in scope["headers"]) + 2
 
 
 def check_content_type(header: str | None, allowed: tuple[str, ...]) -> None:

@@ -65,8 +65,14 @@ class SplitInferReplica:
         return result.to_json()
 
     async def __call__(self, request: Any) -> Any:
-        """Ray Serve's HTTP entry: run the request through the FastAPI app unchanged."""
+        """Ray Serve's HTTP entry: run the request through the FastAPI app unchanged
+        (a head over the cap gets 431 first, as from ``splitinfer serve``)."""
         from starlette.responses import Response
+
+        from splitinfer.cloud.http import MAX_HEAD_BYTES, error_response, head_bytes, head_too_large
+
+        if head_bytes(request.scope) > MAX_HEAD_BYTES:
+            return error_response(head_too_large(MAX_HEAD_BYTES))
 
         messages: list[MutableMapping[str, Any]] = []
 

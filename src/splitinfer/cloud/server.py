@@ -26,10 +26,10 @@ import uvicorn
 
 from splitinfer.bundle import Bundle
 from splitinfer.cloud.dataplane import DataPlane, cap_decoding
-from splitinfer.cloud.http import create_app
+from splitinfer.cloud.http import MAX_HEAD_BYTES, create_app, head_too_large
 from splitinfer.cloud.metrics import multiprocess_dir, process_gone
 from splitinfer.cloud.settings import ServeSettings
-from splitinfer.errors import BadInput, HeadersTooLarge
+from splitinfer.errors import BadInput
 from splitinfer.protocol import ErrorReply, http_status
 
 
@@ -84,13 +84,9 @@ def redact_query_strings() -> None:
             logger.addFilter(RedactQuery())
 
 
-MAX_HEAD_BYTES = 32 * 1024
-"""Most bytes of one HTTP request head (request line + headers); beyond: 431, closed."""
-
-
 def head_too_large_response(cap: int) -> bytes:
     """The whole 431 answer to a request head over ``cap`` bytes (the connection closes)."""
-    err = HeadersTooLarge(f"request head over {cap // 1024} KiB; send fewer or shorter headers")
+    err = head_too_large(cap)
     body = json.dumps(ErrorReply(err.code, err.message).to_json()).encode()
     status = http_status(err.code)
     return (
