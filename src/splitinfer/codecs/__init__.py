@@ -11,7 +11,7 @@ Stages (:func:`list_codecs`): transforms ``quant``, ``tile``; coders ``raw``, ``
 ``jpeg``, ``webp``, ``avif``, ``jpegxl``, ``ans``; compressors ``zstd``, ``deflate``.
 See :mod:`splitinfer.codecs.canonical` for how a spec is completed and made canonical,
 :mod:`splitinfer.codecs.limits` for the decoder's hard caps, and
-:mod:`splitinfer.codecs.bench` for measurements. Optional libraries (zstandard,
+:mod:`splitinfer.experiments.codecbench` for measurements. Optional libraries (zstandard,
 constriction, imagecodecs, Pillow) are imported only by the stages that use them.
 """
 
