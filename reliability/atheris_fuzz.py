@@ -37,12 +37,11 @@ def main(argv: list[str] | None = None) -> int:
         from reliability.fuzz import seed_corpus
         from reliability.workload import load_workload
         from splitinfer import wire
-        from splitinfer.cloud.dataplane import _check_described, cap_decoding
+        from splitinfer.cloud.dataplane import _check_described
         from splitinfer.errors import SplitInferError
 
     workload = load_workload(args.bundle, pool=16)
     b = workload.bundle
-    cap_decoding([b])  # as in a server process
 
     def decode(frame: bytes) -> None:
         header, payload = wire.decode_frame(frame)
