@@ -20,8 +20,9 @@ Two entropy coders, fixed by the spec (so by the bundle), never chosen per messa
 - ``coder=range``: :mod:`splitinfer.codecs.rangecoder`, constriction's compiled range
   coder, linear in the symbol count, up to :data:`MAX_SYMBOLS` symbols.
 - ``coder=auto`` is resolved when the codec is built, from the feature size: ``exact``
-  up to :data:`AUTO_EXACT_MAX` symbols (where it saves a few bytes per message and costs
-  about a millisecond), else ``range``. The built codec's spec (what a bundle stores)
+  up to :data:`AUTO_EXACT_MAX` symbols (where it saves about 2 bytes per message for
+  well under a millisecond), else ``range`` (``benchmarks/entropy_coders.py`` measures
+  both). The built codec's spec (what a bundle stores)
   names the resolved coder.
 
 Canonical text omits ``coder=exact`` (the meaning of the older specs, fixed forever), so
@@ -48,7 +49,7 @@ MAX_LEVELS = 256
 #: Most symbols one learned codec codes (2**24; the range coder is linear in this).
 MAX_SYMBOLS = 1 << 24
 #: ``coder=auto`` takes the exact coder up to this many symbols, the range coder beyond.
-AUTO_EXACT_MAX = 1024
+AUTO_EXACT_MAX = 256
 _SPEC_RE = re.compile(
     r"^learned:levels=(\d+),tables=(channel|element)(?:,coder=(exact|range|auto))?$"
 )
