@@ -7,7 +7,9 @@ uses the shipped default bundle's own tables at 128 symbols). Times are medians 
 ``--repeats`` runs after warm-up, one torch thread, for ``codec.encode(feature)`` and
 ``codec.decode(payload)`` (tensor in and out, as a bundle calls them). Bytes are the
 payload; ``info`` is the information content of the symbols under the tables,
-``sum(-log2 p)`` / 8. The exact coder refuses more than 4,096 symbols (its cost grows
+``sum(-log2 p)`` / 8. "hostile decode" times decoding random bytes as long as the
+longest message the decoder accepts (valid symbols or a typed error, either way the
+decoder's worst case in length). The exact coder refuses more than 4,096 symbols (its cost grows
 with the square of the count), so its larger rows say so.
 
     python benchmarks/entropy_coders.py [--repeats 50] [--json out.json]
@@ -19,6 +21,7 @@ in at most 1 ms each with the range coder, in at most 1% + 2 B over the informat
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import time
@@ -31,8 +34,8 @@ import torch
 from splitinfer import codecs
 from splitinfer.bottleneck.prior import quantize_pmf
 from splitinfer.bundle import Bundle, default_bundle_path
-from splitinfer.codecs import CodecState
-from splitinfer.errors import BadCodecSpec
+from splitinfer.codecs import CodecState, arith, rangecoder
+from splitinfer.errors import BadCodecSpec, CodecError
 from splitinfer.partition.profile import machine_info
 
 SHAPES: list[tuple[tuple[int, int, int], str]] = [
@@ -53,6 +56,12 @@ def _median_ms(fn: Callable[[], Any], repeats: int) -> float:
         fn()
         times.append((time.perf_counter() - t0) * 1000)
     return statistics.median(times)
+
+
+def _try_decode(codec: Any, payload: bytes) -> None:
+    """Decode hostile bytes: valid symbols or a typed error, either way timed."""
+    with contextlib.suppress(CodecError):
+        codec.decode(payload)
 
 
 def _latent(
@@ -92,9 +101,16 @@ def measure(repeats: int, use_bundle: bool) -> list[dict[str, Any]]:
                 raise SystemExit(f"round trip failed: {spec} at {n} symbols")
             info = codec.estimate_bits(z) / 8  # type: ignore[attr-defined]
             reps = max(3, repeats // 10) if coder == "exact" and n > 1024 else repeats
+            longest = (
+                arith.max_message_bytes(n) if coder == "exact" else rangecoder.max_message_bytes(n)
+            )
+            junk = torch.randint(0, 256, (longest,), generator=torch.Generator().manual_seed(n))
+            hostile = bytes(junk.to(torch.uint8).tolist())
             row |= {
                 "encode_ms": _median_ms(lambda c=codec, x=z: c.encode(x), reps),
                 "decode_ms": _median_ms(lambda c=codec, p=payload: c.decode(p), reps),
+                "hostile_decode_ms": _median_ms(lambda c=codec, h=hostile: _try_decode(c, h), reps),
+                "hostile_bytes": longest,
                 "bytes": len(payload),
                 "info_bytes": info,
                 "over_info": len(payload) - info,
@@ -105,18 +121,20 @@ def measure(repeats: int, use_bundle: bool) -> list[dict[str, Any]]:
 
 def table(rows: list[dict[str, Any]]) -> str:
     out = [
-        "| symbols | tables | coder | encode ms | decode ms | bytes | information (B) | over |",
-        "|---:|---|---|---:|---:|---:|---:|---:|",
+        "| symbols | tables | coder | encode ms | decode ms | bytes | information (B) | over "
+        "| hostile decode ms (longest message) |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         if "note" in r:
-            out.append(f"| {r['symbols']:,} | {r['tables']} | {r['coder']} | {r['note']} ||||")
+            out.append(f"| {r['symbols']:,} | {r['tables']} | {r['coder']} | {r['note']} |||||")
             continue
         pct = 100 * r["over_info"] / r["info_bytes"] if r["info_bytes"] else 0.0
         out.append(
             f"| {r['symbols']:,} | {r['tables']} | {r['coder']} | {r['encode_ms']:.3f} | "
             f"{r['decode_ms']:.3f} | {r['bytes']:,} | {r['info_bytes']:,.1f} | "
-            f"{r['over_info']:+.1f} B ({pct:+.2f}%) |"
+            f"{r['over_info']:+.1f} B ({pct:+.2f}%) | "
+            f"{r['hostile_decode_ms']:.3f} ({r['hostile_bytes']:,} B) |"
         )
     return "\n".join(out)
 

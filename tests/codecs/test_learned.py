@@ -219,6 +219,10 @@ def test_messages_longer_than_any_encoding_are_refused() -> None:
     exact, _ = learned((8, 4, 4), 4, "element", "exact")
     with pytest.raises(PayloadTooLarge):
         exact.decode(b"\x01" * (arith.MAX_MESSAGE_BYTES + 1))
+    longest = arith.max_message_bytes(128)
+    with pytest.raises(PayloadTooLarge):
+        exact.decode(b"\x01" * (longest + 1))
+    assert exact.decode(b"\xff" * longest).shape == (1, 8, 4, 4)  # any bytes: valid symbols
 
 
 def test_range_tables_are_checked() -> None:

@@ -98,12 +98,25 @@ def encode(symbols: Sequence[int], rows: Sequence[int], tables: Tables) -> bytes
         m += 1
 
 
+def max_message_bytes(count: int) -> int:
+    """The longest message :func:`encode` writes for ``count`` symbols.
+
+    Each symbol narrows the interval by at most ``2**PRECISION`` (a frequency >= 1), and
+    the encoder stops at the latest at ``PRECISION * count`` bits (the value ``low``).
+    """
+    return PRECISION * count // 8 + 8
+
+
 def decode(message: bytes, rows: Sequence[int], tables: Tables) -> list[int]:
-    """The ``len(rows)`` symbols coded in ``message`` (zero bytes implied after it)."""
+    """The ``len(rows)`` symbols coded in ``message`` (zero bytes implied after it).
+
+    A message longer than any encoding of ``len(rows)`` symbols is refused, so hostile
+    bytes cost at most what the longest valid message does.
+    """
     n = len(rows)
     _check_count(n)
-    if len(message) > MAX_MESSAGE_BYTES:
-        raise PayloadTooLarge(f"a {len(message)}-byte message exceeds the cap")
+    if len(message) > min(MAX_MESSAGE_BYTES, max_message_bytes(n)):
+        raise PayloadTooLarge(f"a {len(message)}-byte message is longer than {n} symbols can need")
     m = len(message)
     value = int.from_bytes(message, "big") if m else 0
     # Invariant: the message's offset into the current interval, in units of
