@@ -218,3 +218,23 @@ def test_bad_or_huge_images_are_refused(
 
     with pytest.raises(error):
         run(bundle, body, max_image_pixels=28 * 28 * 4)
+
+
+def test_a_described_learned_frame_may_write_its_spec_another_way() -> None:
+    """Described frames are checked against the bundle's codec with the one factory's
+    canonical text, learned codecs included (``coder=exact`` is how old specs read)."""
+    from splitinfer.bundle import default_bundle_path
+    from splitinfer.cloud.dataplane import _check_described
+
+    b = Bundle.load(default_bundle_path())
+
+    def header(spec: str) -> wire.FrameHeader:
+        return wire.FrameHeader(
+            request_id=1, bundle=b.fingerprint, codec_spec=spec, shape=b.feature_shape,
+            dtype="float32",
+        )  # fmt: skip
+
+    _check_described(header(b.spec.codec), b)
+    _check_described(header(b.spec.codec + ",coder=exact"), b)
+    with pytest.raises(BadFrame):
+        _check_described(header(b.spec.codec + ",coder=range"), b)

@@ -44,7 +44,7 @@ def _check_described(header: wire.FrameHeader, b: Bundle) -> None:
 
     spec = header.codec_spec or ""
     if spec != b.spec.codec:  # maybe the same codec, written another way
-        spec = str(codecs.canonical(spec))  # BadCodecSpec (400) if it does not parse
+        spec = codecs.canonical_text(spec)  # BadCodecSpec (400) if it does not parse
     if spec != b.spec.codec or header.shape != b.feature_shape:
         raise BadFrame(
             f"described frame holds {header.shape} coded as {spec!r}, but bundle {b.spec.id} "
