@@ -5,11 +5,12 @@
     python benchmarks/codecs_bench.py --spec "quant:bits=8|ans" --spec jpeg:quality=50
     python benchmarks/codecs_bench.py --quick --fuzz 200000    # a benchmark-size fuzz run
 
-Features (see ``splitinfer.codecs.features``): fmnist_resnet and fmnist_cnn cut at stage2,
-resnet50 cut at layer2 on Fashion-MNIST test images upsampled to 224x224. Weights are
-random-init with a fixed seed (no model hub on this machine) unless ``--weights
-model=path`` is given; the output says which. Each image's features are encoded on their
-own. A thin wrapper over :func:`splitinfer.codecs.report.run_benchmark`.
+Features (see ``splitinfer.experiments.codecbench.features``): fmnist_resnet and
+fmnist_cnn cut at stage2, resnet50 cut at layer2 on Fashion-MNIST test images upsampled
+to 224x224. Weights are random-init with a fixed seed (no model hub on this machine)
+unless ``--weights model=path`` is given; the output says which. Each image's features
+are encoded on their own. A thin wrapper over
+:func:`splitinfer.experiments.codecbench.report.run_benchmark`.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from splitinfer.codecs.bench import DEFAULT_SPECS
-from splitinfer.codecs.report import run_benchmark
+from splitinfer.experiments.codecbench.bench import DEFAULT_SPECS
+from splitinfer.experiments.codecbench.report import run_benchmark
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -35,12 +35,10 @@ def main(argv: list[str] | None = None) -> int:
         from reliability.fuzz import seed_corpus
         from reliability.workload import load_workload
         from splitinfer import wire
-        from splitinfer.cloud.dataplane import cap_decoding
         from splitinfer.errors import SplitInferError
 
     workload = load_workload(args.bundle, pool=16)
     b = workload.bundle
-    cap_decoding([b])  # as in a server process
 
     def one_input(data: bytes) -> None:
         fdp: Any = atheris.FuzzedDataProvider(data)

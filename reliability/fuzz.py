@@ -381,7 +381,7 @@ def codec_bomb(workload: Workload, elements: int) -> bytes | None:
     None for a codec whose payload declares nothing (a learned prior: the bundle fixes the
     shape, and any bytes decode to exactly that shape).
     """
-    from splitinfer.bottleneck.prior import LearnedCodec
+    from splitinfer.codecs import LearnedCodec
 
     if isinstance(workload.bundle.codec, LearnedCodec):
         return None

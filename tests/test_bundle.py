@@ -193,3 +193,39 @@ def test_learned_bundle_with_broken_tables_is_refused(tmp_path: Path) -> None:
 def test_learned_codec_needs_a_unit() -> None:
     with pytest.raises(SplitInferError, match="no unit"):
         _bundle(None, LEARNED)
+
+
+def test_a_bundles_codec_is_capped_to_its_feature(images: torch.Tensor) -> None:
+    """The codec gets its caps when the bundle builds it: a frame declaring a tensor far
+    bigger than the bundle's feature is refused before it is decoded (nothing global)."""
+    import math
+
+    from splitinfer import codecs
+    from splitinfer.errors import PayloadTooLarge
+
+    b = _bundle()
+    numel = math.prod(b.feature_shape)
+    assert b.codec.limits == codecs.Limits.for_elements(numel)
+    bomb = codecs.create(CODEC).encode(torch.zeros(1, 4, 400, 400))  # 640,000 elements
+    frame = wire.encode_frame(wire.FrameHeader(request_id=1, bundle=b.fingerprint), bomb)
+    with pytest.raises(PayloadTooLarge):
+        b.cloud.decode(frame)
+    assert codecs.create(CODEC).decode(bomb).shape == (1, 4, 400, 400)  # generic caps
+    frames = b.edge.encode(images)  # the bundle's own frames still decode
+    assert b.cloud.decode(frames[0])[1].shape == b.feature_shape
+
+
+def test_a_learned_bundle_with_the_range_coder(tmp_path: Path, images: torch.Tensor) -> None:
+    ranged = "learned:levels=4,tables=channel,coder=range"
+    b = _bundle(UnitConfig(channels=2, stride=2), ranged)
+    assert b.spec.codec == ranged and str(b.codec.spec) == ranged
+    b.save(tmp_path / "b")
+    loaded = Bundle.load(tmp_path / "b")
+    frames = loaded.edge.encode(images)
+    assert frames == b.edge.encode(images)
+    for i, frame in enumerate(frames):
+        with torch.no_grad():
+            expected = b.model(b.spec.preprocess(images[i : i + 1]))
+        assert torch.equal(loaded.cloud.decode_and_run(frame), expected)
+    auto = _bundle(UnitConfig(channels=2, stride=2), "learned:levels=4,tables=element,coder=auto")
+    assert auto.spec.codec == "learned:levels=4,tables=element"  # 2 x 4 x 4: resolved to exact

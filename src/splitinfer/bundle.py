@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import time
 from collections.abc import Sequence
@@ -30,9 +31,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from splitinfer import wire
+from splitinfer import codecs, wire
 from splitinfer.bottleneck import BottleneckModel, UnitConfig, insert_bottleneck
-from splitinfer.bottleneck.prior import LearnedCodec, LearnedSpec, is_learned
 from splitinfer.errors import (
     BadBundle,
     BadFrame,
@@ -193,14 +193,9 @@ def _parse_spec(data: Any) -> BundleSpec:
     if not re.fullmatch(r"[0-9a-f]{64}", sha):
         raise BadBundle("weights_sha256 must be 64 lowercase hex digits")
     codec = _get(data, "codec", str)
-    if is_learned(codec):
-        LearnedSpec.parse(codec)  # raises BadCodecSpec on a bad spec
-        if unit is None:
-            raise BadBundle(f"codec {codec} codes a butterfly unit's output: the spec has no unit")
-    else:
-        from splitinfer import codecs
-
-        codecs.create(codec)  # raises BadCodecSpec on a bad spec
+    codecs.canonical_text(codec)  # raises BadCodecSpec on a bad spec
+    if codecs.needs_state(codec) and unit is None:
+        raise BadBundle(f"codec {codec} codes a butterfly unit's output: the spec has no unit")
     return BundleSpec(
         id=bundle_id,
         model=_get(model, "name", str),
@@ -288,7 +283,7 @@ class CloudHalf:
 
         spec = header.codec_spec
         if spec != b.spec.codec:  # maybe the same codec, written another way
-            spec = str(codecs.canonical(spec))  # BadCodecSpec (400) if it does not parse
+            spec = codecs.canonical_text(spec)  # BadCodecSpec (400) if it does not parse
         if spec != b.spec.codec or header.shape != b.feature_shape:
             raise BadFrame(
                 f"described frame holds {header.shape} coded as {spec!r}, but bundle {b.spec.id} "
@@ -322,21 +317,19 @@ class Bundle:
     """A loaded bundle: spec, model (eval mode), codec, and its edge and cloud halves."""
 
     def __init__(self, spec: BundleSpec, source: nn.Module, model: BottleneckModel) -> None:
-        from splitinfer import codecs
-        from splitinfer.codecs import Codec
-
         self.spec = spec
         self.source = source.eval()  # the unsplit backbone the halves share weights with
         self.model = model.eval()
-        self.codec: Codec | LearnedCodec
-        if model.prior is not None:
-            self.codec = model.prior.codec()  # tables held by the bundle's weights
-        else:
-            self.codec = codecs.create(spec.codec)
         self.fingerprint = wire.bundle_fingerprint(spec.canonical())
         c, h, w = spec.input_shape
         with torch.no_grad():
             self.feature_shape = tuple(model.edge(torch.zeros(1, c, h, w)).shape)
+        # The codec decodes this bundle's features and nothing bigger: its caps say so, so
+        # a tiny frame declaring a huge tensor is refused before anything is allocated.
+        # A stateful codec (a learned prior's) is built with the tables the weights hold.
+        state = model.prior.state() if model.prior is not None else None
+        limits = codecs.Limits.for_elements(math.prod(self.feature_shape))
+        self.codec: codecs.Codec = codecs.create(spec.codec, state=state, limits=limits)
         self.edge = EdgeHalf(self)
         self.cloud = CloudHalf(self)
 
@@ -473,7 +466,7 @@ def compose(
     input_shape: tuple[int, int, int],
 ) -> BottleneckModel:
     """Cut ``model`` and put a butterfly unit (or none: identity units) and codec there."""
-    if unit is None and is_learned(codec):
+    if unit is None and codecs.needs_state(codec):
         raise BadBundle(f"codec {codec} codes a butterfly unit's output: there is no unit")
     s = split(model, cut, torch.zeros(1, *input_shape))
     if unit is None:
@@ -487,9 +480,9 @@ def _assemble(
     from splitinfer import zoo
 
     model = zoo.create(spec.model, num_classes=spec.num_classes, in_channels=spec.in_channels)
-    parts: dict[str, dict[str, torch.Tensor]] = {"model": {}, "reduction": {}, "restoration": {}}
-    if is_learned(spec.codec):
-        parts["prior"] = {}
+    parts: dict[str, dict[str, torch.Tensor]] = {
+        "model": {}, "reduction": {}, "restoration": {}, "prior": {}
+    }  # fmt: skip
     for key, value in state.items():
         prefix, _, rest = key.partition(".")
         if prefix not in parts:
@@ -502,7 +495,11 @@ def _assemble(
         bm.restoration.load_state_dict(parts["restoration"], strict=True)
         if bm.prior is not None:
             bm.prior.load_state_dict(parts["prior"], strict=True)
-            bm.prior.codec()  # checks the frequency tables
+        elif parts["prior"]:
+            raise BadBundle(
+                f"unexpected tensor 'prior.{next(iter(parts['prior']))}' in the weights"
+            )
+        bm.build_codec()  # a stateful codec checks its tables
     except (RuntimeError, CodecError) as err:
         raise BadBundle(f"weights do not fit the spec: {str(err).splitlines()[0]}") from err
     return model, bm

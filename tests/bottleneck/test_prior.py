@@ -1,20 +1,14 @@
-"""The learned factorized prior, its integer tables and the codec it drives."""
+"""The learned factorized prior, its integer tables and the codec built with them."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from splitinfer import codecs
 from splitinfer.bottleneck import UnitConfig, insert_bottleneck
-from splitinfer.bottleneck.prior import (
-    FactorizedPrior,
-    LearnedCodec,
-    LearnedSpec,
-    is_learned,
-    quantize_pmf,
-    quantize_ste,
-)
-from splitinfer.codecs import arith
+from splitinfer.bottleneck.prior import FactorizedPrior, LearnedSpec, quantize_pmf, quantize_ste
+from splitinfer.codecs import CodecState, LearnedCodec, arith
 from splitinfer.errors import BadCodecSpec, BadInput, CodecError
 from splitinfer.partition import split
 from splitinfer.zoo import create
@@ -24,7 +18,7 @@ def test_spec_parse_and_errors() -> None:
     spec = LearnedSpec.parse("learned:levels=8,tables=element")
     assert (spec.levels, spec.tables) == (8, "element")
     assert str(spec) == "learned:levels=8,tables=element"
-    assert is_learned(str(spec)) and not is_learned("quant:bits=2|ans")
+    assert codecs.needs_state(str(spec)) and not codecs.needs_state("quant:bits=2|ans")
     for bad in ("learned:levels=1,tables=channel", "learned:levels=8", "learned:levels=8,tables=x"):
         with pytest.raises(BadCodecSpec):
             LearnedSpec.parse(bad)
@@ -65,7 +59,7 @@ def test_fitting_the_prior_lowers_the_bits() -> None:
         loss.backward()
         opt.step()
     prior.update_tables()
-    codec = prior.codec()
+    codec = codecs.create(str(prior.spec), state=prior.state())
     z = data[:1] / 7
     # 4 elements at 3 bits each under a uniform prior; fitted, nearly free
     assert codec.estimate_bits(z) < 4.0
@@ -76,7 +70,8 @@ def test_codec_round_trip_estimate_and_errors() -> None:
     torch.manual_seed(1)
     prior = FactorizedPrior((3, 4, 4), levels=4, tables="element")
     prior.update_tables()
-    codec = prior.codec()
+    codec = codecs.create(str(prior.spec), state=prior.state())
+    assert isinstance(codec, LearnedCodec)
     z = torch.rand(1, 3, 4, 4)
     payload = codec.encode(z)
     out = codec.decode(payload)
@@ -92,7 +87,11 @@ def test_codec_round_trip_estimate_and_errors() -> None:
     with pytest.raises(CodecError):
         codec.decode("text")  # type: ignore[arg-type]
     with pytest.raises(CodecError, match="do not fit"):
-        LearnedCodec((3, 4, 4), LearnedSpec(4, "element"), torch.ones(5, 4, dtype=torch.int32))
+        codecs.create(str(prior.spec), state=CodecState((3, 4, 4), torch.ones(5, 4)))
+    with pytest.raises(BadCodecSpec, match="tables"):
+        codecs.create(str(prior.spec))  # a stateful codec is built with its state
+    with pytest.raises(BadCodecSpec, match="no state"):
+        codecs.create("quant:bits=2|ans", state=prior.state())
 
 
 def test_ste_rounds_forward_and_passes_gradient() -> None:

@@ -273,3 +273,22 @@ def test_the_server_and_cloud_decode_refuse_the_same_frames(
     with pytest.raises(BadFrame) as served:
         run(raw_bundle, body)
     assert served.value.message == direct.value.message
+
+
+def test_a_described_learned_frame_may_write_its_spec_another_way() -> None:
+    """Described frames are checked against the bundle's codec with the one factory's
+    canonical text, learned codecs included (``coder=exact`` is how old specs read)."""
+    from splitinfer.bundle import default_bundle_path
+
+    b = Bundle.load(default_bundle_path())
+
+    def header(spec: str) -> wire.FrameHeader:
+        return wire.FrameHeader(
+            request_id=1, bundle=b.fingerprint, codec_spec=spec, shape=b.feature_shape,
+            dtype="float32",
+        )  # fmt: skip
+
+    b.cloud.check_header(header(b.spec.codec))
+    b.cloud.check_header(header(b.spec.codec + ",coder=exact"))
+    with pytest.raises(BadFrame):
+        b.cloud.check_header(header(b.spec.codec + ",coder=range"))

@@ -6,9 +6,13 @@ import pytest
 import torch
 
 from splitinfer import codecs
-from splitinfer.codecs.entropy import channel_entropy_bits, entropy_bits, entropy_report
-from splitinfer.codecs.features import model_features
 from splitinfer.errors import BadCodecSpec, BadInput
+from splitinfer.experiments.codecbench.entropy import (
+    channel_entropy_bits,
+    entropy_bits,
+    entropy_report,
+)
+from splitinfer.experiments.codecbench.features import model_features
 
 
 @pytest.fixture(scope="module")

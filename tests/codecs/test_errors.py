@@ -107,12 +107,23 @@ def test_zstd_bomb() -> None:
         codecs.create("raw|zstd").decode(b"\x00" + bomb)
 
 
-def test_cap_is_read_at_call_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    codec = codecs.create("raw|zstd")
-    payload = codec.encode(torch.zeros(64, 64))
-    monkeypatch.setattr(limits, "MAX_DECODED_BYTES", 1000)
+def test_caps_are_given_to_each_codec_when_built() -> None:
+    payload = codecs.create("raw|zstd").encode(torch.zeros(64, 64))
+    small = codecs.create("raw|zstd", limits=codecs.Limits(max_decoded_bytes=1000))
     with pytest.raises(PayloadTooLarge):
-        codec.decode(payload)
+        small.decode(payload)
+    assert codecs.create("raw|zstd").decode(payload).shape == (64, 64)  # nothing global
+
+
+@pytest.mark.parametrize("spec", ["raw", "quant:bits=4|ans", "quant|tile|png", "raw|zstd"])
+def test_feature_sized_caps_refuse_a_bomb_before_decoding(spec: str) -> None:
+    bomb = codecs.create(spec).encode(torch.zeros(1, 8, 300, 300))  # 720,000 elements
+    capped = codecs.create(spec, limits=codecs.Limits.for_elements(8 * 4 * 4))
+    assert capped.limits.max_elements == 4 * 128 + 65536
+    with pytest.raises(PayloadTooLarge):
+        capped.decode(bomb)
+    small = torch.rand(1, 8, 4, 4)
+    assert capped.decode(capped.encode(small)).shape == small.shape
 
 
 def _png_header(width: int, height: int) -> bytes:
@@ -181,11 +192,11 @@ def test_plane_shape_mismatch() -> None:
         png.decode(bytes(payload))
 
 
-def test_encoder_refuses_planes_the_decoder_would_refuse(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(limits, "MAX_IMAGE_PIXELS", 100)
+def test_encoder_refuses_planes_the_decoder_would_refuse() -> None:
     for spec in ("png", "jpeg", "jpegxl"):
         with pytest.raises(PayloadTooLarge):
-            codecs.create(spec).encode(torch.zeros(1, 4, 6, 6))
+            codec = codecs.create(spec, limits=codecs.Limits(max_image_pixels=100))
+            codec.encode(torch.zeros(1, 4, 6, 6))
 
 
 def test_format_size_limits_are_typed_errors() -> None:

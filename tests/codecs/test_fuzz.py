@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from splitinfer import codecs
-from splitinfer.codecs.fuzz import fuzz_decode
 from splitinfer.errors import SplitInferError
+from splitinfer.experiments.codecbench.fuzz import fuzz_decode
 from tests.codecs.codec_cases import ALL_SPECS
 
 PER_SPEC = -(-10_000 // len(ALL_SPECS))  # at least 10,000 in all

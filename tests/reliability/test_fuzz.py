@@ -13,8 +13,7 @@ from reliability.fuzz import bombs, described_frame, fuzz_grpc, fuzz_http
 from reliability.server import ServeProcess
 from reliability.workload import Workload
 
-from splitinfer import wire
-from splitinfer.cloud.dataplane import cap_decoding
+from splitinfer import codecs, wire
 from splitinfer.errors import PayloadTooLarge
 from splitinfer.protocol import Result
 from tests.reliability.conftest import CAP
@@ -81,7 +80,7 @@ def test_described_frames_must_describe_the_bundle(
 
 
 def test_a_feature_of_another_dtype_is_refused(served: ServeProcess, workload: Workload) -> None:
-    from splitinfer.bottleneck.prior import LearnedCodec
+    from splitinfer.codecs import LearnedCodec
 
     if isinstance(workload.bundle.codec, LearnedCodec):
         pytest.skip("a learned-prior payload carries no dtype: it always decodes to float32")
@@ -97,21 +96,15 @@ def test_a_feature_of_another_dtype_is_refused(served: ServeProcess, workload: W
     assert r.status_code == 400 and "float32" in r.json()["message"]
 
 
-def test_cap_decoding_refuses_a_bomb_before_decoding_it(
-    workload: Workload, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from splitinfer.codecs import limits
-
-    for name in ("MAX_ELEMENTS", "MAX_IMAGE_PIXELS", "MAX_DECODED_BYTES"):
-        monkeypatch.setattr(limits, name, getattr(limits, name))  # restored afterwards
+def test_a_bundles_codec_refuses_a_bomb_before_decoding_it(workload: Workload) -> None:
     b = workload.bundle
+    if codecs.needs_state(b.spec.codec):
+        pytest.skip("a learned-prior payload declares no shape: it decodes the bundle's alone")
     c = b.feature_shape[1]
     side = math.isqrt(4 * (4 * math.prod(b.feature_shape) + 65536) // c) + 1
-    try:  # made under the generic caps: the codec's encoder checks them too
-        bomb = b.codec.encode(torch.zeros(1, c, side, side))
-    except Exception:
-        pytest.skip("this bundle's codec has a fixed shape: a payload declares nothing")
-    cap = cap_decoding([b])
-    assert math.prod(b.feature_shape) <= cap == limits.MAX_ELEMENTS < c * side * side
+    # made by the same codec under the generic caps (its encoder checks them too)
+    bomb = codecs.create(b.spec.codec).encode(torch.zeros(1, c, side, side))
+    cap = b.codec.limits.max_elements  # given to the bundle's codec when it was built
+    assert math.prod(b.feature_shape) <= cap < c * side * side
     with pytest.raises(PayloadTooLarge):
         b.codec.decode(bomb)

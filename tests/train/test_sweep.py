@@ -197,3 +197,13 @@ def test_override_and_unit_text() -> None:
     assert parse_unit("c2s4d2h32") == UnitConfig(2, 4, depth=2, hidden=32)
     with pytest.raises(BadInput):
         parse_unit("4x2")
+
+
+def test_short_codec_names_are_valid_bundle_id_parts() -> None:
+    from splitinfer.bundle import check_bundle_id
+    from splitinfer.train.sweep.points import short_codec
+
+    assert short_codec("learned:levels=4,tables=element") == "learned4element"
+    ranged = short_codec("learned:levels=4,tables=channel,coder=range")
+    assert ranged == "learned4channel-range"
+    check_bundle_id(f"units-stage1-{ranged}")

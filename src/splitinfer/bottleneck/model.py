@@ -7,28 +7,27 @@
 The proxy is the paper's straight-through estimator (the real codec forward, identity
 backward) or additive uniform noise; see :meth:`splitinfer.codecs.Codec.proxy`.
 
-With a learned prior (codec ``learned:levels=L,tables=...``, see
-:mod:`splitinfer.bottleneck.prior`) the codec is the prior's: training rounds ``z`` to
-``L`` levels straight-through and leaves the estimated bits per image of the batch in
-:attr:`BottleneckModel.rate_bits` for a rate term.
+A codec with a trained state (``learned:levels=L,tables=...``, see
+:mod:`splitinfer.codecs.learned`) has its state learned here: a
+:class:`~splitinfer.bottleneck.prior.FactorizedPrior` whose frozen tables the codec is
+built with. Training rounds ``z`` to ``L`` levels straight-through and leaves the
+estimated bits per image of the batch in :attr:`BottleneckModel.rate_bits` for a rate
+term.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from splitinfer.bottleneck.prior import FactorizedPrior, LearnedSpec, is_learned, quantize_ste
+from splitinfer import codecs
+from splitinfer.bottleneck.prior import FactorizedPrior, LearnedSpec, quantize_ste
 from splitinfer.bottleneck.units import UnitConfig, make_units
 from splitinfer.errors import BadInput
 from splitinfer.partition import Split
-
-if TYPE_CHECKING:
-    from splitinfer.bottleneck.prior import LearnedCodec
-    from splitinfer.codecs import Pipeline
 
 ProxyMode = Literal["ste", "noise", "none"]
 
@@ -55,26 +54,31 @@ class BottleneckModel(nn.Module):
         self.tail = tail
         self.proxy = proxy
         self.codec_spec = codec_spec
-        self._codec: Pipeline | None = None
-        self.prior: FactorizedPrior | None = None
+        self._codec: codecs.Codec | None = None
+        self.prior: FactorizedPrior | None = None  # the trained state of a stateful codec
         self.rate_bits: torch.Tensor | None = None
         self.rate_fit: torch.Tensor | None = None
         self.match_features = False  # training: leave MSE(restored, original) in match_loss
         self.match_loss: torch.Tensor | None = None
-        if codec_spec is not None and is_learned(codec_spec):
+        if codec_spec is not None and codecs.needs_state(codec_spec):
             spec = LearnedSpec.parse(codec_spec)
             if feature_shape is None:
                 raise BadInput(f"codec {codec_spec} needs the reduced feature's shape")
             self.prior = FactorizedPrior(feature_shape, spec.levels, spec.tables)
         elif codec_spec is not None:
-            from splitinfer import codecs
-
             self._codec = codecs.create(codec_spec)
 
+    def build_codec(self, limits: codecs.Limits = codecs.DEFAULT) -> codecs.Codec | None:
+        """The deployed codec with these caps; a stateful one over its current tables."""
+        if self.codec_spec is None:
+            return None
+        state = self.prior.state() if self.prior is not None else None
+        return codecs.create(self.codec_spec, state=state, limits=limits)
+
     @property
-    def codec(self) -> Pipeline | LearnedCodec | None:
-        """The deployed codec; for a learned prior, over its current frozen tables."""
-        return self.prior.codec() if self.prior is not None else self._codec
+    def codec(self) -> codecs.Codec | None:
+        """The deployed codec (generic caps); a stateful one over its current tables."""
+        return self.build_codec() if self.prior is not None else self._codec
 
     def edge(self, x: torch.Tensor) -> torch.Tensor:
         """What the device computes: the reduced feature, ready for ``codec.encode``."""

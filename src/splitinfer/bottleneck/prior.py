@@ -1,4 +1,4 @@
-"""A learned factorized prior over the reduction unit's quantized output, and its codec.
+"""A learned factorized prior over the reduction unit's quantized output: a codec's tables.
 
 Rate-aware training (Ballé et al., "Variational image compression with a scale
 hyperprior", ICLR 2018, without the hyperprior): every element of the reduced feature
@@ -20,66 +20,25 @@ latents of centred images.
 
 Deployed, :meth:`FactorizedPrior.update_tables` freezes the distributions into integer
 frequency tables (``freqs``, a buffer saved with the weights and covered by the bundle
-digest), and :class:`LearnedCodec` codes symbols with them through the exact arithmetic
-coder of :mod:`splitinfer.codecs.arith`. Edge and cloud read the same integers, so
-floating-point differences between devices can never desynchronise them, and the bits
-the tables promise are the bits sent (to within 9 bits per message).
-
-The payload is the arithmetic-coded message and nothing else: the shape, the levels and
-the tables all come from the bundle.
+digest). They are the state of the ``learned:...`` codec
+(:mod:`splitinfer.codecs.learned`), built like any codec with ``codecs.create(spec,
+state=prior.state())``: edge and cloud read the same integers, so floating-point
+differences between devices can never desynchronise them.
 """
 
 from __future__ import annotations
 
 import math
-import re
-from dataclasses import dataclass
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from splitinfer.codecs import arith
-from splitinfer.errors import BadCodecSpec, BadInput, CodecError
+from splitinfer.codecs.learned import CodecState, LearnedSpec, TableMode, quantize_ste
+from splitinfer.errors import BadInput
 
-TableMode = Literal["channel", "element"]
-_SPEC_RE = re.compile(r"^learned:levels=(\d+),tables=(channel|element)$")
-MAX_LEVELS = 256
-
-
-@dataclass(frozen=True)
-class LearnedSpec:
-    """``learned:levels=L,tables=channel|element``: the bundle-held codec's settings."""
-
-    levels: int
-    tables: TableMode
-
-    def __post_init__(self) -> None:
-        if not 2 <= self.levels <= MAX_LEVELS:
-            raise BadCodecSpec(
-                f"learned codec levels must be in 2..{MAX_LEVELS}, got {self.levels}"
-            )
-        if self.tables not in ("channel", "element"):
-            raise BadCodecSpec(f"learned codec tables must be channel or element: {self.tables!r}")
-
-    def __str__(self) -> str:
-        return f"learned:levels={self.levels},tables={self.tables}"
-
-    @classmethod
-    def parse(cls, text: str) -> LearnedSpec:
-        m = _SPEC_RE.match(text.strip())
-        if not m:
-            raise BadCodecSpec(
-                f"bad learned codec spec {text!r}; expected 'learned:levels=L,tables=channel' "
-                "or 'learned:levels=L,tables=element'"
-            )
-        return cls(int(m.group(1)), m.group(2))  # type: ignore[arg-type]
-
-
-def is_learned(codec: str) -> bool:
-    """True for a ``learned:...`` codec spec (held by the bundle, not the codec registry)."""
-    return codec.strip().startswith("learned:")
+__all__ = ["FactorizedPrior", "LearnedSpec", "TableMode", "quantize_pmf", "quantize_ste"]
 
 
 def quantize_pmf(pmf: torch.Tensor) -> torch.Tensor:
@@ -168,79 +127,8 @@ class FactorizedPrior(nn.Module):
         """Freeze the current distributions into the integer ``freqs`` the codec uses."""
         self.freqs.copy_(quantize_pmf(self.pmf()).int())
 
-    def codec(self) -> LearnedCodec:
-        """The codec over the frozen tables (call :meth:`update_tables` after training)."""
-        return LearnedCodec(self.shape, self.spec, self.freqs)  # type: ignore[arg-type]
-
-
-def quantize_ste(z: torch.Tensor, levels: int) -> torch.Tensor:
-    """Round (0, 1) values to ``levels`` levels forward; identity gradient backward."""
-    step = levels - 1
-    hard = torch.round(z.detach().clamp(0, 1) * step) / step
-    return hard + (z - z.detach())
-
-
-class LearnedCodec:
-    """Feature (1 x C x H x W in [0, 1]) <-> arithmetic-coded symbols, bundle-held tables.
-
-    Satisfies :class:`splitinfer.codecs.Codec`; its payload holds no header at all.
-    """
-
-    lossless = False
-
-    def __init__(self, shape: tuple[int, int, int], spec: LearnedSpec, freqs: torch.Tensor) -> None:
-        c, h, w = shape
-        rows = c if spec.tables == "channel" else c * h * w
-        if tuple(freqs.shape) != (rows, spec.levels):
-            raise CodecError(
-                f"frequency tables of shape {tuple(freqs.shape)} do not fit "
-                f"{spec} over a {shape} feature (need {(rows, spec.levels)})"
-            )
-        self.shape = (c, h, w)
-        self.spec = str(spec)
-        self.levels = spec.levels
-        self._tables = arith.Tables(freqs.tolist())
-        per = h * w
-        self._rows = (
-            [i // per for i in range(c * per)] if spec.tables == "channel" else list(range(c * per))
-        )
-
-    def __repr__(self) -> str:
-        return f"LearnedCodec({self.spec!r}, shape={self.shape})"
-
-    @property
-    def tolerance(self) -> Literal["lossless", "bounded", "unbounded"]:
-        return "bounded"
-
-    def error_bound(self, x: torch.Tensor) -> float | None:
-        return 0.5 / (self.levels - 1)
-
-    def symbols(self, x: torch.Tensor) -> list[int]:
-        if tuple(x.shape) != (1, *self.shape):
-            raise CodecError(f"this codec takes one 1 x {self.shape} feature, got {tuple(x.shape)}")
-        if not torch.isfinite(x).all():
-            raise CodecError("cannot encode a tensor with NaN or infinity")
-        q = torch.round(x.detach().float().clamp(0, 1) * (self.levels - 1)).to(torch.int64)
-        return q.reshape(-1).tolist()
-
-    def encode(self, x: torch.Tensor) -> bytes:
-        return arith.encode(self.symbols(x), self._rows, self._tables)
-
-    def decode(self, payload: bytes) -> torch.Tensor:
-        if not isinstance(payload, (bytes, bytearray, memoryview)):
-            raise CodecError(f"decode takes bytes, got {type(payload).__name__}")
-        q = arith.decode(bytes(payload), self._rows, self._tables)
-        t = torch.tensor(q, dtype=torch.float32) / (self.levels - 1)
-        return t.reshape(1, *self.shape)
-
-    def estimate_bits(self, x: torch.Tensor) -> float:
-        """Information content of ``x``'s symbols under the tables (what encode will spend)."""
-        return self._tables.bits(self.symbols(x), self._rows)
-
-    def proxy(self, x: torch.Tensor, mode: Literal["ste", "noise"] = "ste") -> torch.Tensor:
-        if mode == "noise":
-            step = 1.0 / (self.levels - 1)
-            return x + (torch.rand_like(x) - 0.5) * step
-        if mode != "ste":
-            raise CodecError(f"proxy mode must be 'ste' or 'noise', got {mode!r}")
-        return quantize_ste(x, self.levels)
+    def state(self) -> CodecState:
+        """The codec state: the feature shape and the frozen tables (call
+        :meth:`update_tables` after training)."""
+        c, h, w = self.shape
+        return CodecState((c, h, w), self.freqs)

@@ -38,8 +38,8 @@ def register(app: Any, console: Console) -> None:
         json_out: Path = typer.Option(Path("reports/codecs_bench.json"), "--json"),
     ) -> None:
         """Bytes, distortion (MSE, PSNR) and encode/decode speed of each codec; ANS vs entropy."""
-        from splitinfer.codecs.bench import DEFAULT_SPECS
-        from splitinfer.codecs.report import run_benchmark
+        from splitinfer.experiments.codecbench.bench import DEFAULT_SPECS
+        from splitinfer.experiments.codecbench.report import run_benchmark
 
         pairs = [w.split("=", 1) for w in weights or []]
         if any(len(p) != 2 for p in pairs):

@@ -81,7 +81,9 @@ def register_units(train_app: Any, console: Console) -> None:
         codec: str = typer.Option(
             "quant:bits=2,clip=0:1|ans",
             help="codec spec in the loop; 'learned:levels=L,tables=element|channel' trains "
-            "a learned prior the bundle keeps (rate-aware with --rate-lambda)",
+            "a learned prior the bundle keeps (rate-aware with --rate-lambda); add "
+            "',coder=range' for big latents (compiled range coder; default exact, at most "
+            "4,096 symbols) or ',coder=auto' (exact up to 256 symbols)",
         ),
         rate_lambda: float = typer.Option(
             0.0, min=0.0, help="weight of the estimated bits per image (learned codec)"

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import math
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -37,30 +36,6 @@ _ADMITTED: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "splitinfer_admitted", default=False
 )
 """True in a task whose request was taken in before a drain began (see DataPlane.admitted)."""
-
-DECODE_SLACK = 4
-"""A server's codec caps allow this many times its largest feature, plus 64 Ki elements."""
-
-
-def cap_decoding(bundles: Sequence[Bundle]) -> int:
-    """Lower the codecs' process-wide decode caps to what ``bundles`` need; return the cap.
-
-    A codec checks the shape a payload declares against :mod:`splitinfer.codecs.limits`
-    before it allocates, but those caps are generic (64 Mi elements), so a 25-byte frame
-    declaring a 2 x 2048 x 4096 tensor would cost a server hundreds of MB and half a
-    second of worker time before the feature-shape check refuses it. A server process
-    decodes nothing but its bundles' features: call this once per server process (it
-    changes module globals; ``splitinfer serve`` and the Ray replicas do) and such a
-    frame is refused (``payload_too_large``) before anything is allocated.
-    """
-    from splitinfer.codecs import limits
-
-    numel = max(math.prod(b.feature_shape) for b in bundles)
-    cap = DECODE_SLACK * numel + 65536
-    limits.MAX_ELEMENTS = min(limits.MAX_ELEMENTS, cap)
-    limits.MAX_IMAGE_PIXELS = min(limits.MAX_IMAGE_PIXELS, cap)
-    limits.MAX_DECODED_BYTES = min(limits.MAX_DECODED_BYTES, 4 * cap + 4096)
-    return cap
 
 
 class DataPlane:

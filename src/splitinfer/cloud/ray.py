@@ -42,14 +42,13 @@ class SplitInferReplica:
 
     def __init__(self, bundle_paths: Sequence[str], settings: dict[str, Any]) -> None:
         from splitinfer.bundle import Bundle
-        from splitinfer.cloud.dataplane import DataPlane, cap_decoding
+        from splitinfer.cloud.dataplane import DataPlane
         from splitinfer.cloud.http import create_app
         from splitinfer.cloud.metrics import shared_dir
 
         if (path := shared_dir()) is not None:
             os.makedirs(path, exist_ok=True)  # a replica on another node than the driver
         bundles = [Bundle.load(p) for p in bundle_paths]
-        cap_decoding(bundles)  # a replica is a process of its own
         self.dataplane = DataPlane(
             bundles,
             max_batch=settings.get("max_batch", 16),

@@ -25,7 +25,7 @@ from typing import Any
 import uvicorn
 
 from splitinfer.bundle import Bundle
-from splitinfer.cloud.dataplane import DataPlane, cap_decoding
+from splitinfer.cloud.dataplane import DataPlane
 from splitinfer.cloud.http import MAX_HEAD_BYTES, create_app, head_too_large
 from splitinfer.cloud.metrics import multiprocess_dir, process_gone
 from splitinfer.cloud.settings import ServeSettings
@@ -231,7 +231,6 @@ def run_server(settings: ServeSettings) -> None:
 
 def _serve_one(settings: ServeSettings, sockets: list[socket.socket] | None) -> None:
     dataplane = build_dataplane(settings)
-    cap_decoding(list(dataplane.by_id.values()))  # this process decodes only these features
     server = make_server(settings, dataplane)
     if settings.grpc_port is None:
         server.run(sockets=sockets)

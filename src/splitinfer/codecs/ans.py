@@ -140,7 +140,7 @@ class AnsEntropyCoder(Coder):
 
     def decode(self, body: bytes, kind: Kind) -> torch.Tensor:
         bits = kind.bits or 8
-        reader = Reader(body)
+        reader = Reader(body, limits=self.limits)
         shape = reader.shape()
         model_id = reader.u8()
         names = {v: k for k, v in MODEL_IDS.items()}

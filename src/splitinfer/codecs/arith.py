@@ -1,7 +1,7 @@
 """Exact arithmetic coding with Python integers, for tiny latents and fixed tables.
 
-The learned-prior codec (:mod:`splitinfer.bottleneck.prior`) sends a few dozen to a few
-hundred symbols per image, each with its own integer frequency table (a row of
+The learned-prior codec (:mod:`splitinfer.codecs.learned`, ``coder=exact``) sends a few
+dozen to a few hundred symbols per image, each with its own integer frequency table (a row of
 ``freqs``, summing to ``2**PRECISION``). At those sizes a stream coder's fixed costs
 dominate: constriction's ANS and range coders emit 32-bit words, so a 15-byte message
 can cost 16-20. This coder has no word size and no renormalisation: the interval
@@ -15,7 +15,8 @@ The decoder is told the symbol count (it comes from the bundle's feature shape) 
 the message with zero bytes. Every byte string decodes to *some* valid symbol sequence,
 so hostile input cannot make it fail or loop; its cost is bounded by the caps below.
 Cost grows with the square of the symbol count (the integers get longer), which is fine
-for the up-to-:data:`MAX_SYMBOLS` latents it is meant for; use ``ans`` for big tensors.
+for the up-to-:data:`MAX_SYMBOLS` latents it is meant for; big latents go through
+:mod:`splitinfer.codecs.rangecoder` (the learned codec's ``coder=range``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Sequence
+
+import numpy as np
 
 from splitinfer.errors import CodecError, PayloadTooLarge
 
@@ -95,12 +98,25 @@ def encode(symbols: Sequence[int], rows: Sequence[int], tables: Tables) -> bytes
         m += 1
 
 
+def max_message_bytes(count: int) -> int:
+    """The longest message :func:`encode` writes for ``count`` symbols.
+
+    Each symbol narrows the interval by at most ``2**PRECISION`` (a frequency >= 1), and
+    the encoder stops at the latest at ``PRECISION * count`` bits (the value ``low``).
+    """
+    return PRECISION * count // 8 + 8
+
+
 def decode(message: bytes, rows: Sequence[int], tables: Tables) -> list[int]:
-    """The ``len(rows)`` symbols coded in ``message`` (zero bytes implied after it)."""
+    """The ``len(rows)`` symbols coded in ``message`` (zero bytes implied after it).
+
+    A message longer than any encoding of ``len(rows)`` symbols is refused, so hostile
+    bytes cost at most what the longest valid message does.
+    """
     n = len(rows)
     _check_count(n)
-    if len(message) > MAX_MESSAGE_BYTES:
-        raise PayloadTooLarge(f"a {len(message)}-byte message exceeds the cap")
+    if len(message) > min(MAX_MESSAGE_BYTES, max_message_bytes(n)):
+        raise PayloadTooLarge(f"a {len(message)}-byte message is longer than {n} symbols can need")
     m = len(message)
     value = int.from_bytes(message, "big") if m else 0
     # Invariant: the message's offset into the current interval, in units of
@@ -127,3 +143,26 @@ def decode(message: bytes, rows: Sequence[int], tables: Tables) -> list[int]:
         offset = scaled - span * cum[s]
         width *= freq[s]
     return out
+
+
+class ExactCoder:
+    """Tables (``rows x levels``) and the row of each symbol, with array in and out.
+
+    ``per_row`` consecutive symbols share a row (see
+    :class:`splitinfer.codecs.rangecoder.RangeTables`, whose interface this mirrors).
+    """
+
+    def __init__(self, freqs: Sequence[Sequence[int]], per_row: int) -> None:
+        self.tables = Tables(freqs)
+        self.count = len(self.tables) * per_row
+        _check_count(self.count)
+        self.rows = [i // per_row for i in range(self.count)]
+
+    def encode(self, symbols: np.ndarray) -> bytes:
+        return encode([int(s) for s in symbols.reshape(-1)], self.rows, self.tables)
+
+    def decode(self, message: bytes) -> np.ndarray:
+        return np.asarray(decode(message, self.rows, self.tables), dtype=np.int64)
+
+    def bits(self, symbols: np.ndarray) -> float:
+        return self.tables.bits([int(s) for s in symbols.reshape(-1)], self.rows)

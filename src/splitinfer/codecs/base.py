@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 import torch
 
 from splitinfer.codecs.spec import Spec
+
+if TYPE_CHECKING:
+    from splitinfer.codecs.learned import LearnedSpec
+    from splitinfer.codecs.limits import Limits
 
 
 @runtime_checkable
@@ -22,13 +26,24 @@ class Codec(Protocol):
       :class:`~splitinfer.errors.PayloadTooLarge`, nothing else.
     - ``proxy``: training stand-in; ``ste`` runs the real codec forward and is the
       identity backward, ``noise`` adds uniform quantization noise.
+    - ``spec``: what it was built from, canonical; a stateful codec (``learned:...``)
+      also needs its state (tables) to be rebuilt, which a bundle holds.
     - ``lossless`` / ``tolerance`` / ``error_bound(x)``: the declared tolerance: exact;
       bounded by ``error_bound(x)`` (max abs error on ``x``); or lossy with no bound
       (``error_bound`` returns None).
     """
 
-    spec: Spec
     lossless: bool
+
+    @property
+    def spec(self) -> Spec | LearnedSpec:
+        """The codec's canonical spec (``str()`` of it is the canonical text)."""
+        ...
+
+    @property
+    def limits(self) -> Limits:
+        """The caps it enforces on what it decodes, given when it was built."""
+        ...
 
     @property
     def tolerance(self) -> Literal["lossless", "bounded", "unbounded"]: ...

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 
-from splitinfer.codecs import limits
+from splitinfer.codecs.limits import DEFAULT, Limits
 from splitinfer.errors import CodecError, PayloadTooLarge
 
 _MAX_VARINT_BYTES = 10
@@ -37,9 +37,10 @@ def shape_bytes(shape: tuple[int, ...]) -> bytes:
 class Reader:
     """Sequential reader over a payload; every read is checked against its end."""
 
-    def __init__(self, data: bytes, start: int = 0) -> None:
+    def __init__(self, data: bytes, start: int = 0, limits: Limits = DEFAULT) -> None:
         self.data = data
         self.pos = start
+        self.limits = limits
 
     def remaining(self) -> int:
         return len(self.data) - self.pos
@@ -77,8 +78,8 @@ class Reader:
         return list(struct.unpack(f"<{count}{fmt}", raw))
 
     def shape(self) -> tuple[int, ...]:
-        """Read a shape written by :func:`shape_bytes`, enforcing rank and numel caps."""
-        rank = self.varint(limits.MAX_RANK)
+        """Read a shape written by :func:`shape_bytes`, enforcing this reader's caps."""
+        rank = self.varint(self.limits.max_rank)
         dims: list[int] = []
         numel = 1
         for _ in range(rank):
@@ -86,9 +87,9 @@ class Reader:
             if d == 0:
                 raise CodecError("corrupt payload: a zero-sized dimension")
             numel *= d
-            if numel > limits.MAX_ELEMENTS:
+            if numel > self.limits.max_elements:
                 raise PayloadTooLarge(
-                    f"payload declares more than {limits.MAX_ELEMENTS} elements (cap)"
+                    f"payload declares more than {self.limits.max_elements} elements (cap)"
                 )
             dims.append(d)
         return tuple(dims)

@@ -17,6 +17,7 @@ Canonical form (what ``str(create(s).spec)`` prints):
 from __future__ import annotations
 
 from splitinfer.codecs.catalog import CODECS
+from splitinfer.codecs.limits import DEFAULT, Limits
 from splitinfer.codecs.params import Params
 from splitinfer.codecs.spec import Spec, SpecLike, StageSpec, parse_spec
 from splitinfer.codecs.stage import Coder, Kind, Stage, StageInfo, Transform
@@ -38,9 +39,11 @@ def canonical_stage(stage: StageSpec) -> StageSpec:
     return StageSpec(stage.name, values)
 
 
-def build_stage(stage: StageSpec) -> Stage:
-    """Instantiate a canonical stage."""
-    return CODECS[stage.name].build(Params(dict(stage.params)))
+def build_stage(stage: StageSpec, limits: Limits = DEFAULT) -> Stage:
+    """Instantiate a canonical stage that enforces ``limits`` when it decodes."""
+    built = CODECS[stage.name].build(Params(dict(stage.params)))
+    built.limits = limits
+    return built
 
 
 def _default(name: str) -> StageSpec:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from splitinfer.codecs import limits
+from splitinfer.codecs.limits import DEFAULT, Limits
 from splitinfer.errors import CodecError, PayloadTooLarge
 
 DTYPES: tuple[torch.dtype, ...] = (torch.float32, torch.float16, torch.bfloat16)
@@ -24,17 +24,17 @@ def dtype_from_code(code: int) -> torch.dtype:
     return DTYPES[code]
 
 
-def check_input(x: object) -> torch.Tensor:
-    """Validate an encoder input: a finite float tensor within the caps."""
+def check_input(x: object, limits: Limits = DEFAULT) -> torch.Tensor:
+    """Validate an encoder input: a finite float tensor within ``limits``."""
     if not isinstance(x, torch.Tensor):
         raise CodecError(f"encode takes a torch.Tensor, got {type(x).__name__}")
     dtype_code(x.dtype)
-    if x.dim() > limits.MAX_RANK:
-        raise CodecError(f"tensor rank {x.dim()} exceeds the cap {limits.MAX_RANK}")
+    if x.dim() > limits.max_rank:
+        raise CodecError(f"tensor rank {x.dim()} exceeds the cap {limits.max_rank}")
     if x.numel() == 0:
         raise CodecError(f"cannot encode an empty tensor of shape {tuple(x.shape)}")
-    if x.numel() > limits.MAX_ELEMENTS:
-        raise PayloadTooLarge(f"{x.numel()} elements exceed the cap {limits.MAX_ELEMENTS}")
+    if x.numel() > limits.max_elements:
+        raise PayloadTooLarge(f"{x.numel()} elements exceed the cap {limits.max_elements}")
     if x.is_complex() or not bool(torch.isfinite(x).all()):
         raise CodecError("cannot encode a tensor holding NaN or Inf; clean it first")
     return x.detach().to("cpu", torch.float32).contiguous()

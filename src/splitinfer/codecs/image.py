@@ -43,7 +43,8 @@ class PillowCoder(Coder):
     def encode(self, x: torch.Tensor, kind: Kind) -> bytes:
         image = _pil()
         samples = to_samples(x, kind.bits or 8, self.stretch)
-        check_pixels(samples.shape[1], samples.shape[0])  # what the decoder would refuse
+        # what the decoder would refuse
+        check_pixels(samples.shape[1], samples.shape[0], self.limits.max_image_pixels)
         buf = io.BytesIO()
         with third_party(f"{self.format} encode"):
             image.fromarray(samples).save(buf, self.format, **self.save_args())
@@ -55,7 +56,8 @@ class PillowCoder(Coder):
         with third_party(f"{self.format} decode"):
             try:
                 with image.open(io.BytesIO(body), formats=[self.format]) as im:
-                    check_pixels(*im.size)
+                    width, height = im.size
+                    check_pixels(width, height, self.limits.max_image_pixels)
                     im.load()
                     arr = self._samples(im, bits)
             except image.DecompressionBombError as err:

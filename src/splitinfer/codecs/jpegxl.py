@@ -47,7 +47,8 @@ class JpegXlCoder(Coder):
     def encode(self, x: torch.Tensor, kind: Kind) -> bytes:
         codecs = _imagecodecs()
         samples = to_samples(x, kind.bits or 8, stretch=True)
-        check_pixels(samples.shape[1], samples.shape[0])  # what the decoder would refuse
+        # what the decoder would refuse
+        check_pixels(samples.shape[1], samples.shape[0], self.limits.max_image_pixels)
         with third_party("JPEG XL encode"):
             if self.lossless:
                 data = codecs.jpegxl_encode(samples, lossless=True, effort=self.effort)
@@ -57,7 +58,7 @@ class JpegXlCoder(Coder):
 
     def decode(self, body: bytes, kind: Kind) -> torch.Tensor:
         codecs = _imagecodecs()
-        check_pixels(*jxl_size(body))
+        check_pixels(*jxl_size(body), self.limits.max_image_pixels)
         with third_party("JPEG XL decode"):
             arr = np.asarray(codecs.jpegxl_decode(body, index=0))
         return from_samples(arr, kind.bits or 8, stretch=True)

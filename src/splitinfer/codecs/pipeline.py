@@ -13,10 +13,10 @@ from typing import Literal
 
 import torch
 
-from splitinfer.codecs import limits
 from splitinfer.codecs.bytesio import Reader
 from splitinfer.codecs.canonical import build_stage, canonical
 from splitinfer.codecs.dtypes import UNIT_ROUNDOFF, check_input, dtype_code, dtype_from_code
+from splitinfer.codecs.limits import DEFAULT, Limits
 from splitinfer.codecs.proxy import straight_through
 from splitinfer.codecs.spec import Spec, SpecLike
 from splitinfer.codecs.stage import Coder, Compressor, Inverse, Kind, Transform
@@ -26,11 +26,15 @@ Tolerance = Literal["lossless", "bounded", "unbounded"]
 
 
 class Pipeline:
-    """``transform* coder compressor*`` built from a canonical spec; see :func:`create`."""
+    """``transform* coder compressor*`` built from a canonical spec; see :func:`create`.
 
-    def __init__(self, spec: SpecLike) -> None:
+    Every stage enforces ``limits`` (see :mod:`splitinfer.codecs.limits`) when it decodes.
+    """
+
+    def __init__(self, spec: SpecLike, limits: Limits = DEFAULT) -> None:
         self.spec: Spec = canonical(spec)
-        stages = [build_stage(s) for s in self.spec.stages]
+        self.limits = limits
+        stages = [build_stage(s, limits) for s in self.spec.stages]
         self.transforms = [s for s in stages if isinstance(s, Transform)]
         self.coder = next(s for s in stages if isinstance(s, Coder))
         self.compressors = [s for s in stages if isinstance(s, Compressor)]
@@ -56,7 +60,7 @@ class Pipeline:
 
     def error_bound(self, x: torch.Tensor) -> float | None:
         """Largest abs error ``decode(encode(x))`` may have on ``x``; None if no bound."""
-        xf = check_input(x)
+        xf = check_input(x, self.limits)
         coder_bound = self.coder.error_bound(xf, self.kinds[-1])
         if coder_bound is None:
             return None
@@ -69,7 +73,7 @@ class Pipeline:
 
     def encode(self, x: torch.Tensor) -> bytes:
         """Encode a finite float tensor (fp32/fp16/bf16, any shape) into a payload."""
-        t = check_input(x)
+        t = check_input(x, self.limits)
         out = bytearray([dtype_code(x.dtype)])
         for transform, kind in zip(self.transforms, self.kinds, strict=False):
             t, side = transform.forward(t, kind)
@@ -83,16 +87,16 @@ class Pipeline:
         """Decode a payload made by :meth:`encode` with the same spec."""
         if not isinstance(payload, (bytes, bytearray, memoryview)):
             raise CodecError(f"decode takes bytes, got {type(payload).__name__}")
-        if len(payload) > limits.MAX_PAYLOAD_BYTES:
+        if len(payload) > self.limits.max_payload_bytes:
             raise PayloadTooLarge(f"payload of {len(payload)} bytes exceeds the cap")
-        reader = Reader(bytes(payload))
+        reader = Reader(bytes(payload), limits=self.limits)
         dtype = dtype_from_code(reader.u8())
         inverses: list[Inverse] = [
             t.read_side(reader, kind) for t, kind in zip(self.transforms, self.kinds, strict=False)
         ]
         body = reader.rest()
         for comp in reversed(self.compressors):
-            body = comp.decompress(body, limits.MAX_DECODED_BYTES)
+            body = comp.decompress(body, self.limits.max_decoded_bytes)
         t = self.coder.decode(body, self.kinds[-1])
         for inverse in reversed(inverses):
             t = inverse(t)

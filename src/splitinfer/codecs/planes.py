@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from splitinfer.codecs import limits
 from splitinfer.errors import BadCodecSpec, CodecError, PayloadTooLarge
 
 
@@ -40,13 +39,13 @@ def from_samples(arr: np.ndarray, bits: int, stretch: bool) -> torch.Tensor:
     return torch.from_numpy(v.astype(np.int32))
 
 
-def check_pixels(width: int, height: int) -> None:
-    """Refuse an image whose header declares more pixels than the cap (before decoding)."""
+def check_pixels(width: int, height: int, max_pixels: int) -> None:
+    """Refuse an image whose header declares more than ``max_pixels`` (before decoding)."""
     if width < 1 or height < 1:
         raise CodecError(f"corrupt payload: image of {width}x{height} pixels")
-    if width * height > limits.MAX_IMAGE_PIXELS:
+    if width * height > max_pixels:
         raise PayloadTooLarge(
-            f"image header declares {width}x{height} pixels, over the cap {limits.MAX_IMAGE_PIXELS}"
+            f"image header declares {width}x{height} pixels, over the cap {max_pixels}"
         )
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 
-from splitinfer.codecs import limits
 from splitinfer.codecs.bytesio import Reader, pack_floats, varint
 from splitinfer.codecs.catalog import register
 from splitinfer.codecs.clip import (
@@ -89,7 +88,7 @@ class UniformQuantizer(Transform):
         flag = reader.u8()
         if flag > (_FP16 | _CONSTANT):
             raise CodecError(f"corrupt payload: bad quant flags {flag}")
-        count = reader.varint(limits.MAX_ELEMENTS) if self.clip == "channel" else 1
+        count = reader.varint(self.limits.max_elements) if self.clip == "channel" else 1
         if count == 0:
             raise CodecError("corrupt payload: zero channels")
         stored = count if flag & _CONSTANT else 2 * count

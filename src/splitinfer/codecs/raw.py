@@ -50,7 +50,7 @@ class RawCoder(Coder):
         return head + stored.numpy().tobytes()
 
     def decode(self, body: bytes, kind: Kind) -> torch.Tensor:
-        reader = Reader(body)
+        reader = Reader(body, limits=self.limits)
         shape = reader.shape()
         numel = int(np.prod(shape, dtype=np.int64))
         data = reader.rest()

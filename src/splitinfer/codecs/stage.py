@@ -21,6 +21,7 @@ from typing import ClassVar, Literal
 import torch
 
 from splitinfer.codecs.bytesio import Reader
+from splitinfer.codecs.limits import DEFAULT, Limits
 from splitinfer.codecs.params import Param, Params
 
 Role = Literal["transform", "coder", "compressor"]
@@ -44,6 +45,8 @@ class Stage(abc.ABC):
 
     role: ClassVar[Role]
     lossless: bool = True
+    #: The caps this stage enforces when it reads a payload (set when built).
+    limits: Limits = DEFAULT
 
     def __init__(self, params: Params) -> None:
         self.params = params

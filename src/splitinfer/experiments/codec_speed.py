@@ -1,8 +1,9 @@
 """Experiment (d, part 1): codec bytes, distortion and speed on real feature tensors (measured).
 
-A thin call into :func:`splitinfer.codecs.report.run_benchmark` (what ``splitinfer codecs
-bench`` runs): each image's features encoded on their own, medians of repeated runs, one
-torch thread. ``--quick`` measures a handful of codecs on one feature set.
+A thin call into :func:`splitinfer.experiments.codecbench.report.run_benchmark`
+(what ``splitinfer codecs bench`` runs): each image's features encoded on their own,
+medians of repeated runs, one torch thread. ``--quick`` measures a handful of codecs on
+one feature set.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ COLUMNS = [
 
 
 def run(cfg: BenchConfig, out_dir: Path) -> dict[str, Any]:
-    from splitinfer.codecs.bench import DEFAULT_SPECS
-    from splitinfer.codecs.report import run_benchmark
+    from splitinfer.experiments.codecbench.bench import DEFAULT_SPECS
+    from splitinfer.experiments.codecbench.report import run_benchmark
 
     c = cfg.codecs
     res = Result(NAME, TITLE, config=asdict(c))

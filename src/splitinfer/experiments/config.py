@@ -53,7 +53,9 @@ class PlanConfig:
 @dataclass
 class CodecsConfig:
     models: list[str] = field(default_factory=lambda: ["fmnist_resnet", "fmnist_cnn", "resnet50"])
-    specs: list[str] = field(default_factory=list)  # [] = splitinfer.codecs.bench.DEFAULT_SPECS
+    specs: list[str] = field(
+        default_factory=list
+    )  # [] = splitinfer.experiments.codecbench.bench.DEFAULT_SPECS
     images: int = 4
     repeats: int = 3
 

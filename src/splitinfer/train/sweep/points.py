@@ -86,6 +86,7 @@ _SHORT_CODEC = (
     (r"png:level=9", "png"),
     (r"ans:model=auto", "ans"),
     (r"learned:levels=(\d+),tables=(\w+)", r"learned\1\2"),
+    (r",coder=(\w+)", r"-\1"),
 )
 
 

@@ -45,7 +45,7 @@ from splitinfer.train.sweep.points import (
 def validate(config: SweepConfig, input_shape: tuple[int, int, int]) -> None:
     """Fail before any training: unknown codecs, cuts, units that do not fit, bad kwargs."""
     from splitinfer.bottleneck import make_units
-    from splitinfer.bottleneck.prior import is_learned
+    from splitinfer.codecs import needs_state
     from splitinfer.errors import UnknownCutPoint
     from splitinfer.partition import list_cut_points
 
@@ -64,7 +64,7 @@ def validate(config: SweepConfig, input_shape: tuple[int, int, int]) -> None:
             raise UnknownCutPoint(str(p.cut), list(cuts), config.model)
         if p.unit is not None:
             make_units(cuts[p.cut].shape, p.unit)
-        elif is_learned(p.codec):
+        elif needs_state(p.codec):
             raise BadInput(
                 f"{p.family}: codec {p.codec} codes a unit's output; this family has none"
             )
@@ -75,7 +75,7 @@ def validate(config: SweepConfig, input_shape: tuple[int, int, int]) -> None:
                 f"train_kwargs {sorted(unknown)} are not extra parameters of train_units "
                 f"(it takes {', '.join(sorted(accepted)) or 'none'})"
             )
-        if kwargs.get("rate_lambda") and not is_learned(p.codec):
+        if kwargs.get("rate_lambda") and not needs_state(p.codec):
             raise BadInput(
                 f"rate_lambda needs a learned prior codec ('learned:levels=L,tables=...'), "
                 f"not {p.codec}: a registry codec has no rate term to weigh"
@@ -85,13 +85,9 @@ def validate(config: SweepConfig, input_shape: tuple[int, int, int]) -> None:
 def canonical_codec(spec: str) -> str:
     """A feature codec spec written canonically: a registry pipeline's canonical spec, or a
     bundle-held learned prior's (``learned:levels=L,tables=...``)."""
-    from splitinfer.bottleneck.prior import LearnedSpec, is_learned
-
-    if is_learned(spec):
-        return str(LearnedSpec.parse(spec))
     from splitinfer import codecs
 
-    return str(codecs.create(spec).spec)
+    return codecs.canonical_text(spec)
 
 
 def canonical_points(config: SweepConfig) -> SweepConfig:

@@ -1,6 +1,6 @@
 """One call that runs the whole codec benchmark: what ``splitinfer codecs bench`` wraps.
 
->>> from splitinfer.codecs.report import run_benchmark
+>>> from splitinfer.experiments.codecbench.report import run_benchmark
 >>> report = run_benchmark(quick=True)
 >>> print(report.format()); Path("out.json").write_text(report.to_json())
 """
@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from splitinfer.codecs.bench import (
+from splitinfer.codecs.catalog import list_codecs
+from splitinfer.codecs.pipeline import Pipeline
+from splitinfer.experiments.codecbench.bench import (
     DEFAULT_SPECS,
     BenchRow,
     bench_codecs,
@@ -23,11 +25,9 @@ from splitinfer.codecs.bench import (
     real_features,
     rows_to_json,
 )
-from splitinfer.codecs.catalog import list_codecs
-from splitinfer.codecs.entropy import EntropyReport, entropy_report
-from splitinfer.codecs.features import DEFAULT_CUTS, FeatureSet
-from splitinfer.codecs.fuzz import fuzz_decode
-from splitinfer.codecs.pipeline import Pipeline
+from splitinfer.experiments.codecbench.entropy import EntropyReport, entropy_report
+from splitinfer.experiments.codecbench.features import DEFAULT_CUTS, FeatureSet
+from splitinfer.experiments.codecbench.fuzz import fuzz_decode
 
 ENTROPY_SPECS = ("quant:bits=8|ans:model=hist", "quant:bits=8,clip=channel|ans:model=channel")
 FUZZ_SPECS = (*list_codecs(), "quant:bits=4,clip=channel|ans", "quant:bits=12|png")

@@ -1,18 +1,16 @@
-"""Bench library on small inputs, and the core importing without optional packages."""
+"""The codec tooling (bench, entropy report, fuzz) on small inputs."""
 
 from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 
 import pytest
 import torch
 
 from splitinfer import codecs
-from splitinfer.codecs import bench
-from splitinfer.errors import BadInput, MissingDependency
+from splitinfer.errors import BadInput
+from splitinfer.experiments.codecbench import bench
 
 
 def test_bench_rows_and_json() -> None:
@@ -48,34 +46,8 @@ def test_real_features_small() -> None:
     assert "random-init" in fs.note
 
 
-def test_core_import_needs_no_optional_package() -> None:
-    code = (
-        "import sys, torch, splitinfer.codecs as c; c.create('quant|raw').encode(torch.ones(3));"
-        "opt = ('PIL', 'zstandard', 'constriction', 'imagecodecs');"
-        "bad = [m for m in opt if m in sys.modules];"
-        "print(bad); sys.exit(1 if bad else 0)"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-@pytest.mark.parametrize(
-    ("spec", "module"),
-    [("zstd", "zstandard"), ("ans", "constriction"), ("png", "PIL"), ("jpegxl", "imagecodecs")],
-)
-def test_missing_dependency(monkeypatch: pytest.MonkeyPatch, spec: str, module: str) -> None:
-    import importlib.util
-
-    real = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *a: None if name == module else real(name, *a)
-    )
-    with pytest.raises(MissingDependency, match=r"splitinfer\[codecs\]"):
-        codecs.create(spec).encode(torch.ones(2, 2))
-
-
 def test_run_benchmark_end_to_end() -> None:
-    from splitinfer.codecs.report import run_benchmark
+    from splitinfer.experiments.codecbench.report import run_benchmark
 
     try:
         report = run_benchmark(

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from splitinfer.codecs.pipeline import Pipeline
+from splitinfer.codecs.base import Codec
 from splitinfer.errors import SplitInferError
 
 MUTATIONS = ("flip", "truncate", "extend", "random", "splice", "zero_run")
@@ -47,7 +47,7 @@ class FuzzStats:
     errors: Counter[str] = field(default_factory=Counter)
 
 
-def fuzz_decode(codec: Pipeline, payload: bytes, count: int, seed: int = 0) -> FuzzStats:
+def fuzz_decode(codec: Codec, payload: bytes, count: int, seed: int = 0) -> FuzzStats:
     """Decode ``count`` mutations of ``payload``; any non-SplitInferError propagates."""
     rng = np.random.default_rng(seed)
     stats = FuzzStats()

@@ -1,6 +1,6 @@
 """Measure codecs on named feature tensors: bytes, error, speed.
 
-    >>> from splitinfer.codecs import bench
+    >>> from splitinfer.experiments.codecbench import bench
     >>> sets = bench.real_features(n_images=4)            # real Fashion-MNIST features
     >>> rows = bench.bench_codecs({s.name: s.tensor for s in sets}, bench.DEFAULT_SPECS)
     >>> print(bench.format_table(rows)); open("out.json", "w").write(bench.rows_to_json(rows))
@@ -22,9 +22,9 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from splitinfer.codecs.features import FeatureSet, model_features, real_features
 from splitinfer.codecs.pipeline import Pipeline
 from splitinfer.codecs.spec import SpecLike
+from splitinfer.experiments.codecbench.features import FeatureSet, model_features, real_features
 
 #: Every codec at representative settings.
 DEFAULT_SPECS: tuple[str, ...] = (
