@@ -69,8 +69,8 @@ def _check_table(r: dict[str, Any]) -> Table:
 def _check(
     console: Console, bundle: Any, edge: Path, cloud: Path | None, n: int, threads: int | None
 ) -> dict[str, Any]:
+    from splitinfer.data import load_fashion_mnist
     from splitinfer.edge.onnx import OnnxCloudEngine, OnnxEdgeEngine, check_agreement
-    from splitinfer.train.data import load_fashion_mnist
 
     x, y = load_fashion_mnist("test")
     x, y = x[:n], y[:n]

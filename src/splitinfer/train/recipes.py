@@ -30,9 +30,9 @@ from torch import nn
 
 from splitinfer import zoo
 from splitinfer.bottleneck import BottleneckModel, UnitConfig
+from splitinfer.data import load_fashion_mnist, normalize_fmnist
 from splitinfer.errors import BadInput
 from splitinfer.partition.profile import machine_info
-from splitinfer.train.data import load_fashion_mnist, normalize_fmnist
 from splitinfer.train.loop import FitConfig, FitResult, ProgressFn, evaluate, fit
 
 Tune = Literal["units", "units+tail", "all"]
@@ -267,8 +267,8 @@ def train_unit_bundle(
     """
     from splitinfer.bottleneck import insert_bottleneck
     from splitinfer.bundle import Bundle, Preprocess, check_bundle_id
+    from splitinfer.data import FMNIST_CLASSES, FMNIST_MEAN, FMNIST_STD, load_fashion_mnist
     from splitinfer.partition import split
-    from splitinfer.train.data import FMNIST_CLASSES, FMNIST_MEAN, FMNIST_STD, load_fashion_mnist
     from splitinfer.train.evaluate import evaluate_bundle
 
     check_bundle_id(bundle_id)  # before the training, not after it
