@@ -1,4 +1,4 @@
-"""A generated ImageFolder for the end-to-end tests: stripes per class, mixed sizes, one corrupt file."""
+"""A generated ImageFolder for the end-to-end tests: stripes, mixed sizes, one corrupt file."""
 
 from __future__ import annotations
 
