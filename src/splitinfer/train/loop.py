@@ -254,8 +254,10 @@ def _parallel(model: nn.Module, runtime: Runtime) -> nn.Module:
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [runtime.device.index] if runtime.cuda else None
-    # frozen heads/tails and a prior fitted off the task loss leave some parameters unused
-    return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
+    # static_graph: the same parameters take part in every step. A learned prior's rate
+    # terms reach the loss beside the logits, not through them, which the
+    # find_unused_parameters search (it walks back from the outputs only) would misread.
+    return DistributedDataParallel(model, device_ids=ids, static_graph=True)
 
 
 def _tensor_batches(
