@@ -88,6 +88,7 @@ def register(app: Any, console: Console) -> None:
     )
     app.add_typer(train_app, name="train")
     register_units(train_app, console)
+    register_evaluate(train_app, console)
 
     @train_app.command("backbone")
     def backbone_cmd(
@@ -273,3 +274,67 @@ def register_units(train_app: Any, console: Console) -> None:
                 f"rate: {m['mean_estimated_payload_bits']:.1f} bits estimated by the bundle's "
                 f"tables, {m['mean_actual_payload_bits']:.1f} bits sent (per image)"
             )
+
+
+def register_evaluate(train_app: Any, console: Console) -> None:
+    """`splitinfer train evaluate`: a bundle on a test split that streams from disk."""
+
+    @train_app.command("evaluate")
+    def evaluate_cmd(
+        bundle: Path = typer.Option(..., help="bundle folder"),
+        data: str = typer.Option("fmnist", help=DATA_HELP + " (its test split is used)"),
+        batch_size: int = typer.Option(64, min=1, help="images per cloud batch"),
+        workers: int = typer.Option(2, min=0, help="DataLoader worker processes"),
+        limit: int = typer.Option(None, min=1, help="only the first N test images"),
+        json_out: Path = typer.Option(None, "--json", help="write the metrics here"),
+    ) -> None:
+        """Accuracy and bytes of BUNDLE through real frames, one image per frame, on the
+        test split of --data (Resize + CenterCrop to the bundle's input; unreadable images
+        skipped and counted)."""
+        import json
+
+        from torch.utils.data import Subset
+
+        from splitinfer.bundle import Bundle
+        from splitinfer.data.stream import make_loader, open_streams, parse_data_spec
+        from splitinfer.errors import BadInput
+        from splitinfer.train.evaluate import evaluate_bundle_stream
+
+        b = Bundle.load(bundle)
+        spec = parse_data_spec(data)
+        streams = open_streams(spec, b.spec.input_shape)
+        if tuple(streams.classes) != tuple(b.spec.classes):
+            raise BadInput(
+                f"the data's classes {list(streams.classes)[:10]} are not the bundle's "
+                f"{list(b.spec.classes)[:10]} (same names, same order)"
+            )
+        test = streams.test
+        if limit:
+            test = Subset(test, range(min(limit, len(test))))  # type: ignore[arg-type]
+        loader = make_loader(test, batch_size, shuffle=False, workers=workers)
+        skipped = [0]
+
+        def batches() -> Any:
+            for batch in loader:
+                skipped[0] += batch.skipped
+                yield batch.images, batch.labels
+
+        with step_bar(console) as bar:
+            task = bar.add_task("evaluating", total=len(test), stats="")  # type: ignore[arg-type]
+
+            def tick(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            m = evaluate_bundle_stream(b, batches(), len(test), tick,  # type: ignore[arg-type]
+                                       skipped=lambda: skipped[0])  # fmt: skip
+        m["data"] = spec.label
+        console.print(
+            f"bundle {b.spec.id} on {spec.label}: top-1 {100 * m['accuracy']:.2f}% on "
+            f"{m['images']} test images through real frames; mean frame "
+            f"{m['mean_frame_bytes']:.1f} B (payload {m['mean_payload_bytes']:.1f} B); "
+            f"{m['skipped_images']} unreadable image(s) skipped"
+        )
+        if json_out:
+            json_out.parent.mkdir(parents=True, exist_ok=True)
+            json_out.write_text(json.dumps(m, indent=1) + "\n")
+            console.print(f"wrote {json_out}")

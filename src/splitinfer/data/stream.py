@@ -271,3 +271,26 @@ def epoch_batches(loader: DataLoader[Any], epoch: int, seed: int) -> Iterator[Ba
     elif getattr(sampler, "generator", None) is not None:
         sampler.generator.manual_seed(seed * 1_000_003 + epoch)  # type: ignore[attr-defined]
     yield from loader
+
+
+def test_images(
+    spec: str, input_shape: tuple[int, int, int], limit: int
+) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]:
+    """The first ``limit`` readable test images of ``spec`` as a bundle takes them.
+
+    uint8 ``(N, *input_shape)`` and labels: Fashion-MNIST at its own 1x28x28 as stored,
+    anything else through the eval transform (Resize + CenterCrop). For checks on a
+    handful of images (``export --check``); evaluation streams instead.
+    """
+    parsed = parse_data_spec(spec)
+    if parsed.kind == "fmnist" and input_shape == (1, 28, 28):
+        x, y = load_fashion_mnist("test", parsed.path)
+        return x[:limit], y[:limit], FMNIST_CLASSES
+    streams = open_streams(parsed, input_shape)
+    images, labels = [], []
+    for batch in make_loader(streams.test, 64, shuffle=False):
+        images.append(batch.images)
+        labels.append(batch.labels)
+        if sum(len(b) for b in labels) >= limit:
+            break
+    return torch.cat(images)[:limit], torch.cat(labels)[:limit], streams.classes
