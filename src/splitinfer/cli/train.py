@@ -70,6 +70,25 @@ def open_data(
     return streamed
 
 
+def load_recipe(path: Path) -> dict[str, dict[str, Any]]:
+    """A recipe file's command sections (``yaml.safe_load``), with option names as keys."""
+    import yaml
+
+    from splitinfer.errors import BadInput
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise BadInput(f"cannot read recipe {path}: {err}") from None
+    if not isinstance(data, dict):
+        raise BadInput(f"{path}: a recipe is a mapping of command -> options")
+    sections = {k: v for k, v in data.items() if k in ("backbone", "units", "evaluate")}
+    if not sections or not all(isinstance(v, dict) for v in sections.values()):
+        raise BadInput(f"{path}: needs a `backbone:`, `units:` or `evaluate:` mapping")
+    return {cmd: {str(k).replace("-", "_"): v for k, v in opts.items()}
+            for cmd, opts in sections.items()}  # fmt: skip
+
+
 def _floats(text: str | None) -> tuple[float, ...] | None:
     from splitinfer.errors import BadInput
 
@@ -87,6 +106,20 @@ def register(app: Any, console: Console) -> None:
         no_args_is_help=True, help="Training recipes: any zoo, torchvision or timm model, any data."
     )
     app.add_typer(train_app, name="train")
+
+    @train_app.callback()
+    def train_group(
+        ctx: typer.Context,
+        config: Path = typer.Option(
+            None,
+            help="a recipe (YAML, e.g. configs/resnet50-layer2.yaml): its `backbone:`, "
+            "`units:` and `evaluate:` sections are the commands' defaults; flags override",
+        ),
+    ) -> None:
+        """Training recipes: any zoo, torchvision or timm model, any data."""
+        if config is not None:
+            ctx.default_map = {**(ctx.default_map or {}), **load_recipe(config)}
+
     register_units(train_app, console)
     register_evaluate(train_app, console)
 

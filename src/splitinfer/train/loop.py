@@ -51,6 +51,15 @@ class FitResult:
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0  # training time, resumed runs included; NaN if a checkpoint lacked it
     skipped: int = 0  # unreadable training images skipped (streamed data, all ranks)
+    images_seen: int = 0  # training images this session stepped on, all ranks together
+    session_seconds: float = 0.0  # this session's training time (a resume's part only)
+
+    @property
+    def images_per_second(self) -> float | None:
+        """Training throughput of this session (all ranks), or None before any step."""
+        if not self.images_seen or self.session_seconds <= 0:
+            return None
+        return round(self.images_seen / self.session_seconds, 1)
 
     @property
     def train_seconds(self) -> float | None:
@@ -216,6 +225,7 @@ def fit(
             sched.step()
             running += float(loss.detach()) * len(yb)
             seen += len(yb)
+            result.images_seen += len(yb) * runtime.world
             if report:
                 report("train", epoch * steps_per_epoch + step + 1, total_steps,
                        {"epoch": epoch + 1, "loss": running / max(seen, 1)})  # fmt: skip
@@ -243,7 +253,8 @@ def fit(
         runtime.barrier()
         if report:
             report("epoch", epoch + 1, config.epochs, stats)
-    result.seconds = earlier_s + time.perf_counter() - t0
+    result.session_seconds = time.perf_counter() - t0
+    result.seconds = earlier_s + result.session_seconds
     return result
 
 

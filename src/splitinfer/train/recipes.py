@@ -189,12 +189,20 @@ def train_backbone(
                      progress=progress)  # fmt: skip
         accuracy, n_test, skipped = evaluate(model, *data.test), len(data.test[0]), 0
     results = _results(model_name, result, accuracy, n_test)
+    results.update(train_images_per_second=result.images_per_second, **_peak_memory(runtime))
     if isinstance(data, StreamData):
         results.update(extra, skipped_images=skipped, classes=list(data.streams.classes))
     if runtime.is_main:
         save_weights(model, out / "weights.safetensors")
         _write(out, "results.json", results)
     return results
+
+
+def _peak_memory(runtime: Runtime) -> dict[str, float]:
+    """Peak CUDA memory this process allocated (MiB), on CUDA only."""
+    if not runtime.cuda:
+        return {}
+    return {"peak_gpu_memory_mib": round(torch.cuda.max_memory_allocated(runtime.device) / 2**20)}
 
 
 def _total(count: int, runtime: Runtime) -> int:
@@ -460,6 +468,8 @@ def train_unit_bundle(
         "accuracy_loss_points": 100 * (unsplit - measured["accuracy"]),
         "proxy_accuracy": result.history[-1].get("accuracy") if result.history else None,
         "train_seconds": result.train_seconds,
+        "train_images_per_second": result.images_per_second,
+        **_peak_memory(runtime),
         "tune": tune,
         "distill": distill,
         "rate_lambda": rate_lambda,
