@@ -19,9 +19,11 @@ from splitinfer.errors import BadInput
 from tests.edge.helpers import TOKEN, serving
 from tests.train.folders import CLASSES, make_image_folder
 
-CASES = [  # model, cut (2 channels after the unit: 128 latent symbols, under the coder's cap)
-    ("resnet18", "layer2", "1"),
-    ("mobilenet_v3_small", "features.3", "0"),
+# model, cut, DataLoader workers, extra units options. 2 channels after the unit: 128
+# latent symbols per image, under the learned coder's current 4,096-symbol cap.
+CASES = [
+    ("resnet18", "layer2", "1", ()),
+    ("mobilenet_v3_small", "features.3", "0", ("--tune", "units+tail", "--distill", "2")),
 ]
 
 
@@ -36,9 +38,15 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_image_folder(tmp_path_factory.mktemp("photos"))
 
 
-@pytest.mark.parametrize(("model", "cut", "workers"), CASES)
+@pytest.mark.parametrize(("model", "cut", "workers", "extra"), CASES)
 def test_imagefolder_end_to_end(
-    model: str, cut: str, workers: str, folder: Path, tmp_path: Path, one_torch_thread: None
+    model: str,
+    cut: str,
+    workers: str,
+    extra: tuple[str, ...],
+    folder: Path,
+    tmp_path: Path,
+    one_torch_thread: None,
 ) -> None:
     common = ["--model", model, "--data", f"imagefolder:{folder}", "--image-size", "64",
               "--device", "cpu", "--workers", workers, "--batch-size", "8",
@@ -51,7 +59,8 @@ def test_imagefolder_end_to_end(
     out = cli("train", "units", *common, "--weights", str(tmp_path / "bb" / "weights.safetensors"),
               "--cut", cut, "--channels", "2", "--codec", "learned:levels=4,tables=channel",
               "--rate-lambda", "0.01", "--epochs", "1", "--out", str(tmp_path / "units"),
-              "--bundle", str(tmp_path / "bundle"), "--bundle-id", "photos-64")  # fmt: skip
+              "--bundle", str(tmp_path / "bundle"), "--bundle-id", "photos-64",
+              *extra)  # fmt: skip
     assert "1 training image(s) skipped" in out
     bundle = Bundle.load(tmp_path / "bundle")
     spec = bundle.spec

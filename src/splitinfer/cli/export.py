@@ -75,10 +75,10 @@ def _check(
     threads: int | None,
     data: str = "fmnist",
 ) -> dict[str, Any]:
-    from splitinfer.data.stream import test_images
+    from splitinfer.data.stream import first_test_images
     from splitinfer.edge.onnx import OnnxCloudEngine, OnnxEdgeEngine, check_agreement
 
-    x, y, _classes = test_images(data, bundle.spec.input_shape, n)
+    x, y, _classes = first_test_images(data, bundle.spec.input_shape, n)
     engine = OnnxEdgeEngine(bundle, edge, threads=threads)
     cloud_engine = None if cloud is None else OnnxCloudEngine(bundle, cloud, threads=threads)
     with progress_bar(console) as bar:

@@ -273,7 +273,7 @@ def epoch_batches(loader: DataLoader[Any], epoch: int, seed: int) -> Iterator[Ba
     yield from loader
 
 
-def test_images(
+def first_test_images(
     spec: str, input_shape: tuple[int, int, int], limit: int
 ) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]:
     """The first ``limit`` readable test images of ``spec`` as a bundle takes them.
