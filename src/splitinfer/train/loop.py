@@ -93,9 +93,11 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     """Top-1 accuracy (fraction) of ``model`` in eval mode."""
     was_training = model.training
     model.eval()
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
     correct = 0
     for i in range(0, len(x), batch_size):
-        correct += int((model(x[i : i + batch_size]).argmax(1) == y[i : i + batch_size]).sum())
+        logits = model(x[i : i + batch_size].to(device)).cpu()
+        correct += int((logits.argmax(1) == y[i : i + batch_size]).sum())
     model.train(was_training)
     return correct / max(len(x), 1)
 
@@ -213,7 +215,7 @@ def fit(
         batches = (
             _stream_batches(train, epoch, config.seed, runtime)
             if isinstance(train, Stream)
-            else _tensor_batches(x, y, config, g, steps_per_epoch)
+            else _on_device(_tensor_batches(x, y, config, g, steps_per_epoch), runtime)
         )
         running, seen = 0.0, 0
         for step, (xb, yb) in enumerate(batches):
@@ -279,8 +281,21 @@ def _tensor_batches(
         idx = order[step * config.batch_size : (step + 1) * config.batch_size]
         xb, yb = x[idx], y[idx]
         if config.augment:
-            xb = augment_28(xb, g)
+            xb = augment_28(xb, g)  # on the CPU, with the CPU generator
         yield xb, yb
+
+
+def _on_device(
+    batches: Iterator[tuple[torch.Tensor, torch.Tensor]], runtime: Runtime
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    for xb, yb in batches:
+        if runtime.device.type == "cpu":
+            yield xb, yb
+        else:
+            xb = xb.to(runtime.device, non_blocking=True)
+            if runtime.cuda:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            yield xb, yb.to(runtime.device, non_blocking=True)
 
 
 def _stream_batches(

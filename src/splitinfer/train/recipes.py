@@ -186,8 +186,9 @@ def train_backbone(
     else:
         result = fit(model, data.train, config, evaluate_on=data.test,
                      checkpoint=out / "checkpoint.pt", resume=resume,
-                     progress=progress)  # fmt: skip
+                     progress=progress, runtime=runtime)  # fmt: skip
         accuracy, n_test, skipped = evaluate(model, *data.test), len(data.test[0]), 0
+        model.to("cpu")
     results = _results(model_name, result, accuracy, n_test)
     results.update(train_images_per_second=result.images_per_second, **_peak_memory(runtime))
     if isinstance(data, StreamData):
