@@ -64,3 +64,21 @@ def test_two_cpu_processes_train_resume_and_write_one_bundle(tmp_path: Path) -> 
     x = torch.zeros(1, 1, 28, 28, dtype=torch.uint8)
     logits = bundle.cloud.run(bundle.cloud.decode(bundle.edge.frame(bundle.edge.features(x), 0))[1])
     assert logits.shape == (1, 4)
+
+
+@pytest.mark.skipif(not Path(SPLITINFER).exists(), reason="the splitinfer script is not installed")
+def test_a_port_in_use_is_pytorchs_own_error(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                   "--master_addr", "127.0.0.1", "--master_port", str(port), SPLITINFER,
+                   "train", "backbone", "--model", "fmnist_cnn", *DATA, "--epochs", "1",
+                   "--out", str(tmp_path / "bb")]  # fmt: skip
+        src = str(Path(__file__).resolve().parents[2] / "src")
+        env = {**os.environ, "PYTHONPATH": src, "OMP_NUM_THREADS": "1"}
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode != 0
+    assert "EADDRINUSE" in done.stdout + done.stderr  # surfaced, not swallowed
+    assert not (tmp_path / "bb" / "results.json").exists()
