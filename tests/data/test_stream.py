@@ -84,6 +84,7 @@ def test_synthetic_streams_are_repeatable_and_sized() -> None:
     a, b = streams.train[5], streams.train[5]
     assert torch.equal(a.image, b.image) and a.label == b.label and a.image.shape == (3, 20, 20)
     assert streams.classes == ("class0", "class1", "class2")
+    assert SYNTHETIC_LABEL in streams.name  # recorded in results and bundles as such
 
 
 def test_test_images_for_checks(tmp_path: Path) -> None:

@@ -50,7 +50,7 @@ def test_two_cpu_processes_train_resume_and_write_one_bundle(tmp_path: Path) -> 
     results = json.loads((bb / "results.json").read_text())
     assert results["world_size"] == 2 and results["epochs"] == 2
     assert [h["epoch"] for h in results["history"]] == [1, 2]  # epoch 1 came from the checkpoint
-    assert results["data"] == "synthetic:4,32"
+    assert results["data"].startswith("synthetic:4,32 (synthetic (generated images")
 
     done = torchrun("train", "units", "--model", "fmnist_cnn", *DATA, "--epochs", "1",
                     "--weights", str(bb / "weights.safetensors"), "--cut", "stage1",

@@ -191,8 +191,8 @@ def open_streams(spec: DataSpec, input_shape: tuple[int, int, int]) -> Streams:
         classes = tuple(f"class{k}" for k in range(spec.classes))
         train_s = SyntheticImages(spec.size, spec.classes, input_shape, seed=0)
         test_s = SyntheticImages(max(spec.size // 4, 2), spec.classes, input_shape, seed=1)
-        return Streams(f"synthetic:{spec.classes},{spec.size}", train_s, test_s, classes,
-                       input_shape, None, None)  # fmt: skip
+        name = f"synthetic:{spec.classes},{spec.size} ({SYNTHETIC_LABEL})"
+        return Streams(name, train_s, test_s, classes, input_shape, None, None)
     (xtr, ytr), (xte, yte) = (load_fashion_mnist(s, spec.path) for s in ("train", "test"))
     train_t = TensorImages(xtr, ytr, mode, train_tf)
     test_t = TensorImages(xte, yte, mode, eval_tf)
