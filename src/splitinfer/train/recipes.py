@@ -445,9 +445,8 @@ def train_unit_bundle(
         codec=codec, classes=classes, units=bm, preprocess=preprocess,
         input_shape=input_shape, built_by=command,
     )  # fmt: skip
-    if not runtime.is_main:  # rank 0 measures and writes the bundle
-        runtime.barrier()
-        return UnitRun(Path(bundle_dir), {})
+    if not runtime.is_main:  # rank 0 alone measures and writes the bundle; no collective
+        return UnitRun(Path(bundle_dir), {})  # follows, so the others need not wait for it
     if isinstance(data, StreamData):
         loader = data.test_loader(config.batch_size, runtime, whole=True)
         seen = [0]
@@ -483,7 +482,6 @@ def train_unit_bundle(
     folder = bundle.save(bundle_dir)
     _write(out, "results.json", metrics)
     _write(out, "ratepoints.json", ratepoints_for(bundle.spec))
-    runtime.barrier()
     return UnitRun(folder, metrics)
 
 

@@ -11,6 +11,7 @@ Only rank 0 logs, checkpoints and writes results or bundles (:attr:`Runtime.is_m
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -93,7 +94,10 @@ def start(device: str = "auto", amp: bool = True) -> Runtime:
         resolved = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(resolved)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if resolved.type == "cuda" else "gloo")
+        # generous: rank 0 evaluates and checkpoints while the others wait at a barrier
+        dist.init_process_group(
+            "nccl" if resolved.type == "cuda" else "gloo", timeout=datetime.timedelta(hours=2)
+        )
     return Runtime(resolved, amp=amp, rank=dist.get_rank(), world=dist.get_world_size())
 
 
