@@ -85,6 +85,19 @@ def test_imagefolder_end_to_end(
     ran = json.loads(summary.read_text())
     assert ran["images"] == 12 and ran["labelled"] == 12 and ran["fallbacks"] == 0
 
+    # the test split streamed again by `train evaluate`; the planner's measured rate point
+    evaluated = tmp_path / "evaluate.json"
+    cli("train", "evaluate", "--bundle", str(tmp_path / "bundle"), "--data",
+        f"imagefolder:{folder}", "--workers", "0", "--json", str(evaluated))  # fmt: skip
+    again = json.loads(evaluated.read_text())
+    assert again["accuracy"] == spec.metrics["accuracy"] and again["images"] == 12
+    assert again["mean_frame_bytes"] == spec.metrics["mean_frame_bytes"]
+    from splitinfer.cli.plan import _rate_points
+
+    (point,) = _rate_points(tmp_path / "bundle")
+    assert point.cut == cut and point.measured
+    assert point.frame_bytes == spec.metrics["mean_frame_bytes"]
+
 
 def test_bad_folders_fail_before_training(tmp_path: Path) -> None:
     root = make_image_folder(tmp_path / "a", per_class=1, test_per_class=1, corrupt=False)
