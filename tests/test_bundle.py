@@ -9,8 +9,8 @@ import torch
 from splitinfer import wire, zoo
 from splitinfer.bottleneck import UnitConfig
 from splitinfer.bundle import Bundle, Preprocess
+from splitinfer.data import FMNIST_CLASSES, synthetic
 from splitinfer.errors import BadBundle, SplitInferError, UnknownBundle
-from splitinfer.train.data import FMNIST_CLASSES, synthetic
 
 CODEC = "quant:bits=4,clip=0:1|ans"
 

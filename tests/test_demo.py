@@ -16,7 +16,7 @@ from splitinfer.errors import BadInput
 
 
 def _have_data() -> bool:
-    from splitinfer.train.data import fmnist_root
+    from splitinfer.data import fmnist_root
 
     try:
         fmnist_root()

@@ -104,3 +104,48 @@ def test_download_failure_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(tv_api, "load_state_dict_from_url", offline)
     with pytest.raises(WeightsUnavailable, match="download"):
         zoo.create("resnet18", weights="DEFAULT")
+
+
+def test_weights_that_do_not_fit_list_missing_and_unexpected_keys(tmp_path: Path) -> None:
+    from splitinfer.errors import WeightsMismatch
+
+    state = zoo.create("fmnist_cnn").state_dict()
+    state["extra.weight"] = torch.zeros(1)
+    del state["fc.bias"]
+    path = tmp_path / "w.pt"
+    torch.save(state, path)
+    with pytest.raises(WeightsMismatch) as err:
+        zoo.create("fmnist_cnn", weights=path)
+    assert err.value.missing == ["fc.bias"] and err.value.unexpected == ["extra.weight"]
+    assert "missing keys: fc.bias" in err.value.message
+
+
+def test_a_1000_class_state_dict_fine_tunes_on_fewer_classes(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    source = zoo.create("resnet18")
+    path = tmp_path / "r18.pt"
+    torch.save(source.state_dict(), path)
+    model = zoo.create("resnet18", weights=str(path), num_classes=3)
+    assert model.fc.out_features == 3  # type: ignore[union-attr]
+    assert torch.equal(model.conv1.weight, source.conv1.weight)  # type: ignore[union-attr]
+
+
+def test_torchvision_prefix_names_torchvision_weights() -> None:
+    with pytest.raises(WeightsUnavailable, match="IMAGENET1K_V1"):
+        zoo.create("resnet18", weights="torchvision:NOT_A_WEIGHT")
+    assert zoo.default_input_size("resnet50", "torchvision:IMAGENET1K_V2") == (3, 224, 224)
+    assert zoo.input_normalization("resnet50", "torchvision:IMAGENET1K_V2") == (
+        zoo.IMAGENET_MEAN,
+        zoo.IMAGENET_STD,
+    )
+    assert zoo.input_normalization("resnet50", None) is None
+
+
+def test_timm_models_by_prefix() -> None:
+    pytest.importorskip("timm")
+    model = zoo.create("timm:deit_tiny_patch16_224", num_classes=3)
+    assert model(torch.zeros(1, 3, 224, 224)).shape == (1, 3)
+    assert zoo.default_input_size("timm:deit_tiny_patch16_224") == (3, 224, 224)
+    assert zoo.input_normalization("timm:deit_tiny_patch16_224") is not None
+    with pytest.raises(UnknownModel, match="timm has no model"):
+        zoo.create("timm:no_such_net")

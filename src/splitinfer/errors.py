@@ -37,6 +37,39 @@ class WeightsUnavailable(SplitInferError):
     code = "weights_unavailable"
 
 
+class WeightsMismatch(WeightsUnavailable):
+    """Weights that do not fit the architecture: keys missing, unexpected or mis-shaped."""
+
+    def __init__(
+        self,
+        source: str,
+        missing: Sequence[str],
+        unexpected: Sequence[str],
+        mismatched: Sequence[str] = (),
+    ) -> None:
+        def shown(keys: Sequence[str]) -> str:
+            return ", ".join([*keys[:8], f"... ({len(keys)} in all)"] if len(keys) > 8 else keys)
+
+        parts = [
+            f"{label} {shown(keys)}"
+            for label, keys in (
+                ("missing keys:", missing),
+                ("unexpected keys:", unexpected),
+                ("wrong shapes:", mismatched),
+            )
+            if keys
+        ]
+        super().__init__(
+            f"weights from {source} do not fit this model; "
+            + "; ".join(parts)
+            + ". Check --model, and that num_classes / in_channels match the ones used when "
+            "the weights were saved."
+        )
+        self.missing = list(missing)
+        self.unexpected = list(unexpected)
+        self.mismatched = list(mismatched)
+
+
 class UnknownCutPoint(SplitInferError):
     """A cut name that is not one of the model's valid cut points."""
 

@@ -17,12 +17,19 @@ import urllib.error
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torchvision
 from torch import nn
 
-from splitinfer.errors import BadInput, UnknownModel, WeightsUnavailable, require
+from splitinfer.errors import (
+    BadInput,
+    UnknownModel,
+    WeightsMismatch,
+    WeightsUnavailable,
+    require,
+)
 from splitinfer.registry import Registry
 
 
@@ -158,6 +165,12 @@ ZOO.add(
 )
 
 DEFAULT_MODEL = "fmnist_resnet10"
+#: ``timm:NAME`` names a timm model (optional extra ``timm``).
+TIMM_PREFIX = "timm:"
+#: ``torchvision:ENUM_NAME`` names torchvision weights (downloaded once, where online).
+TORCHVISION_PREFIX = "torchvision:"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 # --- names and input sizes ---------------------------------------------------------------
@@ -179,7 +192,13 @@ def default_input_size(name: str, weights: str | None = None) -> tuple[int, int,
     Zoo models: their entry. torchvision models: the crop of ``weights`` when it names
     torchvision weights, else the smallest crop among the model's weights (the size a
     randomly initialised fixed-size model such as ``vit_h_14`` is built for), else 224.
+    timm models (``timm:NAME``): their pretrained config's input size.
     """
+    if weights is not None and weights.startswith(TORCHVISION_PREFIX):
+        weights = weights[len(TORCHVISION_PREFIX) :]
+    if name.startswith(TIMM_PREFIX):
+        c, h, w = _timm_cfg(name[len(TIMM_PREFIX) :]).get("input_size", (3, 224, 224))
+        return (int(c), int(h), int(w))
     if name in ZOO:
         return ZOO[name].input_size
     if name not in torchvision_models():
@@ -242,14 +261,23 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def _load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load ``state`` strictly; a misfit raises :class:`WeightsMismatch` listing the keys."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    mismatched = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ]
+    if missing or unexpected or mismatched:
+        raise WeightsMismatch(source, missing, unexpected, mismatched)
     try:
         model.load_state_dict(state, strict=True)
-    except RuntimeError as err:
+    except RuntimeError as err:  # e.g. a dtype torch cannot copy
         first = str(err).strip().splitlines()
-        detail = "; ".join(line.strip() for line in first[:4])
         raise WeightsUnavailable(
-            f"weights from {source} do not fit this model: {detail}. Check num_classes / "
-            "in_channels match the ones used when the weights were saved."
+            f"weights from {source} do not load: {'; '.join(x.strip() for x in first[:4])}"
         ) from err
 
 
@@ -344,6 +372,10 @@ def create(
     for label, value in (("num_classes", num_classes), ("in_channels", in_channels)):
         if value is not None and (not isinstance(value, int) or value < 1):
             raise BadInput(f"{label} must be a positive integer, got {value!r}")
+    if isinstance(weights, str) and weights.startswith(TORCHVISION_PREFIX):
+        weights = weights[len(TORCHVISION_PREFIX) :]
+    if name.startswith(TIMM_PREFIX):
+        return _create_timm(name[len(TIMM_PREFIX) :], weights, num_classes, in_channels)
     if name in ZOO:
         entry = ZOO[name]
         model = entry.build(num_classes or entry.num_classes, in_channels or entry.input_size[0])
@@ -358,13 +390,14 @@ def create(
         model = torchvision.models.get_model(name, **kwargs)
     elif _looks_like_path(weights):
         state = load_state_dict(weights)
-        model = torchvision.models.get_model(
-            name, **({"num_classes": num_classes} if num_classes else {})
-        )
-        if in_channels:
-            _set_in_channels(model, in_channels)
-        _load_into(model, state, str(weights))
-        return model.eval()
+
+        def build(k: int) -> nn.Module:
+            built = torchvision.models.get_model(name, num_classes=k)
+            if in_channels:
+                _set_in_channels(built, in_channels)
+            return built
+
+        return _load_adapting_classes(build, state, str(weights), num_classes).eval()
     else:
         enum = _torchvision_weights(name, str(weights))
         try:
@@ -380,3 +413,96 @@ def create(
     if in_channels:
         _set_in_channels(model, in_channels)
     return model.eval()
+
+
+# --- timm (optional) ---------------------------------------------------------------------
+
+
+def _timm() -> Any:
+    require("timm", "timm")
+    import timm
+
+    return timm
+
+
+def _timm_cfg(name: str) -> dict[str, Any]:
+    timm = _timm()
+    if not timm.is_model(name):
+        import difflib
+
+        close = difflib.get_close_matches(name, timm.list_models(), n=5)
+        hint = f" Did you mean: {', '.join('timm:' + c for c in close)}?" if close else ""
+        raise UnknownModel(f"timm has no model {name!r}.{hint}")
+    cfg = timm.models.get_pretrained_cfg(name)
+    return cfg.to_dict() if cfg is not None else {}
+
+
+def _create_timm(
+    name: str, weights: str | Path | None, num_classes: int | None, in_channels: int | None
+) -> nn.Module:
+    timm = _timm()
+    _timm_cfg(name)  # a clear UnknownModel for a wrong name
+    kwargs: dict[str, Any] = {}
+    if in_channels:
+        kwargs["in_chans"] = in_channels
+    if weights is None:
+        return timm.create_model(name, pretrained=False, num_classes=num_classes or 1000,
+                                 **kwargs).eval()  # fmt: skip
+    if not _looks_like_path(weights):
+        raise WeightsUnavailable(
+            f"timm:{name} takes a weights file (.safetensors or a state dict), got {weights!r}"
+        )
+    state = load_state_dict(weights)
+    return _load_adapting_classes(
+        lambda k: timm.create_model(name, pretrained=False, num_classes=k, **kwargs),
+        state, str(weights), num_classes,
+    ).eval()  # fmt: skip
+
+
+def _load_adapting_classes(
+    build: Callable[[int], nn.Module],
+    state: dict[str, torch.Tensor],
+    source: str,
+    num_classes: int | None,
+) -> nn.Module:
+    """Load ``state``; when its classifier has another class count, replace it afterwards.
+
+    Tried with ``num_classes`` first; if only that fails and the model's own class count
+    fits, the weights load and the last Linear is replaced (random init): a pretrained
+    backbone fine-tuned on new classes. Otherwise the first misfit is raised.
+    """
+    model = build(num_classes or 1000)
+    try:
+        _load_into(model, state, source)
+        return model
+    except WeightsMismatch as first:
+        if not num_classes or num_classes == 1000:
+            raise
+        model = build(1000)
+        try:
+            _load_into(model, state, source)
+        except WeightsMismatch:
+            raise first from None
+        _set_num_classes(model, num_classes)
+        return model
+
+
+def input_normalization(
+    name: str, weights: str | None = None
+) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """(mean, std) the weights' metadata gives for ``name``, or None when it gives none.
+
+    torchvision weights: ImageNet statistics (their ``ImageClassification`` transform);
+    timm: the model's pretrained config. A weights file carries no metadata: None.
+    """
+    if weights is not None and weights.startswith(TORCHVISION_PREFIX):
+        weights = weights[len(TORCHVISION_PREFIX) :]
+    if name.startswith(TIMM_PREFIX):
+        cfg = _timm_cfg(name[len(TIMM_PREFIX) :])
+        if "mean" in cfg and "std" in cfg:
+            return tuple(float(v) for v in cfg["mean"]), tuple(float(v) for v in cfg["std"])
+        return None
+    if name in ZOO or weights is None or _looks_like_path(weights):
+        return None
+    _torchvision_weights(name, weights)  # a clear error for unknown weights
+    return IMAGENET_MEAN, IMAGENET_STD

@@ -16,8 +16,8 @@ def test_codecs_list_shows_every_stage() -> None:
 
 
 def test_codecs_bench_writes_a_table_and_json(tmp_path: Path) -> None:
+    from splitinfer.data import fmnist_root
     from splitinfer.errors import BadInput
-    from splitinfer.train.data import fmnist_root
 
     try:
         fmnist_root()

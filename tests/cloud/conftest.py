@@ -10,7 +10,7 @@ import torch
 from splitinfer import zoo
 from splitinfer.bottleneck import UnitConfig
 from splitinfer.bundle import Bundle, Preprocess
-from splitinfer.train.data import FMNIST_CLASSES, synthetic
+from splitinfer.data import FMNIST_CLASSES, synthetic
 
 CODEC = "quant:bits=4,clip=0:1|ans"
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from splitinfer.bundle import Bundle, default_bundle_path
+from splitinfer.data import synthetic
 from splitinfer.edge import EdgeRunner
 from splitinfer.edge.auto import AutoInputs, decide, measure_inputs
 from splitinfer.edge.stream import run_stream
@@ -16,7 +17,6 @@ from splitinfer.errors import BadBundle, BadInput
 from splitinfer.partition.profile import CutProfile, ModelProfile
 from splitinfer.partition.split import CutPoint
 from splitinfer.plan import InputEncoding, RatePoint
-from splitinfer.train.data import synthetic
 from tests.cloud.conftest import CODEC, build
 from tests.edge.helpers import TOKEN, Servers, serving
 

@@ -19,6 +19,7 @@ from splitinfer import wire, zoo
 from splitinfer.bottleneck import UnitConfig
 from splitinfer.bundle import Bundle, Preprocess, default_bundle_path
 from splitinfer.cli import build_app
+from splitinfer.data import FMNIST_CLASSES, load_fashion_mnist, synthetic
 from splitinfer.edge.onnx import (
     OnnxCloudEngine,
     OnnxEdgeEngine,
@@ -27,7 +28,6 @@ from splitinfer.edge.onnx import (
     export_edge,
 )
 from splitinfer.errors import BadBundle, BadInput, MissingDependency
-from splitinfer.train.data import FMNIST_CLASSES, load_fashion_mnist, synthetic
 
 # ONNX Runtime folds BatchNorm into the convolutions and runs its own kernels: features
 # (sigmoid outputs in (0, 1)) agree to float rounding, not bitwise.

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 from splitinfer.bundle import Bundle
 from splitinfer.cli import build_app
 from splitinfer.cli.run import server_url
+from splitinfer.data import fmnist_root
 from splitinfer.errors import BadInput
-from splitinfer.train.data import fmnist_root
 from tests.cloud.conftest import CODEC, build
 from tests.edge.helpers import TOKEN, Servers, serving
 

@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from splitinfer.bundle import Bundle
+from splitinfer.data import synthetic
 from splitinfer.edge import CloudRefused, CloudUnavailable, EdgeRunner, connect
 from splitinfer.edge.stream import run_stream
 from splitinfer.edge.transport import Answers
 from splitinfer.errors import BadInput
-from splitinfer.train.data import synthetic
 from tests.cloud.conftest import CODEC, build
 from tests.edge.helpers import TOKEN, FlakyDataPlane, Servers, dead_url, serving
 

@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from splitinfer.bundle import Bundle
+from splitinfer.data import synthetic
 from splitinfer.edge import CloudRefused, CloudUnavailable, GrpcTransport, HttpTransport, connect
 from splitinfer.edge.runner import encode_png
 from splitinfer.edge.transport import Reply
 from splitinfer.errors import BadInput
-from splitinfer.train.data import synthetic
 from tests.cloud.conftest import CODEC, build
 from tests.edge.helpers import TOKEN, FlakyDataPlane, Servers, dead_url, serving
 

@@ -23,7 +23,7 @@ from tests.experiments.fixtures import demo_doc, sweep_doc
 
 
 def _need_fmnist() -> None:
-    from splitinfer.train.data import fmnist_root
+    from splitinfer.data import fmnist_root
 
     try:
         fmnist_root()

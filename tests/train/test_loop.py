@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from splitinfer import zoo
-from splitinfer.train.data import normalize_fmnist, synthetic
+from splitinfer.data import normalize_fmnist, synthetic
 from splitinfer.train.loop import FitConfig, augment_28, evaluate, fit
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from splitinfer.bottleneck import UnitConfig
 from splitinfer.bundle import Bundle
-from splitinfer.train.data import normalize_fmnist, synthetic
+from splitinfer.data import normalize_fmnist, synthetic
 from splitinfer.train.evaluate import evaluate_bundle
 from splitinfer.train.loop import FitConfig
 from splitinfer.train.recipes import Data, train_backbone, train_unit_bundle

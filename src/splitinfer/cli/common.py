@@ -16,12 +16,15 @@ from rich.progress import (
 )
 
 
-def step_bar(console: Console) -> Progress:
-    """A bar with a ``stats`` field: training epochs, sweep points and their steps."""
+def step_bar(console: Console, disable: bool = False) -> Progress:
+    """A bar with a ``stats`` field: training epochs, sweep points and their steps.
+
+    ``disable``: draw nothing (ranks other than 0 of a distributed run).
+    """
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[stats]}"),
-        console=console,
+        console=console, disable=disable,
     )  # fmt: skip
 
 

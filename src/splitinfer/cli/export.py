@@ -38,7 +38,7 @@ def _pct(x: float, digits: int = 2) -> str:
 
 def _check_table(r: dict[str, Any]) -> Table:
     table = Table(
-        title=f"ONNX Runtime vs torch on {r['images']} Fashion-MNIST test images "
+        title=f"ONNX Runtime vs torch on {r['images']} {r.get('data', 'fmnist')} test images "
         f"(bundle {r['bundle']}, codec {r['codec']})",
         title_justify="left",
         caption=(
@@ -67,13 +67,18 @@ def _check_table(r: dict[str, Any]) -> Table:
 
 
 def _check(
-    console: Console, bundle: Any, edge: Path, cloud: Path | None, n: int, threads: int | None
+    console: Console,
+    bundle: Any,
+    edge: Path,
+    cloud: Path | None,
+    n: int,
+    threads: int | None,
+    data: str = "fmnist",
 ) -> dict[str, Any]:
+    from splitinfer.data.stream import first_test_images
     from splitinfer.edge.onnx import OnnxCloudEngine, OnnxEdgeEngine, check_agreement
-    from splitinfer.train.data import load_fashion_mnist
 
-    x, y = load_fashion_mnist("test")
-    x, y = x[:n], y[:n]
+    x, y, _classes = first_test_images(data, bundle.spec.input_shape, n)
     engine = OnnxEdgeEngine(bundle, edge, threads=threads)
     cloud_engine = None if cloud is None else OnnxCloudEngine(bundle, cloud, threads=threads)
     with progress_bar(console) as bar:
@@ -83,6 +88,7 @@ def _check(
             bar.update(task, completed=done)
 
         result = check_agreement(bundle, engine, x, y, cloud=cloud_engine, progress=tick)
+    result["data"] = data
     console.print(_check_table(result))
     return result
 
@@ -99,7 +105,12 @@ def register(app: Any, console: Console) -> None:
             0,
             min=0,
             max=10000,
-            help="check the files against torch on the first N Fashion-MNIST test images",
+            help="check the files against torch on the first N test images of --check-data",
+        ),
+        check_data: str = typer.Option(
+            "fmnist",
+            help="images for --check: fmnist[:DIR] | imagefolder:PATH | synthetic:CLASSES,SIZE "
+            "(test split, resized and centre-cropped to the bundle's input)",
         ),
         opset: int = typer.Option(17, help="ONNX opset (11..20)"),
         threads: int = typer.Option(
@@ -112,7 +123,7 @@ def register(app: Any, console: Console) -> None:
         tail -> logits) to ONNX with a dynamic batch axis. The codec is not in the graphs:
         it stays Python on both sides, so frames are the bundle's own.
 
-        --check N compares torch and ONNX Runtime on N Fashion-MNIST test images:
+        --check N compares torch and ONNX Runtime on N test images (--check-data):
         features, quantized symbols, frames, cloud predictions and accuracy.
         """
         import torch
@@ -127,7 +138,7 @@ def register(app: Any, console: Console) -> None:
         console.print(_files_table(report))
         data: dict[str, Any] = {"export": report.to_json()}
         if check:
-            data["check"] = _check(console, b, edge, cloud, check, threads)
+            data["check"] = _check(console, b, edge, cloud, check, threads, check_data)
         if json_out:
             json_out.parent.mkdir(parents=True, exist_ok=True)
             json_out.write_text(json.dumps(data, indent=1) + "\n")

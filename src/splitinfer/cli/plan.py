@@ -25,6 +25,18 @@ def _load_profile(console: Console, what: str, repeats: int) -> Any:
     return run_profile(console, what, repeats=repeats, warmup=3, measure=True)
 
 
+def _rate_points(path: Path) -> Any:
+    """Rate points from a ratepoints JSON, or measured by a bundle (its ``spec.json``)."""
+    from splitinfer.plan.ratepoints import load_ratepoints, parse_ratepoints
+
+    if path.is_dir() and (path / "spec.json").is_file():
+        from splitinfer.bundle import Bundle
+        from splitinfer.train.recipes import ratepoints_for
+
+        return parse_ratepoints(ratepoints_for(Bundle.load(path).spec), str(path))
+    return load_ratepoints(path)
+
+
 def _ms(v: float) -> str:
     return f"{v:,.1f}" if v >= 10 else f"{v:.2f}"
 
@@ -97,7 +109,10 @@ def register(app: Any, console: Console) -> None:
             ..., help="profile JSON (`splitinfer profile M --json`) or a model name"
         ),
         rates: Path = typer.Option(
-            None, "--rates", help="rate points (splitinfer.ratepoints/1 JSON)"
+            None,
+            "--rates",
+            help="rate points: splitinfer.ratepoints/1 JSON, or a bundle folder (its measured "
+            "operating point)",
         ),
         link_spec: str = typer.Option(
             "4g", "--link", help="3g | 4g | wifi | custom:up=..,down=..,rtt=.."
@@ -130,7 +145,6 @@ def register(app: Any, console: Console) -> None:
         from splitinfer.plan import device, link, plan, server
         from splitinfer.plan.inputs import InputEncoding, default_input_encoding
         from splitinfer.plan.profiles import register_profiles
-        from splitinfer.plan.ratepoints import load_ratepoints
 
         if profiles_file:
             register_profiles(profiles_file)
@@ -140,7 +154,7 @@ def register(app: Any, console: Console) -> None:
             enc = InputEncoding(input_bytes, enc.encode_ms, enc.decode_ms, "given (--input-bytes)")
         kwargs: dict[str, Any] = dict(
             device=device(device_spec), server=server(server_spec),
-            rate_points=load_ratepoints(rates) if rates else None,
+            rate_points=_rate_points(rates) if rates else None,
             objective=objective, budget=budget, mode=mode, header_bytes=header_bytes,
             input_encoding=enc, compression=compression, include_unmeasured=not exclude_unmeasured,
         )  # fmt: skip

@@ -91,8 +91,8 @@ def _images(spec: str, bundle: Any, limit: int | None) -> tuple[Any, Any, str]:
     from splitinfer.edge.stream import fit_images, load_images
 
     if spec.isdigit():
+        from splitinfer.data import load_fashion_mnist
         from splitinfer.errors import BadInput
-        from splitinfer.train.data import load_fashion_mnist
 
         n = int(spec)
         if not 1 <= n <= 10000:

@@ -26,40 +26,156 @@ def progress_callback(console: Console, bar: Progress) -> Any:
     return tick
 
 
+DATA_HELP = (
+    "fmnist[:DIR] | imagefolder:PATH (PATH/train/<class>/*, PATH/test|val/<class>/*) | "
+    "synthetic:CLASSES,SIZE (generated images, for tests and throughput only); a plain "
+    "folder is read as Fashion-MNIST's IDX files"
+)
+
+
+def open_data(
+    console: Console,
+    data: str | None,
+    model: str,
+    weights: str | None,
+    limit: int | None,
+    image_size: int | None,
+    mean: str | None,
+    std: str | None,
+    workers: int,
+    runtime: Any,
+) -> Any:
+    """In-memory Fashion-MNIST for a native 1x28x28 model (as before), else a stream."""
+    from splitinfer import zoo
+    from splitinfer.data.stream import parse_data_spec
+    from splitinfer.train.recipes import fashion_mnist, stream_data
+
+    spec = parse_data_spec(data or "fmnist")
+    native = zoo.default_input_size(model, weights) == (1, 28, 28) and image_size in (None, 28)
+    if spec.kind == "fmnist" and native and not runtime.distributed and mean is None:
+        return fashion_mnist(spec.path, limit)
+    streamed = stream_data(
+        data or "fmnist", model, weights, image_size, _floats(mean), _floats(std), workers
+    )
+    if limit:
+        streamed = streamed.limited(limit)
+    if runtime.is_main:
+        s = streamed.streams
+        console.print(
+            f"data: {spec.label}; {len(s.classes)} classes, {len(s.train)} train / "  # type: ignore[arg-type]
+            f"{len(s.test)} test images at {s.input_shape}, normalised by mean "  # type: ignore[arg-type]
+            f"{streamed.mean} std {streamed.std}; device {runtime.device}"
+            + (f", {runtime.world} processes" if runtime.distributed else "")
+        )
+    return streamed
+
+
+def load_recipe(path: Path) -> dict[str, dict[str, Any]]:
+    """A recipe file's command sections (``yaml.safe_load``), with option names as keys."""
+    import yaml
+
+    from splitinfer.errors import BadInput
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise BadInput(f"cannot read recipe {path}: {err}") from None
+    if not isinstance(data, dict):
+        raise BadInput(f"{path}: a recipe is a mapping of command -> options")
+    sections = {k: v for k, v in data.items() if k in ("backbone", "units", "evaluate")}
+    if not sections or not all(isinstance(v, dict) for v in sections.values()):
+        raise BadInput(f"{path}: needs a `backbone:`, `units:` or `evaluate:` mapping")
+    return {cmd: {str(k).replace("-", "_"): v for k, v in opts.items()}
+            for cmd, opts in sections.items()}  # fmt: skip
+
+
+def _floats(text: str | None) -> tuple[float, ...] | None:
+    from splitinfer.errors import BadInput
+
+    if text is None:
+        return None
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise BadInput(f"expected comma-separated numbers, got {text!r}") from None
+
+
 def register(app: Any, console: Console) -> None:
     """Add the `train` command group to ``app``."""
-    train_app = typer.Typer(no_args_is_help=True, help="Training recipes (Fashion-MNIST).")
+    train_app = typer.Typer(
+        no_args_is_help=True, help="Training recipes: any zoo, torchvision or timm model, any data."
+    )
     app.add_typer(train_app, name="train")
+
+    @train_app.callback()
+    def train_group(
+        ctx: typer.Context,
+        config: Path = typer.Option(
+            None,
+            help="a recipe (YAML, e.g. configs/resnet50-layer2.yaml): its `backbone:`, "
+            "`units:` and `evaluate:` sections are the commands' defaults; flags override",
+        ),
+    ) -> None:
+        """Training recipes: any zoo, torchvision or timm model, any data."""
+        if config is not None:
+            ctx.default_map = {**(ctx.default_map or {}), **load_recipe(config)}
+
     register_units(train_app, console)
+    register_evaluate(train_app, console)
 
     @train_app.command("backbone")
     def backbone_cmd(
-        model: str = typer.Option("fmnist_resnet10", help="zoo model to train from scratch"),
+        model: str = typer.Option(
+            "fmnist_resnet10", help="zoo or torchvision model, or timm:NAME (`splitinfer models`)"
+        ),
+        weights: str = typer.Option(
+            None, help="start from: a .safetensors / state-dict file, or torchvision:ENUM_NAME"
+        ),
+        data: str = typer.Option(None, help=DATA_HELP),
+        image_size: int = typer.Option(
+            None, min=8, help="square input side (default: the weights' crop, else the model's)"
+        ),
+        mean: str = typer.Option(None, help="input mean per channel, e.g. 0.485,0.456,0.406"),
+        std: str = typer.Option(None, help="input std per channel, e.g. 0.229,0.224,0.225"),
+        device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N"),
+        amp: bool = typer.Option(True, help="bf16 autocast on CUDA (no effect on CPU)"),
+        workers: int = typer.Option(2, min=0, help="DataLoader worker processes (streamed data)"),
         out: Path = typer.Option(Path("runs/backbone"), help="output folder"),
-        epochs: int = typer.Option(8, min=1),
-        batch_size: int = typer.Option(128, min=1),
-        lr: float = typer.Option(0.05, min=1e-6),
-        seed: int = typer.Option(0),
+        epochs: int = typer.Option(8, min=1, help="training epochs"),
+        batch_size: int = typer.Option(128, min=1, help="images per step (per process)"),
+        lr: float = typer.Option(0.05, min=1e-6, help="peak learning rate (cosine schedule)"),
+        seed: int = typer.Option(0, help="random seed"),
         threads: int = typer.Option(None, min=1, help="torch.set_num_threads"),
         limit: int = typer.Option(None, min=1, help="use only the first N training images"),
-        data: Path = typer.Option(None, help="folder with the Fashion-MNIST IDX files"),
         resume: bool = typer.Option(False, help="continue from OUT/checkpoint.pt"),
     ) -> None:
-        """Recipe (a): train a backbone from scratch; writes weights and results to OUT."""
-        from splitinfer.train.recipes import fashion_mnist, train_backbone
+        """Recipe (a): train a backbone; writes weights and results to OUT (rank 0)."""
+        from splitinfer.train import runtime as rt
+        from splitinfer.train.recipes import train_backbone
 
+        run = rt.start(device, amp)
         config = FitConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                            threads=threads)  # fmt: skip
         command = command_line()
-        with step_bar(console) as bar:
-            results = train_backbone(
-                model, fashion_mnist(data, limit), config, out, resume=resume,
-                progress=progress_callback(console, bar), command=command,
-            )  # fmt: skip
+        try:
+            dataset = open_data(console, data, model, weights, limit, image_size, mean, std,
+                                workers, run)  # fmt: skip
+            with step_bar(console, disable=not run.is_main) as bar:
+                results = train_backbone(
+                    model, dataset, config, out, resume=resume,
+                    progress=progress_callback(console, bar), command=command,
+                    weights=weights, runtime=run,
+                )  # fmt: skip
+        finally:
+            rt.stop(run)
+        if not run.is_main:
+            return
+        skipped = results.get("skipped_images")
         console.print(
             f"{model}: top-1 {100 * results['test_accuracy']:.2f}% on "
             f"{results['test_images']} test images after {results['epochs']} epochs "
             f"({results['train_seconds']:.0f} s); wrote {out}/weights.safetensors"
+            + (f"; {skipped} unreadable image(s) skipped" if skipped is not None else "")
         )
 
 
@@ -68,8 +184,24 @@ def register_units(train_app: Any, console: Console) -> None:
 
     @train_app.command("units")
     def units_cmd(
-        backbone: Path = typer.Option(..., help="trained backbone weights (safetensors)"),
-        model: str = typer.Option("fmnist_resnet10", help="zoo model the weights belong to"),
+        backbone: str = typer.Option(
+            ...,
+            "--backbone",
+            "--weights",
+            help="the trained backbone: .safetensors / state-dict file, or torchvision:ENUM_NAME",
+        ),
+        model: str = typer.Option(
+            "fmnist_resnet10", help="zoo, torchvision or timm:NAME model the weights belong to"
+        ),
+        data: str = typer.Option(None, help=DATA_HELP),
+        image_size: int = typer.Option(
+            None, min=8, help="square input side (default: the weights' crop, else the model's)"
+        ),
+        mean: str = typer.Option(None, help="input mean per channel, e.g. 0.485,0.456,0.406"),
+        std: str = typer.Option(None, help="input std per channel, e.g. 0.229,0.224,0.225"),
+        device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N"),
+        amp: bool = typer.Option(True, help="bf16 autocast on CUDA (no effect on CPU)"),
+        workers: int = typer.Option(2, min=0, help="DataLoader worker processes (streamed data)"),
         cut: str = typer.Option(..., help="cut point (see `splitinfer profile MODEL`)"),
         channels: int = typer.Option(2, min=1, help="channels after the reduction unit"),
         stride: int = typer.Option(1, min=1, help="spatial reduction of the unit"),
@@ -108,7 +240,6 @@ def register_units(train_app: Any, console: Console) -> None:
         seed: int = typer.Option(0),
         threads: int = typer.Option(None, min=1, help="torch.set_num_threads"),
         limit: int = typer.Option(None, min=1, help="use only the first N training images"),
-        data: Path = typer.Option(None, help="folder with the Fashion-MNIST IDX files"),
         out: Path = typer.Option(Path("runs/units"), help="run folder (config, checkpoint)"),
         bundle: Path = typer.Option(Path("runs/bundle"), help="where the bundle is written"),
         bundle_id: str = typer.Option("fmnist-split", help="bundle id"),
@@ -117,37 +248,48 @@ def register_units(train_app: Any, console: Console) -> None:
         """Train a butterfly unit on a trained backbone (frozen or fine-tuned); save the bundle."""
         from splitinfer.bottleneck import UnitConfig
         from splitinfer.errors import BadInput
-        from splitinfer.train.recipes import TUNES, fashion_mnist, train_unit_bundle
+        from splitinfer.train import runtime as rt
+        from splitinfer.train.recipes import TUNES, train_unit_bundle
 
         if tune not in TUNES:
             raise BadInput(f"--tune must be one of {', '.join(TUNES)}; got {tune!r}")
         config = FitConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                            threads=threads, optimizer=optimizer)  # fmt: skip
         command = command_line()
-        with step_bar(console) as bar:
-            run = train_unit_bundle(
-                model_name=model,
-                backbone=backbone,
-                cut=cut,
-                unit=UnitConfig(
-                    channels=channels, stride=stride, kernel=kernel, depth=depth, hidden=hidden
-                ),
-                codec=codec,
-                data=fashion_mnist(data, limit),
-                config=config,
-                out=out,
-                bundle_dir=bundle,
-                bundle_id=bundle_id,
-                tune=tune,  # type: ignore[arg-type]
-                distill=distill,
-                rate_lambda=rate_lambda,
-                tail_lr_scale=tail_lr_scale,
-                head_lr_scale=head_lr_scale,
-                feature_match=feature_match,
-                resume=resume,
-                progress=progress_callback(console, bar),
-                command=command,
-            )
+        runtime = rt.start(device, amp)
+        try:
+            dataset = open_data(console, data, model, backbone, limit, image_size, mean, std,
+                                workers, runtime)  # fmt: skip
+            with step_bar(console, disable=not runtime.is_main) as bar:
+                run = train_unit_bundle(
+                    model_name=model,
+                    backbone=backbone,
+                    cut=cut,
+                    unit=UnitConfig(
+                        channels=channels, stride=stride, kernel=kernel, depth=depth,
+                        hidden=hidden,
+                    ),
+                    codec=codec,
+                    data=dataset,
+                    config=config,
+                    out=out,
+                    bundle_dir=bundle,
+                    bundle_id=bundle_id,
+                    tune=tune,  # type: ignore[arg-type]
+                    distill=distill,
+                    rate_lambda=rate_lambda,
+                    tail_lr_scale=tail_lr_scale,
+                    head_lr_scale=head_lr_scale,
+                    feature_match=feature_match,
+                    resume=resume,
+                    progress=progress_callback(console, bar),
+                    command=command,
+                    runtime=runtime,
+                )  # fmt: skip
+        finally:
+            rt.stop(runtime)
+        if not runtime.is_main:
+            return
         m = run.metrics
         console.print(
             f"bundle {run.bundle_dir}: top-1 {100 * m['accuracy']:.2f}% through real frames "
@@ -157,8 +299,77 @@ def register_units(train_app: Any, console: Console) -> None:
             f"{m['mean_payload_bytes']:.1f} B); encode {m['encode_ms_median']:.2f} ms, "
             f"decode {m['decode_ms_median']:.2f} ms (median per image)"
         )
+        if "skipped_images" in m:
+            console.print(
+                f"data {m['data']}: {m['skipped_images']} unreadable test image(s) and "
+                f"{m['skipped_train_images']} training image(s) skipped"
+            )
         if "mean_estimated_payload_bits" in m:
             console.print(
                 f"rate: {m['mean_estimated_payload_bits']:.1f} bits estimated by the bundle's "
                 f"tables, {m['mean_actual_payload_bits']:.1f} bits sent (per image)"
             )
+
+
+def register_evaluate(train_app: Any, console: Console) -> None:
+    """`splitinfer train evaluate`: a bundle on a test split that streams from disk."""
+
+    @train_app.command("evaluate")
+    def evaluate_cmd(
+        bundle: Path = typer.Option(..., help="bundle folder"),
+        data: str = typer.Option("fmnist", help=DATA_HELP + " (its test split is used)"),
+        batch_size: int = typer.Option(64, min=1, help="images per cloud batch"),
+        workers: int = typer.Option(2, min=0, help="DataLoader worker processes"),
+        limit: int = typer.Option(None, min=1, help="only the first N test images"),
+        json_out: Path = typer.Option(None, "--json", help="write the metrics here"),
+    ) -> None:
+        """Accuracy and bytes of BUNDLE through real frames, one image per frame, on the
+        test split of --data (Resize + CenterCrop to the bundle's input; unreadable images
+        skipped and counted)."""
+        import json
+
+        from torch.utils.data import Subset
+
+        from splitinfer.bundle import Bundle
+        from splitinfer.data.stream import make_loader, open_streams, parse_data_spec
+        from splitinfer.errors import BadInput
+        from splitinfer.train.evaluate import evaluate_bundle_stream
+
+        b = Bundle.load(bundle)
+        spec = parse_data_spec(data)
+        streams = open_streams(spec, b.spec.input_shape)
+        if tuple(streams.classes) != tuple(b.spec.classes):
+            raise BadInput(
+                f"the data's classes {list(streams.classes)[:10]} are not the bundle's "
+                f"{list(b.spec.classes)[:10]} (same names, same order)"
+            )
+        test = streams.test
+        if limit:
+            test = Subset(test, range(min(limit, len(test))))  # type: ignore[arg-type]
+        loader = make_loader(test, batch_size, shuffle=False, workers=workers)
+        skipped = [0]
+
+        def batches() -> Any:
+            for batch in loader:
+                skipped[0] += batch.skipped
+                yield batch.images, batch.labels
+
+        with step_bar(console) as bar:
+            task = bar.add_task("evaluating", total=len(test), stats="")  # type: ignore[arg-type]
+
+            def tick(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            m = evaluate_bundle_stream(b, batches(), len(test), tick,  # type: ignore[arg-type]
+                                       skipped=lambda: skipped[0])  # fmt: skip
+        m["data"] = spec.label
+        console.print(
+            f"bundle {b.spec.id} on {spec.label}: top-1 {100 * m['accuracy']:.2f}% on "
+            f"{m['images']} test images through real frames; mean frame "
+            f"{m['mean_frame_bytes']:.1f} B (payload {m['mean_payload_bytes']:.1f} B); "
+            f"{m['skipped_images']} unreadable image(s) skipped"
+        )
+        if json_out:
+            json_out.parent.mkdir(parents=True, exist_ok=True)
+            json_out.write_text(json.dumps(m, indent=1) + "\n")
+            console.print(f"wrote {json_out}")

@@ -26,7 +26,7 @@ from splitinfer.errors import BadInput
 
 
 def _load_inputs(cfg: DemoConfig) -> tuple[Bundle, torch.Tensor, torch.Tensor]:
-    from splitinfer.train.data import load_fashion_mnist
+    from splitinfer.data import load_fashion_mnist
 
     bundle = Bundle.load(cfg.bundle_path)
     x, y = load_fashion_mnist("test")

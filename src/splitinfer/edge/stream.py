@@ -17,9 +17,9 @@ from typing import Any
 
 import torch
 
+from splitinfer.data.folder import IMAGE_SUFFIXES, load_image_folder, read_image_tensor
 from splitinfer.edge.runner import EdgeResult, EdgeRunner, RunMode
 from splitinfer.errors import BadInput
-from splitinfer.train.data import IMAGE_SUFFIXES, MAX_SOURCE_PIXELS
 
 STAGES = ("head_ms", "encode_ms", "network_ms", "server_ms")
 
@@ -121,7 +121,7 @@ def load_images(
     """An image file or folder as uint8 (N, C, H, W) of ``input_shape``, plus labels.
 
     A folder of class folders (torchvision's ImageFolder layout, read by
-    :func:`splitinfer.train.data.load_image_folder`) is labelled when every class folder
+    :func:`splitinfer.data.load_image_folder`) is labelled when every class folder
     names one of ``classes`` (case and punctuation ignored) or is a class index; a flat
     folder or a single file has no labels. Images are converted to grayscale or RGB as C
     says and resized (bilinear) to H x W. ``limit``: the first N, in folder order.
@@ -132,8 +132,6 @@ def load_images(
     root = Path(path)
     labels: torch.Tensor | None = None
     if root.is_dir() and any(d.is_dir() and not d.name.startswith(".") for d in root.iterdir()):
-        from splitinfer.train.data import load_image_folder
-
         images, folder_labels, names = load_image_folder(root, (h, w), c)
         to_bundle = _bundle_labels(names, classes)
         labels = to_bundle[folder_labels] if to_bundle is not None else None
@@ -148,7 +146,7 @@ def load_images(
             raise BadInput(f"no image file or folder at {root}")
         if not files:
             raise BadInput(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {root}")
-        images = torch.stack([_read(f, input_shape) for f in files[:limit]])
+        images = torch.stack([read_image_tensor(f, input_shape) for f in files[:limit]])
     if limit is not None:
         images = images[:limit]
         labels = labels[:limit] if labels is not None else None
@@ -190,20 +188,3 @@ def _bundle_labels(names: Sequence[str], classes: Sequence[str]) -> torch.Tensor
 
 def _key(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
-
-
-def _read(path: Path, shape: tuple[int, int, int]) -> torch.Tensor:
-    from PIL import Image
-
-    c, h, w = shape
-    try:
-        with Image.open(path) as im:
-            if im.size[0] * im.size[1] > MAX_SOURCE_PIXELS:
-                raise BadInput(f"{path}: {im.size[0]}x{im.size[1]} pixels exceeds the cap")
-            pixels = im.convert("L" if c == 1 else "RGB")
-            if pixels.size != (w, h):
-                pixels = pixels.resize((w, h), Image.Resampling.BILINEAR)
-            raw = pixels.tobytes()
-    except (OSError, ValueError, Image.DecompressionBombError) as err:
-        raise BadInput(f"cannot read image {path}: {err}") from None
-    return torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(h, w, c).permute(2, 0, 1)

@@ -69,7 +69,7 @@ def test_bundle(folder: Path) -> Path:
     from splitinfer import zoo
     from splitinfer.bottleneck import UnitConfig
     from splitinfer.bundle import Bundle, Preprocess
-    from splitinfer.train.data import FMNIST_CLASSES
+    from splitinfer.data import FMNIST_CLASSES
 
     torch.manual_seed(0)
     return Bundle.build(
@@ -83,7 +83,7 @@ def test_bundle(folder: Path) -> Path:
 def make_frames(bundle_dir: Path, n: int = 64) -> tuple[str, list[bytes]]:
     """The bundle id and ``n`` compact frames of synthetic images."""
     from splitinfer.bundle import Bundle
-    from splitinfer.train.data import synthetic
+    from splitinfer.data import synthetic
 
     bundle = Bundle.load(bundle_dir)
     images = synthetic(n, shape=bundle.spec.input_shape, seed=0)[0]

@@ -16,6 +16,7 @@ same place as aliases (``layer2.3``); a cut that ends no module is named by its 
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -85,7 +86,7 @@ def trace(model: nn.Module, leaf_modules: Iterable[type[nn.Module]] = ()) -> fx.
     was_training = model.training
     model.eval()
     try:
-        graph = tracer.trace(model)
+        graph = tracer.trace(model, concrete_args=_bound_defaults(model))
     except Exception as err:  # fx raises many unrelated types; all mean "cannot trace"
         raise UntraceableModel(
             f"torch.fx could not trace {type(model).__name__}: {type(err).__name__}: {err}. "
@@ -96,8 +97,61 @@ def trace(model: nn.Module, leaf_modules: Iterable[type[nn.Module]] = ()) -> fx.
         ) from err
     finally:
         model.train(was_training)
+    _drop_bound_placeholders(graph)
     name = type(model).__name__
     return fx.GraphModule(tracer.root, graph, class_name=name)
+
+
+def _bound_defaults(model: nn.Module) -> dict[str, Any] | None:
+    """``forward``'s optional arguments after the first, bound to their defaults.
+
+    timm's ViT takes ``forward(x, attn_mask=None, is_causal=False)``: as constants these
+    leave one input, the image, so the model splits exactly; an argument without a
+    default stays an input, and such a model is refused as multi-input.
+    """
+    try:
+        params = list(inspect.signature(model.forward).parameters.values())
+    except (TypeError, ValueError):  # builtins or C extensions without a signature
+        return None
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                  inspect.Parameter.KEYWORD_ONLY)  # fmt: skip
+    bound = {
+        p.name: p.default
+        for p in params[1:]
+        if p.kind in positional and p.default is not inspect.Parameter.empty
+    }
+    return bound or None
+
+
+def _drop_bound_placeholders(graph: fx.Graph) -> None:
+    """Remove the placeholders fx keeps for bound defaults, with the checks it adds on them.
+
+    fx turns each bound argument into a placeholder whose only users are assertions that
+    the value is still the default; those go, so the graph has one input. A placeholder
+    that something else still reads stays (and the model is then refused as multi-input).
+    """
+    placeholders = [n for n in graph.nodes if n.op == "placeholder"]
+    for node in placeholders[1:]:
+        if not node.args:  # not a bound default: a real input
+            continue
+        users = _users_closure(node)
+        if all(u.op == "call_function" for u in users):
+            for user in reversed([u for u in graph.nodes if u in users]):
+                if not user.users:
+                    graph.erase_node(user)
+        if not node.users:
+            graph.erase_node(node)
+
+
+def _users_closure(node: fx.Node) -> set[fx.Node]:
+    seen: set[fx.Node] = set()
+    stack = list(node.users)
+    while stack:
+        n = stack.pop()
+        if n not in seen:
+            seen.add(n)
+            stack.extend(n.users)
+    return seen
 
 
 @dataclass(frozen=True)

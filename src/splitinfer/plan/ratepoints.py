@@ -63,6 +63,11 @@ def load_ratepoints(path: str | Path) -> list[RatePoint]:
         data = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise BadPlanInput(f"cannot read rate points {path}: {err}") from None
+    return parse_ratepoints(data, str(path))
+
+
+def parse_ratepoints(data: Any, path: str = "rate points") -> list[RatePoint]:
+    """A ``splitinfer.ratepoints/1`` document already parsed from JSON."""
     if not isinstance(data, dict) or data.get("format") != RATEPOINTS_FORMAT:
         raise BadPlanInput(f"{path}: not a rate-point file (expected format {RATEPOINTS_FORMAT!r})")
     points = []

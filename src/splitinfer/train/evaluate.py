@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -30,18 +30,39 @@ def evaluate_bundle(
     ``images`` are uint8 N x C x H x W. Each image is encoded into its own frame (as a
     device would send it); decoded features are batched for the cloud half only.
     """
-    correct = frame_bytes = payload_bytes = 0
+    batches = (
+        (images[i : i + batch_size], labels[i : i + batch_size])
+        for i in range(0, len(images), batch_size)
+    )
+    return evaluate_bundle_stream(bundle, batches, len(images), progress)
+
+
+def evaluate_bundle_stream(
+    bundle: Bundle,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    total: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    skipped: Callable[[], int] | None = None,
+) -> dict[str, Any]:
+    """:func:`evaluate_bundle` over batches of (uint8 images, labels) that stream from disk.
+
+    ``total``: the expected image count, for progress only. ``skipped``: reads the count
+    of unreadable images the stream dropped, reported as ``skipped_images``.
+    """
+    correct = frame_bytes = payload_bytes = n = 0
     estimate = getattr(bundle.codec, "estimate_bits", None)  # learned-prior codecs
     estimated_bits = 0.0
     encode_ms: list[float] = []
     decode_ms: list[float] = []
     t_start = time.perf_counter()
-    for start in range(0, len(images), batch_size):
-        z = bundle.edge.features(images[start : start + batch_size])
+    for images, labels in batches:
+        if len(images) == 0:
+            continue
+        z = bundle.edge.features(images)
         decoded = []
         for i in range(len(z)):
             t0 = time.perf_counter()
-            frame = bundle.edge.frame(z[i : i + 1], start + i)
+            frame = bundle.edge.frame(z[i : i + 1], n + i)
             t1 = time.perf_counter()
             decoded.append(bundle.cloud.decode(frame)[1])
             t2 = time.perf_counter()
@@ -52,22 +73,25 @@ def evaluate_bundle(
             frame_bytes += len(frame)
             payload_bytes += len(wire.decode_frame(frame)[1])
         logits = bundle.cloud.run(torch.cat(decoded))
-        correct += int((logits.argmax(1) == labels[start : start + batch_size]).sum())
+        correct += int((logits.argmax(1) == labels).sum())
+        n += len(images)
         if progress:
-            progress(min(start + batch_size, len(images)), len(images))
-    n = max(len(images), 1)
+            progress(n, max(total or n, n))
+    count = max(n, 1)
     rate: dict[str, Any] = {}
     if estimate is not None:
         # what the bundle's probability tables promise vs what the coder sent
         rate = {
-            "mean_estimated_payload_bits": estimated_bits / n,
-            "mean_actual_payload_bits": 8 * payload_bytes / n,
+            "mean_estimated_payload_bits": estimated_bits / count,
+            "mean_actual_payload_bits": 8 * payload_bytes / count,
         }
+    extra = {"skipped_images": skipped()} if skipped is not None else {}
     return {
-        "accuracy": correct / n,
-        "images": len(images),
-        "mean_frame_bytes": frame_bytes / n,
-        "mean_payload_bytes": payload_bytes / n,
+        "accuracy": correct / count,
+        "images": n,
+        **extra,
+        "mean_frame_bytes": frame_bytes / count,
+        "mean_payload_bytes": payload_bytes / count,
         **rate,
         "encode_ms_median": statistics.median(encode_ms) if encode_ms else 0.0,
         "decode_ms_median": statistics.median(decode_ms) if decode_ms else 0.0,

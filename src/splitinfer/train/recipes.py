@@ -30,10 +30,21 @@ from torch import nn
 
 from splitinfer import zoo
 from splitinfer.bottleneck import BottleneckModel, UnitConfig
+from splitinfer.data import load_fashion_mnist, normalize_fmnist
+from splitinfer.data.stream import Streams, make_loader, open_streams, parse_data_spec
+from splitinfer.data.transforms import normalizer
 from splitinfer.errors import BadInput
 from splitinfer.partition.profile import machine_info
-from splitinfer.train.data import load_fashion_mnist, normalize_fmnist
-from splitinfer.train.loop import FitConfig, FitResult, ProgressFn, evaluate, fit
+from splitinfer.train.loop import (
+    FitConfig,
+    FitResult,
+    ProgressFn,
+    Stream,
+    evaluate,
+    evaluate_stream,
+    fit,
+)
+from splitinfer.train.runtime import CPU, Runtime
 
 Tune = Literal["units", "units+tail", "all"]
 TUNES: tuple[str, ...] = ("units", "units+tail", "all")
@@ -44,6 +55,74 @@ PRIOR_LR_SCALE = 10.0
 class Data:
     train: tuple[torch.Tensor, torch.Tensor]
     test: tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class StreamData:
+    """Data that streams from disk (:mod:`splitinfer.data.stream`), normalised on the device.
+
+    ``mean``/``std``: the model input's normalisation (recorded in the bundle).
+    ``workers``: DataLoader worker processes (0: load in this process).
+    """
+
+    streams: Streams
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    workers: int = 0
+
+    def stream(self, config: FitConfig, runtime: Runtime, evaluate_each_epoch: bool) -> Stream:
+        """The training stream (shuffled, this rank's share) and the per-epoch test one."""
+        pin = runtime.cuda
+        train = make_loader(
+            self.streams.train, config.batch_size, shuffle=True, workers=self.workers,
+            seed=config.seed, pin_memory=pin, distributed=runtime.distributed,
+            drop_last=runtime.distributed,
+        )  # fmt: skip
+        test = self.test_loader(config.batch_size, runtime) if evaluate_each_epoch else None
+        return Stream(train, normalizer(self.mean, self.std), test)
+
+    def limited(self, n: int) -> StreamData:
+        """The first ``n`` training images only (the test split whole)."""
+        from torch.utils.data import Subset
+
+        train = Subset(self.streams.train, range(min(n, len(self.streams.train))))  # type: ignore[arg-type]
+        return replace(self, streams=replace(self.streams, train=train))
+
+    def test_loader(self, batch_size: int, runtime: Runtime, whole: bool = False) -> Any:
+        """The test split in order; this rank's share, or all of it when ``whole``."""
+        return make_loader(
+            self.streams.test, batch_size, shuffle=False, workers=self.workers,
+            pin_memory=runtime.cuda, distributed=runtime.distributed and not whole,
+        )  # fmt: skip
+
+
+def stream_data(
+    spec: str,
+    model_name: str,
+    weights: str | None = None,
+    image_size: int | None = None,
+    mean: tuple[float, ...] | None = None,
+    std: tuple[float, ...] | None = None,
+    workers: int = 0,
+) -> StreamData:
+    """``--data`` for ``model_name`` at ``--image-size`` (default: the weights' crop, else
+    the model's), normalised by ``mean``/``std``, else the weights' metadata, else the
+    data's own statistics (Fashion-MNIST), else ImageNet's."""
+    c, h, _w = zoo.default_input_size(model_name, weights)
+    side = image_size or h
+    streams = open_streams(parse_data_spec(spec), (c, side, side))
+    if (mean is None) != (std is None):
+        raise BadInput("give both --mean and --std, or neither")
+    if mean is None or std is None:
+        known = zoo.input_normalization(model_name, weights)
+        if known is None and streams.mean is not None and streams.std is not None:
+            known = (streams.mean, streams.std)
+        if known is None:
+            known = (zoo.IMAGENET_MEAN, zoo.IMAGENET_STD) if c == 3 else ((0.5,), (0.25,))
+        mean, std = known
+    if len(mean) != c or len(std) != c:
+        raise BadInput(f"mean and std need {c} value(s) each (one per channel): {mean}, {std}")
+    return StreamData(streams, tuple(mean), tuple(std), workers)
 
 
 def fashion_mnist(root: str | Path | None = None, limit: int | None = None) -> Data:
@@ -67,25 +146,73 @@ def save_weights(model: nn.Module, path: Path) -> None:
 
 def train_backbone(
     model_name: str,
-    data: Data,
+    data: Data | StreamData,
     config: FitConfig,
     out: str | Path,
     *,
     resume: bool = False,
     progress: ProgressFn | None = None,
     command: str = "",
+    weights: str | None = None,
+    runtime: Runtime = CPU,
 ) -> dict[str, Any]:
-    """Recipe (a): train ``model_name`` from scratch; returns the results dict."""
+    """Recipe (a): train ``model_name`` (from scratch, or from ``weights``); the results dict.
+
+    With :class:`StreamData` the model gets the data's class count and channels; only
+    rank 0 writes files. ``weights``: a file or ``torchvision:ENUM`` to start from.
+    """
     out = Path(out)
-    model = zoo.create(model_name)
-    _write(out, "config.json", {"recipe": "backbone", "model": model_name, **asdict(config),
-                                "command": command})  # fmt: skip
-    result = fit(model, data.train, config, evaluate_on=data.test,
-                 checkpoint=out / "checkpoint.pt", resume=resume, progress=progress)  # fmt: skip
-    save_weights(model, out / "weights.safetensors")
-    results = _results(model_name, result, evaluate(model, *data.test), len(data.test[0]))
-    _write(out, "results.json", results)
+    if isinstance(data, StreamData):
+        c = data.streams.input_shape[0]
+        model = zoo.create(model_name, weights=weights, num_classes=len(data.streams.classes),
+                           in_channels=c)  # fmt: skip
+    else:
+        model = zoo.create(model_name, weights=weights)
+    extra = {"data": data.streams.name, "weights": weights, "input_shape": data.streams.input_shape,
+             "mean": data.mean, "std": data.std, "world_size": runtime.world,
+             "device": str(runtime.device)} if isinstance(data, StreamData) else {}  # fmt: skip
+    if runtime.is_main:
+        _write(out, "config.json", {"recipe": "backbone", "model": model_name, **asdict(config),
+                                    **extra, "command": command})  # fmt: skip
+    if isinstance(data, StreamData):
+        stream = data.stream(config, runtime, evaluate_each_epoch=True)
+        result = fit(model, stream, config, checkpoint=out / "checkpoint.pt", resume=resume,
+                     progress=progress, runtime=runtime)  # fmt: skip
+        accuracy, n_test, test_skipped = evaluate_stream(
+            model, data.test_loader(config.batch_size, runtime), stream.prepare, runtime
+        )
+        skipped = _total(stream.skipped, runtime) + test_skipped
+        model.to("cpu")
+    else:
+        result = fit(model, data.train, config, evaluate_on=data.test,
+                     checkpoint=out / "checkpoint.pt", resume=resume,
+                     progress=progress, runtime=runtime)  # fmt: skip
+        accuracy, n_test, skipped = evaluate(model, *data.test), len(data.test[0]), 0
+        model.to("cpu")
+    results = _results(model_name, result, accuracy, n_test)
+    results.update(train_images_per_second=result.images_per_second, **_peak_memory(runtime))
+    if isinstance(data, StreamData):
+        results.update(extra, skipped_images=skipped, classes=list(data.streams.classes))
+    if runtime.is_main:
+        save_weights(model, out / "weights.safetensors")
+        _write(out, "results.json", results)
     return results
+
+
+def _peak_memory(runtime: Runtime) -> dict[str, float]:
+    """Peak CUDA memory this process allocated (MiB), on CUDA only."""
+    if not runtime.cuda:
+        return {}
+    return {"peak_gpu_memory_mib": round(torch.cuda.max_memory_allocated(runtime.device) / 2**20)}
+
+
+def _total(count: int, runtime: Runtime) -> int:
+    """``count`` summed over the ranks."""
+    if not runtime.distributed:
+        return count
+    t = torch.tensor([count], dtype=torch.int64, device=runtime.device)
+    torch.distributed.all_reduce(t)
+    return int(t.item())
 
 
 def _results(model: str, result: FitResult, accuracy: float, n_test: int) -> dict[str, Any]:
@@ -121,7 +248,7 @@ def distillation_loss(teacher: nn.Module, temperature: float, weight: float = 0.
 def train_units(
     bm: BottleneckModel,
     teacher: nn.Module,
-    data: Data,
+    data: Data | StreamData,
     config: FitConfig,
     out: str | Path,
     *,
@@ -134,6 +261,7 @@ def train_units(
     resume: bool = False,
     progress: ProgressFn | None = None,
     extra: dict[str, Any] | None = None,
+    runtime: Runtime = CPU,
 ) -> FitResult:
     """Recipes (b)-(d): train the butterfly unit (and the tail, or everything) through the proxy.
 
@@ -161,9 +289,11 @@ def train_units(
 
     if rate_lambda < 0:
         raise BadInput(f"rate_lambda must be >= 0, got {rate_lambda}")
-    _write(out, "config.json", {"recipe": f"units ({tune})", "distill": distill,
-                                "rate_lambda": rate_lambda, **asdict(config),
-                                **(extra or {})})  # fmt: skip
+    if runtime.is_main:
+        _write(out, "config.json", {"recipe": f"units ({tune})", "distill": distill,
+                                    "rate_lambda": rate_lambda, **asdict(config),
+                                    **(extra or {})})  # fmt: skip
+    teacher.to(runtime.device)
     task = distillation_loss(teacher, distill) if distill else (
         lambda logits, labels, _x: F.cross_entropy(logits, labels)
     )  # fmt: skip
@@ -184,12 +314,18 @@ def train_units(
     if bm.prior is not None:  # a density model: a faster learning rate than the network's
         groups.append({"params": list(bm.prior.parameters()), "lr_scale": PRIOR_LR_SCALE})
     bm.match_features = feature_match > 0
+    stream = data.stream(config, runtime, True) if isinstance(data, StreamData) else None
     result = fit(
-        bm, data.train, config, param_groups=groups,
+        bm, stream or data.train, config, param_groups=groups,  # type: ignore[union-attr]
         loss_fn=_with_extras(bm, task, rate_lambda, feature_match),
-        evaluate_on=data.test, checkpoint=out / "checkpoint.pt", resume=resume,
-        train_mode=train_mode, progress=progress,
+        evaluate_on=None if stream else data.test,  # type: ignore[union-attr]
+        checkpoint=out / "checkpoint.pt", resume=resume,
+        train_mode=train_mode, progress=progress, runtime=runtime,
     )  # fmt: skip
+    bm.to("cpu")
+    teacher.to("cpu")
+    if stream is not None:
+        result.skipped = _total(stream.skipped, runtime)
     bm.match_features = False
     if bm.prior is not None:
         bm.prior.update_tables()
@@ -243,7 +379,7 @@ def train_unit_bundle(
     cut: str,
     unit: UnitConfig,
     codec: str,
-    data: Data,
+    data: Data | StreamData,
     config: FitConfig,
     out: str | Path,
     bundle_dir: str | Path,
@@ -258,6 +394,7 @@ def train_unit_bundle(
     progress: ProgressFn | None = None,
     command: str = "",
     test_images_u8: torch.Tensor | None = None,
+    runtime: Runtime = CPU,
 ) -> UnitRun:
     """Recipes (b)-(d) end to end: units on a trained backbone -> a measured bundle.
 
@@ -267,38 +404,72 @@ def train_unit_bundle(
     """
     from splitinfer.bottleneck import insert_bottleneck
     from splitinfer.bundle import Bundle, Preprocess, check_bundle_id
+    from splitinfer.data import FMNIST_CLASSES, FMNIST_MEAN, FMNIST_STD, load_fashion_mnist
     from splitinfer.partition import split
-    from splitinfer.train.data import FMNIST_CLASSES, FMNIST_MEAN, FMNIST_STD, load_fashion_mnist
-    from splitinfer.train.evaluate import evaluate_bundle
+    from splitinfer.train.evaluate import evaluate_bundle, evaluate_bundle_stream
 
     check_bundle_id(bundle_id)  # before the training, not after it
     out = Path(out)
-    model = zoo.create(model_name, weights=backbone)
-    teacher = zoo.create(model_name, weights=backbone)
-    unsplit = evaluate(teacher, *data.test)
-    input_shape = zoo.default_input_size(model_name)
+    if isinstance(data, StreamData):
+        classes, input_shape = data.streams.classes, data.streams.input_shape
+        preprocess = Preprocess(data.mean, data.std)
+        sizes = {"num_classes": len(classes), "in_channels": input_shape[0]}
+    else:
+        classes, input_shape = FMNIST_CLASSES, zoo.default_input_size(model_name)
+        preprocess = Preprocess((FMNIST_MEAN,), (FMNIST_STD,))
+        sizes = {}
+    model = zoo.create(model_name, weights=str(backbone), **sizes)
+    teacher = zoo.create(model_name, weights=str(backbone), **sizes)
+    if isinstance(data, StreamData):
+        prepare = normalizer(data.mean, data.std)
+        unsplit, _n, _skipped = evaluate_stream(
+            teacher.to(runtime.device), data.test_loader(config.batch_size, runtime), prepare,
+            runtime,
+        )  # fmt: skip
+        teacher.to("cpu")
+    else:
+        unsplit = evaluate(teacher, *data.test)
     bm = insert_bottleneck(split(model, cut, torch.zeros(1, *input_shape)), unit, codec)
     result = train_units(
         bm, teacher, data, config, out, tune=tune, distill=distill, rate_lambda=rate_lambda,
         tail_lr_scale=tail_lr_scale, head_lr_scale=head_lr_scale, feature_match=feature_match,
-        resume=resume, progress=progress,
+        resume=resume, progress=progress, runtime=runtime,
         extra={"model": model_name, "backbone": str(backbone), "cut": cut,
-               "unit": unit.to_dict(), "codec": codec, "command": command},
+               "unit": unit.to_dict(), "codec": codec, "command": command,
+               "data": data.streams.name if isinstance(data, StreamData) else "fashion-mnist",
+               "input_shape": input_shape, "world_size": runtime.world,
+               "device": str(runtime.device)},
     )  # fmt: skip
     bundle = Bundle.build(
         bundle_id=bundle_id, model_name=model_name, model=model, cut=cut, unit=unit,
-        codec=codec, classes=FMNIST_CLASSES, units=bm,
-        preprocess=Preprocess((FMNIST_MEAN,), (FMNIST_STD,)), input_shape=input_shape,
-        built_by=command,
+        codec=codec, classes=classes, units=bm, preprocess=preprocess,
+        input_shape=input_shape, built_by=command,
     )  # fmt: skip
-    images = test_images_u8 if test_images_u8 is not None else load_fashion_mnist("test")[0]
-    measured = evaluate_bundle(bundle, images, data.test[1])
+    if not runtime.is_main:  # rank 0 alone measures and writes the bundle; no collective
+        return UnitRun(Path(bundle_dir), {})  # follows, so the others need not wait for it
+    if isinstance(data, StreamData):
+        loader = data.test_loader(config.batch_size, runtime, whole=True)
+        seen = [0]
+
+        def batches() -> Any:
+            for batch in loader:
+                seen[0] += batch.skipped
+                yield batch.images, batch.labels
+
+        measured = evaluate_bundle_stream(bundle, batches(), skipped=lambda: seen[0])
+        measured["data"] = data.streams.name
+        measured["skipped_train_images"] = result.skipped
+    else:
+        images = test_images_u8 if test_images_u8 is not None else load_fashion_mnist("test")[0]
+        measured = evaluate_bundle(bundle, images, data.test[1])
     metrics = {
         **measured,
         "unsplit_accuracy": unsplit,
         "accuracy_loss_points": 100 * (unsplit - measured["accuracy"]),
         "proxy_accuracy": result.history[-1].get("accuracy") if result.history else None,
         "train_seconds": result.train_seconds,
+        "train_images_per_second": result.images_per_second,
+        **_peak_memory(runtime),
         "tune": tune,
         "distill": distill,
         "rate_lambda": rate_lambda,

@@ -38,7 +38,7 @@ class FeatureSet:
 
 def fmnist_inputs(n_images: int, side: int, channels: int, root: str | None = None) -> torch.Tensor:
     """The first ``n_images`` Fashion-MNIST test images, normalized, resized, repeated."""
-    from splitinfer.train.data import load_fashion_mnist, normalize_fmnist
+    from splitinfer.data import load_fashion_mnist, normalize_fmnist
 
     images, _ = load_fashion_mnist("test", root=root)
     x = normalize_fmnist(images[:n_images])

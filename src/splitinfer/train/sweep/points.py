@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from splitinfer import zoo
+from splitinfer.data import ImageDataset, load_dataset
 from splitinfer.errors import BadInput
-from splitinfer.train.data import ImageDataset, load_dataset
 from splitinfer.train.loop import ProgressFn
 from splitinfer.train.recipes import Data, train_units
 from splitinfer.train.sweep.cloud_only import measure_cloud_only

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from splitinfer.errors import BadInput
-from splitinfer.train.data import (
+from splitinfer.data import (
     fmnist_root,
     load_fashion_mnist,
     normalize_fmnist,
     read_idx,
     synthetic,
 )
+from splitinfer.errors import BadInput
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
@@ -57,7 +57,7 @@ def test_loads_from_a_user_folder(tmp_path: Path) -> None:
 
 
 def test_missing_data_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("splitinfer.train.data.DEBIAN_FMNIST", tmp_path / "nowhere")
+    monkeypatch.setattr("splitinfer.data.idx.DEBIAN_FMNIST", tmp_path / "nowhere")
     monkeypatch.delenv("SPLITINFER_FMNIST_DIR", raising=False)
     with pytest.raises(BadInput, match="dataset-fashion-mnist"):
         fmnist_root(tmp_path / "empty")

@@ -7,9 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
+from splitinfer.data import folder as data_module
+from splitinfer.data import load_dataset, load_image_folder
 from splitinfer.errors import BadInput
-from splitinfer.train import data as data_module
-from splitinfer.train.data import load_dataset, load_image_folder
 
 
 def write_png(path: Path, array: np.ndarray) -> None:
