@@ -29,6 +29,14 @@ from splitinfer.errors import SplitInferError
 # --- child processes: the server, and one worker per link -----------------------------
 
 
+def _import_root() -> str:
+    """The folder this ``splitinfer`` was imported from (a checkout's ``src/`` or a
+    site-packages), so a child imports the same code as its parent."""
+    from importlib.resources import files
+
+    return str(Path(str(files("splitinfer"))).parent)
+
+
 class _Child:
     """A child process this demo owns: stopped on exit, on error, on Ctrl-C (SIGINT reaches
     the whole process group) and, when this parent dies, by its stdin closing."""
@@ -41,8 +49,7 @@ class _Child:
 
     def _spawn(self, args: list[str], pass_fds: tuple[int, ...] = (), stdout: Any = None) -> None:
         env = dict(os.environ)
-        src = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_import_root(), env.get("PYTHONPATH")]))
         self._log = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "splitinfer.demo", *args], stdin=subprocess.PIPE,
