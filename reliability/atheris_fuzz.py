@@ -35,10 +35,10 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         from reliability.fuzz import seed_corpus
-        from reliability.workload import load_workload
         from splitinfer import wire
         from splitinfer.cloud.dataplane import _check_described, cap_decoding
         from splitinfer.errors import SplitInferError
+        from splitinfer.harness.workload import load_workload
 
     workload = load_workload(args.bundle, pool=16)
     b = workload.bundle

@@ -35,12 +35,13 @@ from typing import Any
 import httpx
 import torch
 
-from reliability import rawhttp
-from reliability import server as srv
-from reliability.load import grpc_channel, machine, write_report
-from reliability.workload import Workload, load_workload
+from reliability.load import machine, write_report
 from splitinfer import wire
 from splitinfer.cloud.http_errors import HTTP_STATUS
+from splitinfer.harness import rawhttp
+from splitinfer.harness import server as srv
+from splitinfer.harness.load import grpc_channel
+from splitinfer.harness.workload import Workload, load_workload
 
 GOLDEN_DIR = Path(__file__).resolve().parents[1] / "tests" / "wire" / "golden"
 BOUNDARY = (0x00, 0x01, 0x7F, 0x80, 0xFF)

@@ -7,12 +7,12 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
-from reliability import rawhttp
 from splitinfer.bundle import Bundle
 from splitinfer.cloud import DataPlane
 from splitinfer.cloud.http import FRAME_TYPE
 from splitinfer.cloud.server import DrainingServer, serve_in_thread
 from splitinfer.cloud.settings import ServeSettings
+from splitinfer.harness import rawhttp
 
 TOKEN = "test-token-123"
 CAP = 4096  # body cap of the test servers: frames are < 100 bytes, test PNGs < 1 KiB

@@ -10,13 +10,15 @@ import httpx
 import pytest
 import torch
 from reliability.fuzz import bombs, described_frame, fuzz_grpc, fuzz_http
-from reliability.server import ServeProcess
-from reliability.workload import Workload
 
 from splitinfer import wire
 from splitinfer.cloud.dataplane import cap_decoding
 from splitinfer.errors import PayloadTooLarge
+from splitinfer.harness.server import ServeProcess
+from splitinfer.harness.workload import Workload
 from tests.reliability.conftest import CAP
+
+pytestmark = pytest.mark.integration  # starts servers, subprocesses or heavy tools
 
 PEAK_MARGIN_KB = 64 * 1024  # the server's peak RSS may grow this much over a fuzz run
 
@@ -79,16 +81,14 @@ def test_described_frames_must_describe_the_bundle(
         assert r.status_code == 400 and r.json()["error"] == "bad_frame", r.text
 
 
-def test_a_feature_of_another_dtype_is_refused(served: ServeProcess, workload: Workload) -> None:
-    from splitinfer.bottleneck.prior import LearnedCodec
-
-    if isinstance(workload.bundle.codec, LearnedCodec):
-        pytest.skip("a learned-prior payload carries no dtype: it always decodes to float32")
+def test_a_feature_of_another_dtype_is_refused(
+    served: ServeProcess, plain_workload: Workload
+) -> None:
+    """A payload declares float16 where the bundle makes float32 (the plain bundle's codec
+    carries a dtype; a learned-prior payload carries none, it always decodes to float32)."""
+    workload = plain_workload
     z = workload.bundle.edge.features(workload.images[:1])
-    try:
-        payload = workload.bundle.codec.encode(z.half())
-    except Exception:
-        pytest.skip("this bundle's codec does not carry a dtype")
+    payload = workload.bundle.codec.encode(z.half())
     frame = wire.encode_frame(
         wire.FrameHeader(request_id=1, bundle=workload.bundle.fingerprint), payload
     )
@@ -97,8 +97,11 @@ def test_a_feature_of_another_dtype_is_refused(served: ServeProcess, workload: W
 
 
 def test_cap_decoding_refuses_a_bomb_before_decoding_it(
-    workload: Workload, monkeypatch: pytest.MonkeyPatch
+    plain_workload: Workload, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A payload that declares more elements than the bundle makes (the plain bundle: its
+    codec's payloads declare their shape; the learned prior's shape is fixed)."""
+    workload = plain_workload
     from splitinfer.codecs import limits
 
     for name in ("MAX_ELEMENTS", "MAX_IMAGE_PIXELS", "MAX_DECODED_BYTES"):
@@ -106,10 +109,7 @@ def test_cap_decoding_refuses_a_bomb_before_decoding_it(
     b = workload.bundle
     c = b.feature_shape[1]
     side = math.isqrt(4 * (4 * math.prod(b.feature_shape) + 65536) // c) + 1
-    try:  # made under the generic caps: the codec's encoder checks them too
-        bomb = b.codec.encode(torch.zeros(1, c, side, side))
-    except Exception:
-        pytest.skip("this bundle's codec has a fixed shape: a payload declares nothing")
+    bomb = b.codec.encode(torch.zeros(1, c, side, side))  # under the generic caps
     cap = cap_decoding([b])
     assert math.prod(b.feature_shape) <= cap == limits.MAX_ELEMENTS < c * side * side
     with pytest.raises(PayloadTooLarge):

@@ -1,4 +1,6 @@
-"""Start, probe, signal and measure a ``splitinfer serve`` subprocess.
+"""Start, probe, signal and measure a ``splitinfer serve`` subprocess: the one server
+launcher of the tests, the reliability runs and the bench (readiness, then SIGTERM and
+SIGKILL on the way out), and free loopback ports.
 
     with serve(bundle_dir, token="t0k", grpc=True) as server:
         server.url, server.grpc_target, server.rss_kb(), server.log_text()
@@ -25,7 +27,16 @@ from typing import Any
 
 import httpx
 
+from splitinfer.errors import SplitInferError
+
 SERVE = [sys.executable, "-c", "from splitinfer.cli import main; main()", "serve"]
+
+
+class ServerStartFailed(SplitInferError):
+    """The ``splitinfer serve`` process exited or never became ready (the message carries
+    the end of its log)."""
+
+    code = "server_start_failed"
 
 
 def free_port() -> int:
@@ -187,12 +198,13 @@ def launch(
 
 
 def wait_ready(server: ServeProcess, timeout_s: float = 180.0) -> None:
-    """Poll /readyz until 200; raise RuntimeError with the log if the server dies or stalls."""
+    """Poll /readyz until 200; :class:`ServerStartFailed` with the end of the log if the
+    server dies or stalls."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if not server.alive():
             rc = server.proc.returncode if server.proc else None
-            raise RuntimeError(f"server exited with {rc}:\n{server.log_text()[-3000:]}")
+            raise ServerStartFailed(f"server exited with {rc}:\n{server.log_text()[-3000:]}")
         try:
             r = httpx.get(f"{server.url}/readyz", verify=server.verify(), timeout=5)
             if r.status_code == 200:
@@ -201,7 +213,7 @@ def wait_ready(server: ServeProcess, timeout_s: float = 180.0) -> None:
             pass
         time.sleep(0.1)
     server.kill()
-    raise RuntimeError(f"server not ready in {timeout_s:g} s:\n{server.log_text()[-3000:]}")
+    raise ServerStartFailed(f"server not ready in {timeout_s:g} s:\n{server.log_text()[-3000:]}")
 
 
 @contextmanager
