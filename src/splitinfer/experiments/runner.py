@@ -3,37 +3,58 @@
     results = run_bench(bench_config(quick=True), Path("reports/2026-11-27-quick"))
 
 Each experiment is a module with ``NAME``, ``TITLE`` and ``run(config, out_dir) -> dict``
-that writes its own JSON and figures into ``out_dir`` (``<report>/<NAME>/``). One that
-raises is reported as failed (with its error) and the others still run.
+that writes its own JSON and figures into ``out_dir`` (``<report>/<NAME>/``), registered
+here as an :class:`Experiment` in :data:`REGISTRY`. One that raises is reported as failed
+(with its error) and the others still run.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import platform
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from splitinfer.errors import BadInput
+from splitinfer.experiments import (
+    bandwidth_map,
+    codec_speed,
+    cut_profiles,
+    end_to_end,
+    rate_accuracy,
+    seeds,
+    server_throughput,
+)
 from splitinfer.experiments.config import BenchConfig
 from splitinfer.experiments.result import dumps
+from splitinfer.registry import Registry
 
 BENCH_FORMAT = "splitinfer.bench/1"
 
-#: Experiment name -> module, in report order.
-EXPERIMENTS: dict[str, str] = {
-    "seeds": "splitinfer.experiments.seeds",
-    "cut-profiles": "splitinfer.experiments.cut_profiles",
-    "bandwidth-map": "splitinfer.experiments.bandwidth_map",
-    "codecs": "splitinfer.experiments.codec_speed",
-    "server": "splitinfer.experiments.server_throughput",
-    "rate-accuracy": "splitinfer.experiments.rate_accuracy",
-    "end-to-end": "splitinfer.experiments.end_to_end",
-}
+
+@dataclass(frozen=True)
+class Experiment:
+    """One experiment of the bench: ``run(config, out_dir)`` writes its JSON and figures
+    into ``out_dir`` and returns its result (see :mod:`splitinfer.experiments.result`)."""
+
+    name: str
+    title: str
+    run: Callable[[BenchConfig, Path], dict[str, Any]]
+
+
+#: Every experiment by name (an unknown name is a ``BadInput`` that lists the known ones).
+REGISTRY: Registry[Experiment] = Registry("experiment")
+_REPORT_ORDER = (seeds, cut_profiles, bandwidth_map, codec_speed, server_throughput,
+                 rate_accuracy, end_to_end)  # fmt: skip
+for _module in _REPORT_ORDER:
+    REGISTRY.add(_module.NAME, Experiment(_module.NAME, _module.TITLE, _module.run))
+
+#: Experiment names, in report order.
+EXPERIMENTS: tuple[str, ...] = tuple(m.NAME for m in _REPORT_ORDER)
 
 Log = Callable[[str], None]
 
@@ -67,16 +88,16 @@ def _load() -> list[float]:
 
 def run_one(name: str, cfg: BenchConfig, out: Path) -> dict[str, Any]:
     """One experiment, timed; a crash becomes a ``failed`` result with the error."""
-    module = importlib.import_module(EXPERIMENTS[name])
+    experiment = REGISTRY[name]
     load_before = _load()
     t0 = time.perf_counter()
     try:
-        result = module.run(cfg, out / name)
+        result = experiment.run(cfg, out / name)
     except Exception as err:
         code = getattr(err, "code", type(err).__name__)
         message = getattr(err, "message", str(err))
         result = {
-            "name": name, "title": module.TITLE, "status": "failed", "summary": "",
+            "name": name, "title": experiment.title, "status": "failed", "summary": "",
             "tables": [], "figures": [], "config": {}, "data": {},
             "notes": [f"failed: [{code}] {message}"],
             "traceback": traceback.format_exc(limit=8),

@@ -172,7 +172,7 @@ def _pct(v: float | None) -> str:
 
 
 def _bundle_point(spec: Any, cut: str) -> RatePoint:
-    from splitinfer.train.recipes import ratepoints_for
+    from splitinfer.plan.ratepoints import ratepoints_for
 
     try:
         entry = ratepoints_for(spec)["points"][0]
