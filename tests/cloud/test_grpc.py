@@ -17,6 +17,8 @@ from splitinfer.cloud._proto import splitinfer_pb2 as pb
 from splitinfer.cloud._proto import splitinfer_pb2_grpc as pb_grpc
 from splitinfer.cloud.grpc import start_grpc_server
 
+pytestmark = pytest.mark.integration  # starts servers, subprocesses or heavy tools
+
 T = TypeVar("T")
 TOKEN = "grpc-token"
 AUTH = (("authorization", f"Bearer {TOKEN}"),)

@@ -16,6 +16,8 @@ from splitinfer.bundle import Bundle
 from splitinfer.cloud.http import FRAME_TYPE, RESULT_TYPE
 from tests.cloud.helpers import CAP, FRAME_HEADERS, TOKEN, auth, raw_exchange, running
 
+pytestmark = pytest.mark.integration  # starts servers, subprocesses or heavy tools
+
 
 @pytest.fixture(scope="module")
 def url(bundle: Bundle) -> Iterator[str]:

@@ -17,6 +17,8 @@ pytest.importorskip("ray.serve")
 
 from splitinfer.cloud import ray as ray_serve
 
+pytestmark = pytest.mark.integration  # starts servers, subprocesses or heavy tools
+
 
 def _free_port() -> int:
     with socket.socket() as s:

@@ -21,6 +21,8 @@ from splitinfer.cloud._proto import splitinfer_pb2_grpc as pb_grpc
 from splitinfer.cloud.settings import ServeSettings
 from splitinfer.errors import BadInput
 
+pytestmark = pytest.mark.integration  # starts servers, subprocesses or heavy tools
+
 
 @pytest.mark.parametrize(
     "argv",

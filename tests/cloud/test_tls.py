@@ -13,7 +13,10 @@ import pytest
 from splitinfer.bundle import Bundle
 from tests.cloud.helpers import FRAME_HEADERS, running
 
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl"),
+]
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:

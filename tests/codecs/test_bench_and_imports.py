@@ -12,7 +12,8 @@ import torch
 
 from splitinfer import codecs
 from splitinfer.codecs import bench
-from splitinfer.errors import BadInput, MissingDependency
+from splitinfer.errors import MissingDependency
+from tests.conftest import needs_fmnist
 
 
 def test_bench_rows_and_json() -> None:
@@ -38,16 +39,15 @@ def test_default_specs_are_valid() -> None:
     assert names == set(codecs.list_codecs())
 
 
+@needs_fmnist
 def test_real_features_small() -> None:
-    try:
-        sets = bench.real_features(n_images=2, models=["fmnist_cnn"])
-    except BadInput as err:
-        pytest.skip(str(err))
+    sets = bench.real_features(n_images=2, models=["fmnist_cnn"])
     (fs,) = sets
     assert fs.name == "fmnist_cnn@stage2" and fs.tensor.shape == (2, 64, 7, 7)
     assert "random-init" in fs.note
 
 
+@pytest.mark.integration  # a fresh interpreter
 def test_core_import_needs_no_optional_package() -> None:
     code = (
         "import sys, torch, splitinfer.codecs as c; c.create('quant|raw').encode(torch.ones(3));"
@@ -74,15 +74,11 @@ def test_missing_dependency(monkeypatch: pytest.MonkeyPatch, spec: str, module: 
         codecs.create(spec).encode(torch.ones(2, 2))
 
 
+@needs_fmnist
 def test_run_benchmark_end_to_end() -> None:
     from splitinfer.codecs.report import run_benchmark
 
-    try:
-        report = run_benchmark(
-            quick=True, models=["fmnist_cnn"], specs=["quant:bits=8|ans"], fuzz=60
-        )
-    except BadInput as err:
-        pytest.skip(str(err))
+    report = run_benchmark(quick=True, models=["fmnist_cnn"], specs=["quant:bits=8|ans"], fuzz=60)
     assert len(report.rows) == 1 and len(report.entropy) == 2
     assert all(abs(e.body_over_entropy - 1) < 0.02 for _, e in report.entropy)
     assert report.fuzz is not None and int(str(report.fuzz["count"])) >= 60

@@ -32,6 +32,8 @@ from tests.net.servers import (
     source,
 )
 
+pytestmark = pytest.mark.integration  # starts servers, subprocesses or heavy tools
+
 TIMEOUT = 10.0
 #: The delay line may release up to MAX_EARLY_S early in each direction (timer compensation).
 EARLY = 2 * MAX_EARLY_S
