@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from splitinfer.errors import BadInput
 from splitinfer.experiments import (
@@ -34,6 +34,21 @@ from splitinfer.experiments.result import dumps
 from splitinfer.registry import Registry
 
 BENCH_FORMAT = "splitinfer.bench/1"
+
+
+class BenchDoc(TypedDict):
+    """results.json of a bench run (``splitinfer.bench/1``; docs/bench.md)."""
+
+    format: str
+    created: str
+    date: str
+    command: str
+    quick: bool
+    machine: dict[str, Any]  # machine_info() + platform, load at start and end
+    config: dict[str, Any]  # BenchConfig.to_json()
+    experiments: dict[str, dict[str, Any]]  # name -> Result.to_json() + timing, report order
+    reruns: list[dict[str, Any]]  # later --only runs merged into this one
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -117,7 +132,7 @@ def run_bench(
     command: str = "splitinfer bench",
     log: Log | None = None,
     embed: bool = True,
-) -> dict[str, Any]:
+) -> BenchDoc:
     """Run ``only`` (default: all) into ``out``; write results.json, config.json, index.html.
 
     With ``only``, experiments already in ``out/results.json`` from a run with the same
@@ -129,7 +144,7 @@ def run_bench(
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(dumps(cfg.to_json()))
     start = time.perf_counter()
-    results: dict[str, Any] = {
+    results: BenchDoc = {
         "format": BENCH_FORMAT,
         "created": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "date": time.strftime("%Y-%m-%d"),
@@ -139,6 +154,7 @@ def run_bench(
         "config": cfg.to_json(),
         "experiments": {},
         "reruns": [],
+        "seconds": 0.0,
     }
     previous = _previous(out, cfg.quick) if only else None
     if previous:  # keep the other experiments of this folder's run, and say so
