@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,19 +15,14 @@ from splitinfer.bundle import Bundle
 pytest.importorskip("ray.serve")
 
 from splitinfer.cloud import ray as ray_serve
+from splitinfer.harness.server import free_port
 
 pytestmark = pytest.mark.integration  # starts servers, subprocesses or heavy tools
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def deployed(bundle_dir: Path) -> Iterator[tuple[Any, str]]:
-    port = _free_port()
+    port = free_port()
     handle = ray_serve.run(
         [bundle_dir], port=port, replicas=1, cpus_per_replica=0.5, num_cpus=2,
         settings={"max_batch": 8},

@@ -19,12 +19,12 @@ from contextlib import contextmanager
 
 import pytest
 
+from splitinfer.harness.server import free_port
 from splitinfer.net import LinkShaper, ShaperError
 from splitinfer.net.timing import MAX_EARLY_S
 from tests.net.servers import (
     Handler,
     echo,
-    free_port,
     recv_all,
     reset_after_first_bytes,
     serve,
