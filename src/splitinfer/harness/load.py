@@ -209,39 +209,6 @@ async def _http_raw_client(
         await conn.close()
 
 
-async def _grpc_unary_client(
-    target: str,
-    metadata: tuple[tuple[str, str], ...],
-    tls_cert: Path | None,
-    workload: Workload,
-    ids: Iterator[int],
-    tally: Tally,
-    timeout_s: float,
-) -> None:
-    import grpc
-
-    from splitinfer.cloud._proto import splitinfer_pb2 as pb
-    from splitinfer.cloud._proto import splitinfer_pb2_grpc as pb_grpc
-
-    channel = grpc_channel(target, tls_cert)
-    try:
-        stub = pb_grpc.SplitInferenceStub(channel)
-        for rid in ids:
-            t0 = time.perf_counter()
-            try:
-                reply = await stub.Infer(
-                    pb.InferRequest(bundle_id=workload.bundle_id, frame=workload.frame(rid)),
-                    metadata=metadata, timeout=timeout_s, wait_for_ready=True,
-                )  # fmt: skip
-            except grpc.aio.AioRpcError as err:
-                tally.failures[f"grpc {err.code().name}"] += 1
-                continue
-            top1 = reply.top[0].class_id
-            tally.answer(workload, rid, reply.request_id, top1, t0, reply.timing.batch_size)
-    finally:
-        await channel.close()
-
-
 async def _grpc_client(
     target: str,
     metadata: tuple[tuple[str, str], ...],
@@ -250,38 +217,72 @@ async def _grpc_client(
     ids: Iterator[int],
     tally: Tally,
     timeout_s: float,
+    stream: bool,
 ) -> None:
-    import grpc
-
-    from splitinfer.cloud._proto import splitinfer_pb2 as pb
+    """One gRPC client on its own channel: unary ``Infer`` calls back to back, or (with
+    ``stream``) one ``InferStream`` for all its requests."""
     from splitinfer.cloud._proto import splitinfer_pb2_grpc as pb_grpc
 
     channel = grpc_channel(target, tls_cert)
     try:
         stub = pb_grpc.SplitInferenceStub(channel)
-        call = stub.InferStream(metadata=metadata)
-        sequence = 0
-        for rid in ids:
-            t0 = time.perf_counter()
-            try:
-                await call.write(pb.InferRequest(frame=workload.frame(rid)))
-                reply = await asyncio.wait_for(call.read(), timeout_s)
-            except (grpc.aio.AioRpcError, asyncio.TimeoutError) as err:
-                name = err.code().name if isinstance(err, grpc.aio.AioRpcError) else "timeout"
-                tally.failures[f"grpc {name}"] += 1
-                return  # the stream is gone: this client stops (its ids count as lost)
-            if reply is grpc.aio.EOF or reply.sequence != sequence:
-                tally.failures["grpc stream out of order"] += 1
-                return
-            sequence += 1
-            if reply.HasField("error"):
-                tally.failures[f"grpc {reply.error.code}"] += 1
-                continue
-            top1 = reply.top[0].class_id
-            tally.answer(workload, rid, reply.request_id, top1, t0, reply.timing.batch_size)
-        await call.done_writing()
+        send = _grpc_stream if stream else _grpc_unary
+        await send(stub, metadata, workload, ids, tally, timeout_s)
     finally:
         await channel.close()
+
+
+async def _grpc_unary(
+    stub: Any, metadata: Any, workload: Workload, ids: Iterator[int], tally: Tally,
+    timeout_s: float,
+) -> None:  # fmt: skip
+    import grpc
+
+    from splitinfer.cloud._proto import splitinfer_pb2 as pb
+
+    for rid in ids:
+        t0 = time.perf_counter()
+        try:
+            reply = await stub.Infer(
+                pb.InferRequest(bundle_id=workload.bundle_id, frame=workload.frame(rid)),
+                metadata=metadata, timeout=timeout_s, wait_for_ready=True,
+            )  # fmt: skip
+        except grpc.aio.AioRpcError as err:
+            tally.failures[f"grpc {err.code().name}"] += 1
+            continue
+        top1 = reply.top[0].class_id
+        tally.answer(workload, rid, reply.request_id, top1, t0, reply.timing.batch_size)
+
+
+async def _grpc_stream(
+    stub: Any, metadata: Any, workload: Workload, ids: Iterator[int], tally: Tally,
+    timeout_s: float,
+) -> None:  # fmt: skip
+    import grpc
+
+    from splitinfer.cloud._proto import splitinfer_pb2 as pb
+
+    call = stub.InferStream(metadata=metadata)
+    sequence = 0
+    for rid in ids:
+        t0 = time.perf_counter()
+        try:
+            await call.write(pb.InferRequest(frame=workload.frame(rid)))
+            reply = await asyncio.wait_for(call.read(), timeout_s)
+        except (grpc.aio.AioRpcError, asyncio.TimeoutError) as err:
+            name = err.code().name if isinstance(err, grpc.aio.AioRpcError) else "timeout"
+            tally.failures[f"grpc {name}"] += 1
+            return  # the stream is gone: this client stops (its ids count as lost)
+        if reply is grpc.aio.EOF or reply.sequence != sequence:
+            tally.failures["grpc stream out of order"] += 1
+            return
+        sequence += 1
+        if reply.HasField("error"):
+            tally.failures[f"grpc {reply.error.code}"] += 1
+            continue
+        top1 = reply.top[0].class_id
+        tally.answer(workload, rid, reply.request_id, top1, t0, reply.timing.batch_size)
+    await call.done_writing()
 
 
 def grpc_channel(target: str, tls_cert: Path | None = None) -> Any:
@@ -327,16 +328,10 @@ async def run_load(
                 raise ValueError("http-raw speaks plain HTTP only: use http for TLS")
             return _http_raw_client(server.port, server.headers, workload, shared, tally, timeout_s)
         if transport in ("grpc", "grpc-stream"):
-            client = _grpc_unary_client if transport == "grpc" else _grpc_client
-            return client(
-                server.grpc_target,
-                server.grpc_metadata,
-                server.tls_cert,
-                workload,
-                shared,
-                tally,
-                timeout_s,
-            )
+            return _grpc_client(
+                server.grpc_target, server.grpc_metadata, server.tls_cert, workload, shared,
+                tally, timeout_s, stream=transport == "grpc-stream",
+            )  # fmt: skip
         raise ValueError(f"unknown transport {transport!r}: one of {', '.join(TRANSPORTS)}")
 
     samples: list[int] = []
