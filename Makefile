@@ -1,6 +1,7 @@
 # splitinfer — the two commands of the README contract:
 #   make demo   bootstrap, then run the main job on the embedded default
-#   make test   bootstrap, then ruff + mypy + pytest
+#   make test   bootstrap, then ruff + import layers + mypy + pytest (every tier)
+#   make test-fast   the quick tier only: no `slow`, no `integration` tests (under a minute)
 # Both work on a fresh machine with nothing else done first.
 
 SHELL := /bin/bash
@@ -13,11 +14,12 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
 STAMP := $(VENV)/.installed
 
-.PHONY: venv data test lint typecheck pytest demo bench clean help reliability proto
+.PHONY: venv data test test-fast lint lint-imports typecheck pytest demo bench clean help reliability proto
 
 help:
 	@echo "make demo   - set up .venv and run 'splitinfer demo'"
-	@echo "make test   - set up .venv, then ruff, mypy and pytest"
+	@echo "make test   - set up .venv, then ruff, import-linter, mypy and pytest (all tiers)"
+	@echo "make test-fast - pytest without the slow and integration tiers (under a minute)"
 	@echo "make clean  - remove .venv and caches"
 	@echo "make proto  - regenerate src/splitinfer/protocol/pb from proto/splitinfer.proto"
 	@echo "make reliability - full load, soak, fuzz, fault, bundle and access runs (see docs/reliability.md)"
@@ -52,6 +54,11 @@ lint: venv
 	$(VENV)/bin/ruff check src tests benchmarks scripts reliability
 	$(VENV)/bin/ruff format --check src tests benchmarks scripts reliability
 
+# The layer rules (apps > runtime > core; edge and cloud apart; codecs know no transport):
+# the contracts are [tool.importlinter] in pyproject.toml.
+lint-imports: venv
+	$(VENV)/bin/lint-imports
+
 typecheck: venv
 	$(VENV)/bin/mypy
 
@@ -61,7 +68,12 @@ pytest: venv data
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose" >&2; exit 1; fi; \
 	exit $$rc
 
-test: lint typecheck pytest
+test: lint lint-imports typecheck pytest
+
+# Unit tier: leaves out tests marked slow (training, big models) or integration (servers,
+# subprocesses, Ray, the demo, ONNX, sweeps); `make test` runs them all.
+test-fast: venv
+	$(PY) -m pytest -q -m "not slow and not integration" $(PYTEST_ARGS)
 
 demo: venv data
 	$(VENV)/bin/splitinfer demo

@@ -22,9 +22,10 @@ from typing import Any
 
 import httpx
 
-from reliability import server as srv
-from reliability.load import grpc_channel, machine, write_report
-from reliability.workload import Workload, load_workload
+from reliability.load import machine, write_report
+from splitinfer.harness import server as srv
+from splitinfer.harness.load import grpc_channel
+from splitinfer.harness.workload import Workload, load_workload
 from splitinfer.protocol import FRAME_TYPE, Result
 
 Outcomes = dict[str, str]

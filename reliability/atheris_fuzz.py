@@ -33,9 +33,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     with atheris.instrument_imports(include=["splitinfer"]):
         from reliability.fuzz import seed_corpus
-        from reliability.workload import load_workload
         from splitinfer import wire
         from splitinfer.errors import SplitInferError
+        from splitinfer.harness.workload import load_workload
 
     workload = load_workload(args.bundle, pool=16)
     b = workload.bundle

@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from reliability.load import machine
-from reliability.server import SERVE, free_port
 from splitinfer.bundle import SPEC_FILE, WEIGHTS_FILE, Bundle, default_bundle_path
 from splitinfer.errors import SplitInferError
+from splitinfer.harness.server import SERVE, free_port
 
 Breaker = Callable[[Path], None]
 MARKER = "splitinfer-pickle-ran"  # a file the pickle payload would create if unpickled

@@ -35,12 +35,13 @@ from typing import Any
 import httpx
 import torch
 
-from reliability import rawhttp
-from reliability import server as srv
-from reliability.load import grpc_channel, machine, write_report
-from reliability.workload import Workload, load_workload
+from reliability.load import machine, write_report
 from splitinfer import wire
 from splitinfer.errors import BadFrame
+from splitinfer.harness import rawhttp
+from splitinfer.harness import server as srv
+from splitinfer.harness.load import grpc_channel
+from splitinfer.harness.workload import Workload, load_workload
 from splitinfer.protocol import FRAME_TYPE, HTTP_STATUS, Result
 
 GOLDEN_DIR = Path(__file__).resolve().parents[1] / "tests" / "wire" / "golden"

@@ -4,12 +4,11 @@
     python -m reliability.load --soak                    # 10x the requests, RSS sampled
     python -m reliability.load --transports grpc --clients 128 --requests 20000
 
-Each client is closed-loop (sends its next frame when the last one is answered), like a
-camera that streams one frame at a time. Over HTTP each client has its own keep-alive
-connection (``httpx.AsyncClient``); over gRPC each client holds one ``InferStream`` for
-the whole run. A run passes when no request failed, every request id was answered exactly
-once, and every top-1 class equals the in-process ``bundle.cloud.decode_and_run`` argmax.
-Latency is client-side; client and server share the machine, so throughput is a floor.
+The clients are :func:`splitinfer.harness.load.run_load` (closed loop; over HTTP one
+keep-alive ``httpx`` connection each, over gRPC one ``InferStream`` each). A run passes
+when no request failed, every request id was answered exactly once, and every top-1 class
+equals the in-process ``bundle.cloud.decode_and_run`` argmax. Latency is client-side;
+client and server share the machine, so throughput is a floor.
 """
 
 from __future__ import annotations
@@ -19,254 +18,15 @@ import asyncio
 import json
 import os
 import platform
-import statistics
 import sys
-import time
-from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from reliability import server as srv
-from reliability.workload import Workload, load_workload
+from splitinfer.harness import server as srv
+from splitinfer.harness.load import LoadReport, run_load
+from splitinfer.harness.workload import load_workload
 from splitinfer.partition.profile import cpu_name
-from splitinfer.protocol import ErrorReply, Result
-
-Sampler = Callable[[], int]
-
-
-@dataclass
-class Tally:
-    """What came back, by request id, while a run is going."""
-
-    answered: Counter[int] = field(default_factory=Counter)
-    failures: Counter[str] = field(default_factory=Counter)
-    mismatched: int = 0
-    wrong_id: int = 0
-    latencies: list[float] = field(default_factory=list)
-
-    def answer(self, workload: Workload, sent_id: int, got_id: int, top1: int, t0: float) -> None:
-        self.latencies.append(time.perf_counter() - t0)
-        if got_id != sent_id:
-            self.wrong_id += 1
-            return
-        self.answered[sent_id] += 1
-        if top1 != workload.answer(sent_id):
-            self.mismatched += 1
-
-
-@dataclass
-class LoadReport:
-    """One run: counts, latency, throughput and the server's memory."""
-
-    transport: str
-    clients: int
-    requests: int
-    ok: int
-    failed: int
-    lost: int
-    duplicated: int
-    mismatched: int
-    wrong_id: int
-    failures: dict[str, int]
-    seconds: float
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    rss_before_kb: int = 0
-    rss_after_kb: int = 0
-    rss_samples_kb: list[int] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        return not (self.failed or self.lost or self.duplicated or self.mismatched or self.wrong_id)
-
-    def line(self) -> str:
-        rss = ""
-        if self.rss_before_kb:
-            rss = (
-                f", server RSS {self.rss_before_kb / 1024:.0f} -> {self.rss_after_kb / 1024:.0f} MB"
-            )
-        return (
-            f"{self.transport:>11}: {self.clients} clients, {self.requests:,} requests in "
-            f"{self.seconds:.1f} s = {self.rps:,.0f} req/s; p50 {self.p50_ms:.1f} ms, "
-            f"p99 {self.p99_ms:.1f} ms; ok {self.ok:,}, failed {self.failed}, lost "
-            f"{self.lost}, duplicated {self.duplicated}, mismatched {self.mismatched}{rss}"
-        )
-
-
-def _percentile(sorted_ms: list[float], q: float) -> float:
-    if not sorted_ms:
-        return 0.0
-    return sorted_ms[min(len(sorted_ms) - 1, int(q * len(sorted_ms)))]
-
-
-def summarize(transport: str, clients: int, ids: range, tally: Tally, seconds: float) -> LoadReport:
-    """Turn a tally into a report: lost = ids never answered, duplicated = answered twice+."""
-    ms = sorted(x * 1000.0 for x in tally.latencies)
-    once = sum(1 for i in ids if tally.answered[i] == 1)
-    lost = sum(1 for i in ids if tally.answered[i] == 0)
-    dup = sum(1 for i in ids if tally.answered[i] > 1)
-    return LoadReport(
-        transport=transport,
-        clients=clients,
-        requests=len(ids),
-        ok=once,
-        failed=sum(tally.failures.values()),
-        lost=lost,
-        duplicated=dup,
-        mismatched=tally.mismatched,
-        wrong_id=tally.wrong_id,
-        failures=dict(tally.failures.most_common()),
-        seconds=round(seconds, 3),
-        rps=len(ids) / seconds if seconds else 0.0,
-        p50_ms=statistics.median(ms) if ms else 0.0,
-        p99_ms=_percentile(ms, 0.99),
-    )
-
-
-# --- the two transports --------------------------------------------------------------------
-
-
-async def _http_client(
-    base: str,
-    headers: dict[str, str],
-    verify: Any,
-    workload: Workload,
-    ids: Iterator[int],
-    tally: Tally,
-    timeout_s: float,
-) -> None:
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    async with httpx.AsyncClient(
-        base_url=base, headers=headers, verify=verify, timeout=timeout_s, limits=limits
-    ) as client:
-        for rid in ids:
-            t0 = time.perf_counter()
-            try:
-                r = await client.post(workload.infer_path, content=workload.frame(rid))
-            except httpx.HTTPError as err:
-                tally.failures[f"http {type(err).__name__}"] += 1
-                continue
-            if r.status_code != 200:
-                code = ErrorReply.from_json(r.json() if r.content[:1] == b"{" else None).code
-                tally.failures[f"http {r.status_code} {code}"] += 1
-                continue
-            result = Result.from_json(r.json())
-            tally.answer(workload, rid, result.request_id, result.top, t0)
-
-
-async def _grpc_client(
-    target: str,
-    metadata: tuple[tuple[str, str], ...],
-    tls_cert: Path | None,
-    workload: Workload,
-    ids: Iterator[int],
-    tally: Tally,
-    timeout_s: float,
-) -> None:
-    import grpc
-
-    from splitinfer.protocol.pb import splitinfer_pb2 as pb
-    from splitinfer.protocol.pb import splitinfer_pb2_grpc as pb_grpc
-
-    channel = grpc_channel(target, tls_cert)
-    try:
-        stub = pb_grpc.SplitInferenceStub(channel)
-        call = stub.InferStream(metadata=metadata)
-        sequence = 0
-        for rid in ids:
-            t0 = time.perf_counter()
-            try:
-                await call.write(pb.InferRequest(frame=workload.frame(rid)))
-                reply = await asyncio.wait_for(call.read(), timeout_s)
-            except (grpc.aio.AioRpcError, asyncio.TimeoutError) as err:
-                name = err.code().name if isinstance(err, grpc.aio.AioRpcError) else "timeout"
-                tally.failures[f"grpc {name}"] += 1
-                return  # the stream is gone: this client stops (its ids count as lost)
-            if reply is grpc.aio.EOF or reply.sequence != sequence:
-                tally.failures["grpc stream out of order"] += 1
-                return
-            sequence += 1
-            if reply.HasField("error"):
-                tally.failures[f"grpc {reply.error.code}"] += 1
-                continue
-            result = Result.from_proto(reply)
-            tally.answer(workload, rid, result.request_id, result.top, t0)
-        await call.done_writing()
-    finally:
-        await channel.close()
-
-
-def grpc_channel(target: str, tls_cert: Path | None = None) -> Any:
-    """A grpc.aio channel to ``target``, over TLS trusting ``tls_cert`` when given."""
-    import grpc
-
-    if tls_cert is None:
-        return grpc.aio.insecure_channel(target)
-    creds = grpc.ssl_channel_credentials(root_certificates=tls_cert.read_bytes())
-    return grpc.aio.secure_channel(target, creds)
-
-
-async def _sample_rss(sampler: Sampler | None, out: list[int], every_s: float) -> None:
-    while sampler is not None:
-        out.append(sampler())
-        await asyncio.sleep(every_s)
-
-
-async def run_load(
-    server: srv.Endpoint,
-    workload: Workload,
-    transport: str,
-    clients: int,
-    requests: int,
-    first_id: int = 0,
-    timeout_s: float = 60.0,
-    sample_every_s: float = 1.0,
-) -> LoadReport:
-    """``clients`` concurrent clients share ``requests`` request ids over ``transport``."""
-    ids = range(first_id, first_id + requests)
-    shared = iter(ids)
-    tally = Tally()
-
-    verify = server.verify() if server.tls_cert else False  # one context for all clients
-
-    def one() -> Awaitable[None]:
-        if transport == "http":
-            return _http_client(
-                server.url, server.headers, verify, workload, shared, tally, timeout_s
-            )
-        if transport == "grpc-stream":
-            return _grpc_client(
-                server.grpc_target,
-                server.grpc_metadata,
-                server.tls_cert,
-                workload,
-                shared,
-                tally,
-                timeout_s,
-            )
-        raise ValueError(f"unknown transport {transport!r}: http or grpc-stream")
-
-    samples: list[int] = []
-    rss_before = server.rss_kb()
-    sampler = asyncio.ensure_future(_sample_rss(server.rss_kb, samples, sample_every_s))
-    start = time.perf_counter()
-    try:
-        await asyncio.gather(*(one() for _ in range(clients)))
-    finally:
-        sampler.cancel()
-    seconds = time.perf_counter() - start
-    report = summarize(transport, clients, ids, tally, seconds)
-    report.rss_before_kb, report.rss_after_kb = rss_before, server.rss_kb()
-    report.rss_samples_kb = samples
-    return report
-
-
-# --- the command ---------------------------------------------------------------------------
 
 
 def rss_drift(samples_kb: list[int], skip: float = 0.1) -> tuple[int, int]:

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""Generate the README's "Results" section from a `splitinfer bench` results.json.
+"""Generate the results block of docs/results.md from a `splitinfer bench` results.json.
 
     python scripts/readme_results.py                         # print the block (newest full run)
     python scripts/readme_results.py reports/2026-11-27/results.json
-    python scripts/readme_results.py RESULTS --check         # exit 1 if README's block is stale
-    python scripts/readme_results.py RESULTS --write         # replace README's block
+    python scripts/readme_results.py RESULTS --check         # exit 1 if the block is stale
+    python scripts/readme_results.py RESULTS --write         # replace the block
 
-The block sits between `<!-- results:begin -->` and `<!-- results:end -->` in README.md.
+The block sits between `<!-- results:begin -->` and `<!-- results:end -->` in
+docs/results.md (the README summarises it in ten lines and links there).
 Without RESULTS the newest reports/<date>/results.json of a full (not --quick) run is used.
 A thin wrapper over splitinfer.experiments.readme.
 """
@@ -30,10 +31,11 @@ def newest_results(root: Path = Path("reports")) -> Path | None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("results", nargs="?", type=Path, help="results.json (default: newest)")
-    p.add_argument("--readme", type=Path, default=Path("README.md"))
+    p.add_argument("--doc", "--readme", dest="readme", type=Path, default=Path("docs/results.md"),
+                   help="the Markdown file with the block (default docs/results.md)")  # fmt: skip
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--check", action="store_true", help="exit 1 if README's block is stale")
-    mode.add_argument("--write", action="store_true", help="replace README's block")
+    mode.add_argument("--check", action="store_true", help="exit 1 if the block is stale")
+    mode.add_argument("--write", action="store_true", help="replace the block")
     args = p.parse_args(argv)
     path = args.results or newest_results()
     if path is None or not path.is_file():

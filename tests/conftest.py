@@ -6,16 +6,40 @@ import pytest
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--runslow", action="store_true", help="run tests marked slow")
+    parser.addoption(
+        "--exhaustive",
+        action="store_true",
+        help="also run the tests marked exhaustive (every torchvision model: tens of minutes)",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--runslow"):
+    """Tiers: everything runs by default (``make test``, CI) except ``exhaustive``;
+    ``make test-fast`` deselects ``slow`` and ``integration`` with ``-m``."""
+    if config.getoption("--exhaustive"):
         return
-    skip = pytest.mark.skip(reason="slow: pass --runslow to run")
+    skip = pytest.mark.skip(reason="exhaustive: pass --exhaustive to run")
     for item in items:
-        if "slow" in item.keywords:
+        if "exhaustive" in item.keywords:
             item.add_marker(skip)
+
+
+def fmnist_installed() -> bool:
+    """Fashion-MNIST is where the loaders look (``make data`` puts it there)."""
+    from splitinfer.errors import BadInput
+    from splitinfer.data import fmnist_root
+
+    try:
+        fmnist_root()
+    except BadInput:
+        return False
+    return True
+
+
+#: Skip a test only for the missing data set, never for a failure of the code it calls.
+needs_fmnist = pytest.mark.skipif(
+    not fmnist_installed(), reason="Fashion-MNIST is not installed (make data)"
+)
 
 
 @pytest.fixture(autouse=True)

@@ -25,9 +25,12 @@ def _have_data() -> bool:
     return (default_bundle_path() / "spec.json").is_file()
 
 
-pytestmark = pytest.mark.skipif(
-    not _have_data(), reason="needs Fashion-MNIST (make data) and the shipped bundle"
-)
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        not _have_data(), reason="needs Fashion-MNIST (make data) and the shipped bundle"
+    ),
+]
 
 
 def _children(pid: int) -> set[int]:

@@ -59,13 +59,21 @@ DEFAULT_BUNDLE_ID = "fmnist-r10-stage1-l0012"
 
 def default_bundle_path() -> Path:
     """Where the shipped default bundle lives: ``$SPLITINFER_DEFAULT_BUNDLE``, else the
-    checkout's ``bundles/<DEFAULT_BUNDLE_ID>``."""
+    package data ``splitinfer/bundles/<DEFAULT_BUNDLE_ID>`` (in a checkout, also reachable
+    as ``bundles/<DEFAULT_BUNDLE_ID>``, a link to it)."""
     import os
+    from importlib.resources import files
 
     env = os.environ.get("SPLITINFER_DEFAULT_BUNDLE")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "bundles" / DEFAULT_BUNDLE_ID
+    shipped = files("splitinfer").joinpath("bundles", DEFAULT_BUNDLE_ID)
+    if not isinstance(shipped, Path):  # e.g. imported from a zip archive
+        raise BadBundle(
+            f"the default bundle ships inside the package ({shipped}), which is not on a file "
+            "system here; pass --bundle or set SPLITINFER_DEFAULT_BUNDLE"
+        )
+    return shipped
 
 
 @dataclass(frozen=True)

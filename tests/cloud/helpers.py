@@ -7,11 +7,11 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
-from reliability import rawhttp
 from splitinfer.bundle import Bundle
 from splitinfer.cloud import DataPlane
 from splitinfer.cloud.server import DrainingServer, serve_in_thread
 from splitinfer.cloud.settings import ServeSettings
+from splitinfer.harness import rawhttp
 from splitinfer.protocol import FRAME_TYPE
 
 TOKEN = "test-token-123"

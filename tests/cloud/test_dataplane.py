@@ -230,7 +230,7 @@ def raw_bundle() -> Bundle:
 
 def _bad_frames(b: Bundle) -> dict[str, tuple[bytes, str]]:
     """Frames the cloud decode path must refuse, with what the message says."""
-    from splitinfer.train.data import synthetic
+    from splitinfer.data import synthetic
 
     z = b.edge.features(synthetic(1, seed=3)[0])
     raw = b.codec.encode(z)

@@ -14,6 +14,8 @@ from splitinfer.errors import BadInput, DeadlineExceeded
 from splitinfer.protocol import FRAME_TYPE
 from tests.cloud.helpers import TOKEN, raw_exchange, running
 
+pytestmark = pytest.mark.integration  # starts servers, subprocesses or heavy tools
+
 
 def test_a_slow_run_misses_the_deadline_and_the_worker_survives(
     bundle: Bundle, frames: list[bytes], monkeypatch: pytest.MonkeyPatch

@@ -17,6 +17,8 @@ from splitinfer.cloud.grpc import start_grpc_server
 from splitinfer.protocol.pb import splitinfer_pb2 as pb
 from splitinfer.protocol.pb import splitinfer_pb2_grpc as pb_grpc
 
+pytestmark = pytest.mark.integration  # starts servers, subprocesses or heavy tools
+
 T = TypeVar("T")
 TOKEN = "grpc-token"
 AUTH = (("authorization", f"Bearer {TOKEN}"),)

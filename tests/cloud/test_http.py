@@ -17,6 +17,8 @@ from splitinfer.cloud.http import head_bytes
 from splitinfer.protocol import FRAME_TYPE, RESULT_TYPE, Result
 from tests.cloud.helpers import CAP, FRAME_HEADERS, TOKEN, auth, raw_exchange, running
 
+pytestmark = pytest.mark.integration  # starts servers, subprocesses or heavy tools
+
 
 @pytest.fixture(scope="module")
 def url(bundle: Bundle) -> Iterator[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,17 +25,14 @@ from splitinfer.protocol import FRAME_TYPE, ErrorReply, Result
 pytest.importorskip("ray.serve")
 
 from splitinfer.cloud import ray as ray_serve
+from splitinfer.harness.server import free_port
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+pytestmark = pytest.mark.integration  # starts servers, subprocesses or heavy tools
 
 
 @pytest.fixture(scope="module")
 def deployed(bundle_dir: Path) -> Iterator[tuple[Any, str]]:
-    port = _free_port()
+    port = free_port()
     handle = ray_serve.run(
         [bundle_dir], port=port, replicas=1, cpus_per_replica=0.5, num_cpus=2,
         settings={"max_batch": 8},
@@ -113,7 +109,7 @@ def test_serve_ray_sums_its_replicas_and_stops_soon_after_sigterm(
     bundle_dir: Path, frames: list[bytes]
 ) -> None:
     """Two replicas: every scrape counts every request; SIGTERM drains, then all stops."""
-    port = _free_port()
+    port = free_port()
     before = set(Path(tempfile.gettempdir()).glob("splitinfer-metrics-*"))
     cmd = [sys.executable, "-c", "from splitinfer.cli import main; main()", "serve", "--ray",
            "--replicas", "2", "--cpus-per-replica", "0.5", "--bundle", str(bundle_dir),

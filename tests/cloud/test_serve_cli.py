@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,9 +18,12 @@ from splitinfer.cli import main
 from splitinfer.cloud.metrics import MULTIPROC_ENV
 from splitinfer.cloud.settings import ServeSettings
 from splitinfer.errors import BadInput
+from splitinfer.harness.server import free_port
 from splitinfer.protocol import FRAME_TYPE
 from splitinfer.protocol.pb import splitinfer_pb2 as pb
 from splitinfer.protocol.pb import splitinfer_pb2_grpc as pb_grpc
+
+pytestmark = pytest.mark.integration  # starts servers, subprocesses or heavy tools
 
 
 @pytest.mark.parametrize(
@@ -61,14 +63,8 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
 GRPC_AUTH = (("authorization", "Bearer t0k"),)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_sigterm_lets_the_in_flight_request_finish(bundle_dir: Path, frames: list[bytes]) -> None:
-    port, grpc_port = _free_port(), _free_port()
+    port, grpc_port = free_port(), free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "SPLITINFER_TOKEN": "t0k"}
     cmd = [sys.executable, "-c", "from splitinfer.cli import main; main()", "serve",
@@ -143,7 +139,7 @@ def _infer_200s(text: str) -> float:
 def test_workers_share_the_ports_and_all_stop_on_sigterm(
     bundle_dir: Path, frames: list[bytes], tmp_path: Path
 ) -> None:
-    port, grpc_port = _free_port(), _free_port()
+    port, grpc_port = free_port(), free_port()
     url = f"http://127.0.0.1:{port}/v1/bundles/fmnist-test/infer"
     cmd = [sys.executable, "-c", "from splitinfer.cli import main; main()", "serve",
            "--bundle", str(bundle_dir), "--port", str(port), "--grpc-port", str(grpc_port),

@@ -14,7 +14,10 @@ from splitinfer.bundle import Bundle
 from splitinfer.protocol import Result
 from tests.cloud.helpers import FRAME_HEADERS, running
 
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl"),
+]
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:

@@ -6,21 +6,21 @@ import pytest
 import torch
 
 from splitinfer import codecs
-from splitinfer.errors import BadCodecSpec, BadInput
+from splitinfer.errors import BadCodecSpec
 from splitinfer.experiments.codecbench.entropy import (
     channel_entropy_bits,
     entropy_bits,
     entropy_report,
 )
 from splitinfer.experiments.codecbench.features import model_features
+from tests.conftest import fmnist_installed
 
 
 @pytest.fixture(scope="module")
 def real() -> torch.Tensor:
-    try:
-        return model_features("fmnist_resnet", n_images=1).tensor
-    except BadInput as err:  # Fashion-MNIST not installed
-        pytest.skip(str(err))
+    if not fmnist_installed():
+        pytest.skip("Fashion-MNIST is not installed (make data)")
+    return model_features("fmnist_resnet", n_images=1).tensor
 
 
 @pytest.mark.parametrize("model", ["hist", "channel", "laplace", "auto"])

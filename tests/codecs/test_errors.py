@@ -88,6 +88,7 @@ def _zero_stream(compressor: object, total: int) -> bytes:
     return out
 
 
+@pytest.mark.slow
 def test_deflate_bomb() -> None:
     comp = zlib.compressobj(9, zlib.DEFLATED, -15)
     bomb = _zero_stream(comp, limits.MAX_DECODED_BYTES + (4 << 20)) + comp.flush()
@@ -164,6 +165,7 @@ def test_jpeg_pixel_bomb() -> None:
         codecs.create("jpeg").decode(_tile_side((1, 1, 1)) + bytes(data))
 
 
+@pytest.mark.slow
 def test_jpegxl_header_bomb() -> None:
     imagecodecs = pytest.importorskip("imagecodecs")
     from splitinfer.codecs.jxl_header import jxl_size

@@ -16,6 +16,7 @@ from splitinfer.data import (
     synthetic,
 )
 from splitinfer.errors import BadInput
+from tests.conftest import needs_fmnist
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
@@ -65,11 +66,9 @@ def test_missing_data_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.Mon
         load_fashion_mnist("validation")
 
 
+@needs_fmnist
 def test_real_fashion_mnist_when_installed() -> None:
-    try:
-        x, y = load_fashion_mnist("test")
-    except BadInput:
-        pytest.skip("Fashion-MNIST is not installed (make data)")
+    x, y = load_fashion_mnist("test")
     assert x.shape == (10_000, 1, 28, 28) and y.shape == (10_000,)
     assert sorted(torch.bincount(y).tolist()) == [1000] * 10
     z = normalize_fmnist(x)

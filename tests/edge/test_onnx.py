@@ -28,6 +28,7 @@ from splitinfer.edge.onnx import (
     export_edge,
 )
 from splitinfer.errors import BadBundle, BadInput, MissingDependency
+from tests.conftest import fmnist_installed
 
 # ONNX Runtime folds BatchNorm into the convolutions and runs its own kernels: features
 # (sigmoid outputs in (0, 1)) agree to float rounding, not bitwise.
@@ -35,7 +36,10 @@ FEATURE_ATOL = 1e-5
 LOGIT_ATOL = 1e-4
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.usefixtures("one_torch_thread"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -74,10 +78,9 @@ def _tiny(codec: str, unit: UnitConfig | None) -> Bundle:
 
 
 def _real(n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    try:
-        x, y = load_fashion_mnist("test")
-    except BadInput:
+    if not fmnist_installed():
         pytest.skip("Fashion-MNIST is not installed (make data)")
+    x, y = load_fashion_mnist("test")
     return x[:n], y[:n]
 
 

@@ -21,6 +21,8 @@ from splitinfer.errors import BadInput
 from tests.cloud.conftest import CODEC, build
 from tests.edge.helpers import TOKEN, Servers, serving
 
+pytestmark = pytest.mark.integration  # starts servers, subprocesses or heavy tools
+
 
 def _has_fmnist() -> bool:
     try:

@@ -19,6 +19,8 @@ from splitinfer.errors import BadInput
 from tests.cloud.conftest import CODEC, build
 from tests.edge.helpers import TOKEN, FlakyDataPlane, Servers, dead_url, serving
 
+pytestmark = pytest.mark.integration  # starts servers, subprocesses or heavy tools
+
 TRANSPORTS = ("http", "grpc")
 
 

@@ -21,6 +21,8 @@ from splitinfer.experiments.config import bench_config, merge
 from splitinfer.experiments.runner import EXPERIMENTS, select
 from tests.experiments.fixtures import demo_doc, sweep_doc
 
+pytestmark = pytest.mark.integration  # starts servers, subprocesses or heavy tools
+
 
 def _need_fmnist() -> None:
     from splitinfer.data import fmnist_root

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import math
 
-import pytest
 import torch
 
 from splitinfer import codecs
-from splitinfer.errors import BadInput
 from splitinfer.experiments.codecbench import bench
+from tests.conftest import needs_fmnist
 
 
 def test_bench_rows_and_json() -> None:
@@ -36,25 +35,19 @@ def test_default_specs_are_valid() -> None:
     assert names == set(codecs.list_codecs())
 
 
+@needs_fmnist
 def test_real_features_small() -> None:
-    try:
-        sets = bench.real_features(n_images=2, models=["fmnist_cnn"])
-    except BadInput as err:
-        pytest.skip(str(err))
+    sets = bench.real_features(n_images=2, models=["fmnist_cnn"])
     (fs,) = sets
     assert fs.name == "fmnist_cnn@stage2" and fs.tensor.shape == (2, 64, 7, 7)
     assert "random-init" in fs.note
 
 
+@needs_fmnist
 def test_run_benchmark_end_to_end() -> None:
     from splitinfer.experiments.codecbench.report import run_benchmark
 
-    try:
-        report = run_benchmark(
-            quick=True, models=["fmnist_cnn"], specs=["quant:bits=8|ans"], fuzz=60
-        )
-    except BadInput as err:
-        pytest.skip(str(err))
+    report = run_benchmark(quick=True, models=["fmnist_cnn"], specs=["quant:bits=8|ans"], fuzz=60)
     assert len(report.rows) == 1 and len(report.entropy) == 2
     assert all(abs(e.body_over_entropy - 1) < 0.02 for _, e in report.entropy)
     assert report.fuzz is not None and int(str(report.fuzz["count"])) >= 60

@@ -11,11 +11,14 @@ import subprocess
 import sys
 import time
 
+import pytest
 from typer.testing import CliRunner
 
 from splitinfer.cli import build_app
 from splitinfer.net import BadAddress, BadLinkSettings
 from tests.net.servers import echo, serve
+
+pytestmark = pytest.mark.integration  # starts servers, subprocesses or heavy tools
 
 RUN_CLI = [sys.executable, "-c", "from splitinfer.cli import main; main()"]
 

@@ -10,6 +10,8 @@ import pytest
 from splitinfer.net import ShaperError, tbf
 from splitinfer.net.probe import Measurement, ProbeClient, measure, probe_server
 
+pytestmark = pytest.mark.integration  # starts servers, subprocesses or heavy tools
+
 
 def test_probe_ping_upload_download_and_json_round_trip() -> None:
     with probe_server() as addr:

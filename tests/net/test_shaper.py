@@ -19,18 +19,20 @@ from contextlib import contextmanager
 
 import pytest
 
+from splitinfer.harness.server import free_port
 from splitinfer.net import LinkShaper, ShaperError
 from splitinfer.net.timing import MAX_EARLY_S
 from tests.net.servers import (
     Handler,
     echo,
-    free_port,
     recv_all,
     reset_after_first_bytes,
     serve,
     sink,
     source,
 )
+
+pytestmark = pytest.mark.integration  # starts servers, subprocesses or heavy tools
 
 TIMEOUT = 10.0
 #: The delay line may release up to MAX_EARLY_S early in each direction (timer compensation).

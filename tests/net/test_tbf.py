@@ -12,6 +12,8 @@ from splitinfer.net import LinkShaper, ShaperError
 from splitinfer.net.probe import measure, probe_server
 from splitinfer.net.tbf import PAYLOAD_PER_WIRE_BYTE, measure_tbf, unavailable_reason
 
+pytestmark = pytest.mark.integration  # starts servers, subprocesses or heavy tools
+
 RATE, SIZE = 20.0, 500_000
 
 

@@ -35,6 +35,7 @@ def assert_exact_at_every_cut(model: torch.nn.Module, x: torch.Tensor) -> int:
     return len(a.cuts)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMED)
 def test_named_models_exact_at_every_cut(name: str) -> None:
     model = torchvision.models.get_model(name).eval()
@@ -42,6 +43,7 @@ def test_named_models_exact_at_every_cut(name: str) -> None:
     assert assert_exact_at_every_cut(model, torch.randn(1, c, h, w)) >= 5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", OTHERS)
 def test_other_torchvision_models_exact_at_every_cut(name: str) -> None:
     model = torchvision.models.get_model(name).eval()
@@ -55,7 +57,7 @@ def test_small_backbones_exact_at_every_cut_with_batches(name: str) -> None:
     assert assert_exact_at_every_cut(model, torch.randn(8, 1, 28, 28)) >= 5
 
 
-@pytest.mark.slow
+@pytest.mark.exhaustive
 @pytest.mark.parametrize("name", zoo.torchvision_models())
 def test_every_torchvision_model_exact_at_every_cut(name: str) -> None:
     """The full sweep (also `python benchmarks/check_all_models.py`)."""
@@ -77,6 +79,7 @@ def test_resnet_names_and_aliases() -> None:
     assert by_alias.cut.name == "layer2" and "layer2.3" in by_alias.cut.aliases
 
 
+@pytest.mark.slow
 def test_stem_to_layer2_is_about_44_percent_of_resnet50_flops() -> None:
     model = torchvision.models.resnet50().eval()
     a = analyze(model, torch.randn(1, 3, 224, 224))
@@ -86,6 +89,7 @@ def test_stem_to_layer2_is_about_44_percent_of_resnet50_flops() -> None:
     assert cut.shape == (1, 512, 28, 28)
 
 
+@pytest.mark.slow
 def test_split_halves_are_scriptable_and_exportable() -> None:
     model = torchvision.models.resnet18().eval()
     x = torch.randn(1, 3, 64, 64)

@@ -58,6 +58,7 @@ def test_bad_profile_is_a_clear_error(tmp_path: Path) -> None:
         load_model_profile(bad)
 
 
+@pytest.mark.slow  # a sweep and a figure
 def test_sweep_draws_png_or_names_missing_matplotlib(profile_path: Path, tmp_path: Path) -> None:
     png, out = tmp_path / "sweep.png", tmp_path / "plan.json"
     result = CliRunner().invoke(

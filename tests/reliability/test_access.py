@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reliability.server import Endpoint, ServeProcess
-from reliability.workload import Workload
 
 from reliability import access
 from splitinfer.cli import main
@@ -20,6 +18,10 @@ from splitinfer.cloud import DataPlane
 from splitinfer.cloud.grpc import start_grpc_server
 from splitinfer.cloud.server import bound_port, serve_in_thread
 from splitinfer.cloud.settings import ServeSettings
+from splitinfer.harness.server import Endpoint, ServeProcess
+from splitinfer.harness.workload import Workload
+
+pytestmark = pytest.mark.integration  # starts servers, subprocesses or heavy tools
 
 
 def test_http_needs_the_bearer_token_in_the_authorization_header(

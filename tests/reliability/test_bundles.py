@@ -6,10 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from reliability.workload import Workload
 
 from reliability import bundles as rb
 from splitinfer.cli import main
+from splitinfer.harness.workload import Workload
+
+pytestmark = pytest.mark.integration  # starts servers, subprocesses or heavy tools
 
 SYMLINKS_OUT = {"weights symlink out of the bundle", "spec symlink out of the bundle"}
 SERVE_CASES = {

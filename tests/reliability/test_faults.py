@@ -7,14 +7,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from reliability.server import Endpoint, ServeProcess
-from reliability.workload import Workload
 
 from reliability import faults
 from splitinfer.cloud import DataPlane
 from splitinfer.cloud.server import bound_port, serve_in_thread
 from splitinfer.cloud.settings import ServeSettings
+from splitinfer.harness.server import Endpoint, ServeProcess
+from splitinfer.harness.workload import Workload
 from tests.reliability.conftest import DEADLINE_S, DOOMED
+
+pytestmark = pytest.mark.integration  # starts servers, subprocesses or heavy tools
 
 
 @pytest.fixture(scope="module")

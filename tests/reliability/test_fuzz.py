@@ -10,13 +10,15 @@ import httpx
 import pytest
 import torch
 from reliability.fuzz import bombs, described_frame, fuzz_grpc, fuzz_http
-from reliability.server import ServeProcess
-from reliability.workload import Workload
 
 from splitinfer import codecs, wire
 from splitinfer.errors import PayloadTooLarge
+from splitinfer.harness.server import ServeProcess
+from splitinfer.harness.workload import Workload
 from splitinfer.protocol import Result
 from tests.reliability.conftest import CAP
+
+pytestmark = pytest.mark.integration  # starts servers, subprocesses or heavy tools
 
 PEAK_MARGIN_KB = 64 * 1024  # the server's peak RSS may grow this much over a fuzz run
 
@@ -79,16 +81,14 @@ def test_described_frames_must_describe_the_bundle(
         assert r.status_code == 400 and r.json()["error"] == "bad_frame", r.text
 
 
-def test_a_feature_of_another_dtype_is_refused(served: ServeProcess, workload: Workload) -> None:
-    from splitinfer.codecs import LearnedCodec
-
-    if isinstance(workload.bundle.codec, LearnedCodec):
-        pytest.skip("a learned-prior payload carries no dtype: it always decodes to float32")
+def test_a_feature_of_another_dtype_is_refused(
+    served: ServeProcess, plain_workload: Workload
+) -> None:
+    """A payload declares float16 where the bundle makes float32 (the plain bundle's codec
+    carries a dtype; a learned-prior payload carries none, it always decodes to float32)."""
+    workload = plain_workload
     z = workload.bundle.edge.features(workload.images[:1])
-    try:
-        payload = workload.bundle.codec.encode(z.half())
-    except Exception:
-        pytest.skip("this bundle's codec does not carry a dtype")
+    payload = workload.bundle.codec.encode(z.half())
     frame = wire.encode_frame(
         wire.FrameHeader(request_id=1, bundle=workload.bundle.fingerprint), payload
     )
@@ -96,7 +96,10 @@ def test_a_feature_of_another_dtype_is_refused(served: ServeProcess, workload: W
     assert r.status_code == 400 and "float32" in r.json()["message"]
 
 
-def test_a_bundles_codec_refuses_a_bomb_before_decoding_it(workload: Workload) -> None:
+def test_a_bundles_codec_refuses_a_bomb_before_decoding_it(plain_workload: Workload) -> None:
+    """A payload that declares more elements than the bundle makes (the plain bundle: its
+    codec's payloads declare their shape; the learned prior's shape is fixed)."""
+    workload = plain_workload
     b = workload.bundle
     if codecs.needs_state(b.spec.codec):
         pytest.skip("a learned-prior payload declares no shape: it decodes the bundle's alone")

@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from reliability.load import run_load
-from reliability.server import ServeProcess
-from reliability.workload import Workload
+
+from splitinfer.harness.load import run_load
+from splitinfer.harness.server import ServeProcess
+from splitinfer.harness.workload import Workload
+
+pytestmark = pytest.mark.integration  # starts servers, subprocesses or heavy tools
 
 CLIENTS, REQUESTS = 64, 512
 

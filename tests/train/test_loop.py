@@ -15,6 +15,7 @@ def _data(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return normalize_fmnist(x), y
 
 
+@pytest.mark.slow
 def test_training_on_the_synthetic_set_improves_accuracy() -> None:
     train, test = _data(512, 0), _data(256, 1)
     model = zoo.create("fmnist_cnn")
@@ -25,6 +26,7 @@ def test_training_on_the_synthetic_set_improves_accuracy() -> None:
     assert result.history[-1]["accuracy"] > before + 0.3
 
 
+@pytest.mark.slow
 def test_resume_continues_to_the_same_weights(tmp_path: Path) -> None:
     train = _data(128, 1)
     cfg = FitConfig(epochs=2, batch_size=32, lr=0.02, seed=3)

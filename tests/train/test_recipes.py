@@ -13,6 +13,7 @@ from splitinfer.train.loop import FitConfig
 from splitinfer.train.recipes import Data, train_backbone, train_unit_bundle
 
 
+@pytest.mark.slow
 def test_backbone_then_units_make_a_measured_loadable_bundle(tmp_path: Path) -> None:
     (xtr, ytr), (xte, yte) = synthetic(384, seed=0), synthetic(64, seed=1)
     data = Data((normalize_fmnist(xtr), ytr), (normalize_fmnist(xte), yte))
@@ -76,6 +77,7 @@ def _moved_after_training(tmp_path: Path, tune: str) -> tuple[bool, bool]:
 
 
 @pytest.mark.usefixtures("one_torch_thread")
+@pytest.mark.slow
 def test_tune_decides_which_backbone_weights_learn(tmp_path: Path) -> None:
     assert _moved_after_training(tmp_path, "units") == (False, False)  # BatchNorm stats too
     assert _moved_after_training(tmp_path, "units+tail") == (False, True)

@@ -33,7 +33,10 @@ REPO = Path(__file__).resolve().parents[2]
 DATA = "synthetic:64,16"
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.usefixtures("one_torch_thread"),
+]
 
 
 @pytest.fixture(scope="module")

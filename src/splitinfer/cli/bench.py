@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from rich.table import Table
 from splitinfer.cli.common import command_line
 
 
-def summary_table(results: dict[str, Any]) -> Table:
+def summary_table(results: Mapping[str, Any]) -> Table:
     """One row per experiment: status, seconds, summary."""
     table = Table(title=f"splitinfer bench ({'quick' if results['quick'] else 'full'})",
                   title_justify="left")  # fmt: skip

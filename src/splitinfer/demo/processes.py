@@ -1,7 +1,9 @@
 """The demo's child processes: the server (:class:`ServerProcess`, :func:`serve_child`), one
 link worker per emulated device (:class:`LinkWorker`, :func:`link_worker_main`), and the
 parent's side of the workers' protocol (:class:`_Jobs`). ``python -m splitinfer.demo``
-(``__main__.py``) starts a child's main."""
+(``__main__.py``) starts a child's main. How a child stops and how the server's readiness
+is awaited are the harness's (:mod:`splitinfer.harness.process`), as for every launcher;
+the demo's server differs in that the parent binds its socket and hands it over."""
 
 from __future__ import annotations
 
@@ -15,7 +17,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,17 @@ from splitinfer.bundle import Bundle
 from splitinfer.demo.config import DemoConfig, DemoFailed, ProgressFn
 from splitinfer.demo.measure import accuracy_counts, measure_link
 from splitinfer.errors import SplitInferError
+from splitinfer.harness import process
 
 # --- child processes: the server, and one worker per link -----------------------------
+
+
+def _import_root() -> str:
+    """The folder this ``splitinfer`` was imported from (a checkout's ``src/`` or a
+    site-packages), so a child imports the same code as its parent."""
+    from importlib.resources import files
+
+    return str(Path(str(files("splitinfer"))).parent)
 
 
 class _Child:
@@ -41,8 +51,7 @@ class _Child:
 
     def _spawn(self, args: list[str], pass_fds: tuple[int, ...] = (), stdout: Any = None) -> None:
         env = dict(os.environ)
-        src = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_import_root(), env.get("PYTHONPATH")]))
         self._log = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "splitinfer.demo", *args], stdin=subprocess.PIPE,
@@ -52,13 +61,7 @@ class _Child:
 
     def cpu_seconds(self) -> float:
         """User + system CPU seconds the child has used (Linux ``/proc``; 0 elsewhere)."""
-        if self.proc is None:
-            return 0.0
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return 0.0 if self.proc is None else process.cpu_seconds(self.proc.pid)
 
     def log_tail(self, lines: int = 6) -> str:
         if self.log_path is None or not self.log_path.is_file():
@@ -74,16 +77,7 @@ class _Child:
         SIGTERM, then SIGKILL, 5 s apart."""
         proc, self.proc = self.proc, None
         if proc is not None:
-            with contextlib.suppress(OSError):
-                if proc.stdin:
-                    proc.stdin.close()
-            steps = [(proc.terminate, 5.0), (proc.kill, 5.0)]
-            for stop, wait_s in [(None, 5.0 if graceful else 0.0), *steps]:
-                if stop is not None and proc.poll() is None:
-                    stop()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(wait_s)
-                    break
+            process.stop(proc, grace_s=5.0 if graceful else 0.0)
             self._finish(proc)
         if self._log not in (None, subprocess.DEVNULL):
             self._log.close()
@@ -131,19 +125,12 @@ class ServerProcess(_Child):
             sock.close()  # the child holds its own copy
 
     def wait_ready(self, timeout_s: float) -> None:
-        """Block until ``/readyz`` answers 200; :class:`DemoFailed` if the child dies first."""
-        import httpx
-
-        deadline = time.monotonic() + timeout_s
-        with httpx.Client(timeout=2.0) as client:
-            while time.monotonic() < deadline:
-                if not self.alive():
-                    raise DemoFailed(f"the server exited during start-up: {self.log_tail()}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if client.get(f"{self.url}/readyz").status_code == 200:
-                        return
-                time.sleep(0.05)
-        raise DemoFailed(f"the server was not ready within {timeout_s:g} s: {self.log_tail()}")
+        """Block until ``/readyz`` answers 200; :class:`DemoFailed` if the child dies first
+        or stays unready for ``timeout_s``."""
+        try:
+            process.wait_ready(f"{self.url}/readyz", self.alive, timeout_s, self.log_tail)
+        except process.ServerStartFailed as err:
+            raise DemoFailed(err.message) from None
 
     def __enter__(self) -> ServerProcess:
         self.start()

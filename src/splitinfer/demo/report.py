@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Sequence
@@ -14,6 +13,7 @@ import numpy as np
 
 from splitinfer.demo.config import MODES
 from splitinfer.demo.results import DemoResults
+from splitinfer.results import write_json
 
 
 def _f(v: float, digits: int = 1) -> str:
@@ -311,7 +311,7 @@ def default_out_dir(root: Path = Path("runs")) -> Path:
 def write_run(r: DemoResults, folder: Path) -> Path:
     """Write results.json, the charts and report.md into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "results.json").write_text(json.dumps(r.to_json(), indent=1) + "\n")
+    write_json(folder / "results.json", r.to_json())
     files = write_charts(r, folder)
     (folder / "report.md").write_text(markdown_report(r, files))
     return folder

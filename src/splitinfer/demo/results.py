@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -147,6 +147,26 @@ class LinkRun:
 # --- the whole demo -------------------------------------------------------------------
 
 
+class DemoDoc(TypedDict):
+    """results.json of a demo run (``splitinfer.demo/...``; docs/demo.md reads it)."""
+
+    format: str
+    started: str
+    config: dict[str, Any]  # DemoConfig.to_json()
+    machine: dict[str, Any]
+    bundle: dict[str, Any]
+    phases_s: dict[str, float]  # wall seconds per phase
+    phases_cpu_s: dict[str, float]
+    rows: list[dict[str, Any]]  # one per (link, mode): the summary table
+    accuracy: dict[str, Any]
+    compute_in_process: dict[str, Any]
+    planner_inputs: dict[str, dict[str, dict[str, Any]]]  # link -> kind -> inputs
+    predictions_modeled: dict[str, dict[str, dict[str, dict[str, Any]]]]
+    links: list[dict[str, Any]]  # LinkRun.to_json() each
+    online_vs_offline_agreement: dict[str, dict[str, int]]
+    notes: list[str]
+
+
 @dataclass
 class DemoResults:
     """Everything one demo run measured and modeled; ``to_json`` is results.json."""
@@ -198,7 +218,7 @@ class DemoResults:
                 })  # fmt: skip
         return rows
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> DemoDoc:
         return {
             "format": RESULTS_FORMAT,
             "started": self.started,

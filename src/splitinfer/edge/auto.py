@@ -6,7 +6,7 @@ one inference sends, and link / device / server profiles. For a bundle, the inpu
 
 * the rate point: the bundle's measured operating point (``spec.metrics`` as
   ``splitinfer train units`` writes it: mean frame bytes, encode / decode ms; see
-  :func:`splitinfer.train.recipes.ratepoints_for`), or, when the spec lacks it, frames
+  :func:`splitinfer.plan.ratepoints.ratepoints_for`), or, when the spec lacks it, frames
   of the sample images measured now (accuracy then not measured);
 * head / tail / whole-network ms: the engine's edge half, the cloud half and
   :meth:`Bundle.full`, timed on this host (median after warm-up), with their FLOPs
@@ -168,7 +168,7 @@ def measure_inputs(
 def rate_point(bundle: Bundle, images: torch.Tensor, engine: Any, note: str) -> RatePoint:
     """The bundle's measured operating point, or one measured now on ``images``."""
     if all(k in bundle.spec.metrics for k in _METRIC_KEYS):
-        from splitinfer.train.recipes import ratepoints_for
+        from splitinfer.plan.ratepoints import ratepoints_for
 
         return RatePoint(**ratepoints_for(bundle.spec)["points"][0])
     payloads, frames, enc, dec = [], [], [], []

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from splitinfer.errors import BadInput
 
@@ -78,8 +78,9 @@ def quick_sweep(sweep_config: Path, out: Path, test_images: int = 200) -> dict[s
         groups.append(Group("ulhaq", (jpeg.format(20), jpeg.format(60)), (cut,)))
     config = SweepConfig(model=full.model, backbone=full.backbone, data=full.data,
                          test_limit=test_images, control=False, groups=tuple(groups))  # fmt: skip
-    return run_sweep(config, out, command="splitinfer bench --quick (rate-accuracy)",
-                     figure=False)  # fmt: skip
+    doc = run_sweep(config, out, command="splitinfer bench --quick (rate-accuracy)",
+                    figure=False)  # fmt: skip
+    return cast(dict[str, Any], doc)  # read like any sweep.json (load_sweep)
 
 
 # --- the end-to-end demo ----------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,7 @@ def render_experiment(e: dict[str, Any], root: Path, embed: bool) -> str:
     return "\n".join(p for p in parts if p)
 
 
-def render(results: dict[str, Any], root: Path, embed: bool = True) -> str:
+def render(results: Mapping[str, Any], root: Path, embed: bool = True) -> str:
     """The whole page for ``results`` (a ``splitinfer.bench/1`` dict) written under ``root``."""
     m = results["machine"]
     rows = "".join(

@@ -9,12 +9,15 @@ column, so modeled and measured numbers are never mixed without a label.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from splitinfer.results import dumps, json_safe
+
+__all__ = ["Column", "Result", "dumps", "figure", "json_safe", "ratio", "table"]
 
 Basis = Literal["modeled", "measured", "assumed", ""]
 Status = Literal["ok", "skipped", "failed"]
@@ -101,23 +104,6 @@ class Result:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / f"{self.name}.json").write_text(dumps(data))
         return data
-
-
-def json_safe(value: Any) -> Any:
-    """NaN -> None and +-inf -> "inf"/"-inf", recursively (strict JSON has neither)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def dumps(data: Any) -> str:
-    return json.dumps(json_safe(data), indent=1, allow_nan=False) + "\n"
 
 
 def ratio(numerator: float, denominator: float) -> float:

@@ -3,37 +3,73 @@
     results = run_bench(bench_config(quick=True), Path("reports/2026-11-27-quick"))
 
 Each experiment is a module with ``NAME``, ``TITLE`` and ``run(config, out_dir) -> dict``
-that writes its own JSON and figures into ``out_dir`` (``<report>/<NAME>/``). One that
-raises is reported as failed (with its error) and the others still run.
+that writes its own JSON and figures into ``out_dir`` (``<report>/<NAME>/``), registered
+here as an :class:`Experiment` in :data:`REGISTRY`. One that raises is reported as failed
+(with its error) and the others still run.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import platform
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from splitinfer.errors import BadInput
+from splitinfer.experiments import (
+    bandwidth_map,
+    codec_speed,
+    cut_profiles,
+    end_to_end,
+    rate_accuracy,
+    seeds,
+    server_throughput,
+)
 from splitinfer.experiments.config import BenchConfig
 from splitinfer.experiments.result import dumps
+from splitinfer.registry import Registry
 
 BENCH_FORMAT = "splitinfer.bench/1"
 
-#: Experiment name -> module, in report order.
-EXPERIMENTS: dict[str, str] = {
-    "seeds": "splitinfer.experiments.seeds",
-    "cut-profiles": "splitinfer.experiments.cut_profiles",
-    "bandwidth-map": "splitinfer.experiments.bandwidth_map",
-    "codecs": "splitinfer.experiments.codec_speed",
-    "server": "splitinfer.experiments.server_throughput",
-    "rate-accuracy": "splitinfer.experiments.rate_accuracy",
-    "end-to-end": "splitinfer.experiments.end_to_end",
-}
+
+class BenchDoc(TypedDict):
+    """results.json of a bench run (``splitinfer.bench/1``; docs/bench.md)."""
+
+    format: str
+    created: str
+    date: str
+    command: str
+    quick: bool
+    machine: dict[str, Any]  # machine_info() + platform, load at start and end
+    config: dict[str, Any]  # BenchConfig.to_json()
+    experiments: dict[str, dict[str, Any]]  # name -> Result.to_json() + timing, report order
+    reruns: list[dict[str, Any]]  # later --only runs merged into this one
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One experiment of the bench: ``run(config, out_dir)`` writes its JSON and figures
+    into ``out_dir`` and returns its result (see :mod:`splitinfer.experiments.result`)."""
+
+    name: str
+    title: str
+    run: Callable[[BenchConfig, Path], dict[str, Any]]
+
+
+#: Every experiment by name (an unknown name is a ``BadInput`` that lists the known ones).
+REGISTRY: Registry[Experiment] = Registry("experiment")
+_REPORT_ORDER = (seeds, cut_profiles, bandwidth_map, codec_speed, server_throughput,
+                 rate_accuracy, end_to_end)  # fmt: skip
+for _module in _REPORT_ORDER:
+    REGISTRY.add(_module.NAME, Experiment(_module.NAME, _module.TITLE, _module.run))
+
+#: Experiment names, in report order.
+EXPERIMENTS: tuple[str, ...] = tuple(m.NAME for m in _REPORT_ORDER)
 
 Log = Callable[[str], None]
 
@@ -67,16 +103,16 @@ def _load() -> list[float]:
 
 def run_one(name: str, cfg: BenchConfig, out: Path) -> dict[str, Any]:
     """One experiment, timed; a crash becomes a ``failed`` result with the error."""
-    module = importlib.import_module(EXPERIMENTS[name])
+    experiment = REGISTRY[name]
     load_before = _load()
     t0 = time.perf_counter()
     try:
-        result = module.run(cfg, out / name)
+        result = experiment.run(cfg, out / name)
     except Exception as err:
         code = getattr(err, "code", type(err).__name__)
         message = getattr(err, "message", str(err))
         result = {
-            "name": name, "title": module.TITLE, "status": "failed", "summary": "",
+            "name": name, "title": experiment.title, "status": "failed", "summary": "",
             "tables": [], "figures": [], "config": {}, "data": {},
             "notes": [f"failed: [{code}] {message}"],
             "traceback": traceback.format_exc(limit=8),
@@ -96,7 +132,7 @@ def run_bench(
     command: str = "splitinfer bench",
     log: Log | None = None,
     embed: bool = True,
-) -> dict[str, Any]:
+) -> BenchDoc:
     """Run ``only`` (default: all) into ``out``; write results.json, config.json, index.html.
 
     With ``only``, experiments already in ``out/results.json`` from a run with the same
@@ -108,7 +144,7 @@ def run_bench(
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(dumps(cfg.to_json()))
     start = time.perf_counter()
-    results: dict[str, Any] = {
+    results: BenchDoc = {
         "format": BENCH_FORMAT,
         "created": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "date": time.strftime("%Y-%m-%d"),
@@ -118,6 +154,7 @@ def run_bench(
         "config": cfg.to_json(),
         "experiments": {},
         "reruns": [],
+        "seconds": 0.0,
     }
     previous = _previous(out, cfg.quick) if only else None
     if previous:  # keep the other experiments of this folder's run, and say so

@@ -79,12 +79,11 @@ class Subject:
 
 
 def resolve(path: str | Path) -> Path:
-    """``path`` as given, else relative to the checkout (for repo files like docs/figures)."""
-    p = Path(path)
-    if p.exists() or p.is_absolute():
-        return p
-    root = Path(__file__).resolve().parents[3]
-    return root / p if (root / p).exists() else p
+    """``path`` as given: relative paths start at the working folder. The defaults name
+    repository files (``docs/figures/...``, ``configs/...``), so run the bench from a
+    checkout or point the config at copies (the package itself ships only the default
+    bundle, see :func:`splitinfer.bundle.default_bundle_path`)."""
+    return Path(path)
 
 
 def bundle_subject(cfg: SubjectsConfig) -> Subject:
@@ -173,7 +172,7 @@ def _pct(v: float | None) -> str:
 
 
 def _bundle_point(spec: Any, cut: str) -> RatePoint:
-    from splitinfer.train.recipes import ratepoints_for
+    from splitinfer.plan.ratepoints import ratepoints_for
 
     try:
         entry = ratepoints_for(spec)["points"][0]

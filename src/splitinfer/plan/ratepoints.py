@@ -122,3 +122,28 @@ def estimate_ratepoints(
                 measured=False, source=source,
             ))  # fmt: skip
     return out
+
+
+def ratepoints_for(spec: Any) -> dict[str, Any]:
+    """A bundle's measured operating point (its ``spec.metrics``, written when it was built)
+    in the ``splitinfer.ratepoints/1`` format above."""
+    m = spec.metrics
+    unit = f"unit c={spec.unit.channels} s={spec.unit.stride}" if spec.unit else "no unit"
+    return {
+        "format": RATEPOINTS_FORMAT,
+        "model": spec.model,
+        "points": [
+            {
+                "cut": spec.cut,
+                "label": f"{unit} + {spec.codec}",
+                "payload_bytes": m["mean_payload_bytes"],
+                "frame_bytes": m["mean_frame_bytes"],
+                "accuracy": m["accuracy"],
+                "accuracy_loss": m["accuracy_loss_points"],
+                "encode_ms": m["encode_ms_median"],
+                "decode_ms": m["decode_ms_median"],
+                "measured": True,
+                "source": f"bundle {spec.id}: {spec.built_by}",
+            }
+        ],
+    }

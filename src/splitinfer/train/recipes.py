@@ -35,6 +35,7 @@ from splitinfer.data.stream import Streams, make_loader, open_streams, parse_dat
 from splitinfer.data.transforms import normalizer
 from splitinfer.errors import BadInput
 from splitinfer.partition.profile import machine_info
+from splitinfer.plan.ratepoints import ratepoints_for
 from splitinfer.train.loop import (
     FitConfig,
     FitResult,
@@ -483,29 +484,3 @@ def train_unit_bundle(
     _write(out, "results.json", metrics)
     _write(out, "ratepoints.json", ratepoints_for(bundle.spec))
     return UnitRun(folder, metrics)
-
-
-def ratepoints_for(spec: Any) -> dict[str, Any]:
-    """The bundle's measured operating point in the planner's ``splitinfer.ratepoints/1``."""
-    from splitinfer.plan.ratepoints import RATEPOINTS_FORMAT
-
-    m = spec.metrics
-    unit = f"unit c={spec.unit.channels} s={spec.unit.stride}" if spec.unit else "no unit"
-    return {
-        "format": RATEPOINTS_FORMAT,
-        "model": spec.model,
-        "points": [
-            {
-                "cut": spec.cut,
-                "label": f"{unit} + {spec.codec}",
-                "payload_bytes": m["mean_payload_bytes"],
-                "frame_bytes": m["mean_frame_bytes"],
-                "accuracy": m["accuracy"],
-                "accuracy_loss": m["accuracy_loss_points"],
-                "encode_ms": m["encode_ms_median"],
-                "decode_ms": m["decode_ms_median"],
-                "measured": True,
-                "source": f"bundle {spec.id}: {spec.built_by}",
-            }
-        ],
-    }

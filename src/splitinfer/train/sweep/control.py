@@ -12,6 +12,7 @@ from torch import nn
 
 from splitinfer import zoo
 from splitinfer.bottleneck import BottleneckModel
+from splitinfer.results import write_json
 from splitinfer.train.loop import FitConfig, ProgressFn, evaluate
 from splitinfer.train.recipes import Data, Tune, save_weights, train_units
 from splitinfer.train.sweep.config import Point
@@ -20,7 +21,6 @@ from splitinfer.train.sweep.points import (
     _cached,
     _Context,
     _read_json,
-    _write_json,
     slug,
 )
 
@@ -111,13 +111,13 @@ def _controls(
                     distill=settings.distill, resume=True, progress=hooks.step,
                     extra={"model": ctx.config.model, "command": ctx.command},
                 )  # fmt: skip
-                _write_json(pdir / "trained.json", {k: v for k, v in measured.items()
+                write_json(pdir / "trained.json", {k: v for k, v in measured.items()
                                                     if k != "accuracy"})  # fmt: skip
                 (pdir / "checkpoint.pt").unlink(missing_ok=True)
             record = {"slug": name, "cut": cut, **measured, "epochs": settings.epochs,
                       "tune": settings.tune, "distill": settings.distill,
                       "test_images": len(ctx.test_u8), "config": key,
                       "eval_key": ctx.eval_key(), "command": ctx.command}  # fmt: skip
-            _write_json(pdir / "results.json", record)
+            write_json(pdir / "results.json", record)
         controls.append(record)
     return controls

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -19,6 +18,7 @@ from torch import nn
 from splitinfer import zoo
 from splitinfer.data import ImageDataset, load_dataset
 from splitinfer.errors import BadInput
+from splitinfer.results import write_json
 from splitinfer.train.loop import ProgressFn
 from splitinfer.train.recipes import Data, train_units
 from splitinfer.train.sweep.cloud_only import measure_cloud_only
@@ -109,13 +109,6 @@ def slug(point: Point, key: Mapping[str, Any]) -> str:
     return f"{text[:54]}-{digest[:8]}"
 
 
-def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str) + "\n")
-    os.replace(tmp, path)
-
-
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
@@ -193,7 +186,7 @@ def _measure(
         "command": ctx.command,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    _write_json(pdir / "results.json", record)
+    write_json(pdir / "results.json", record)
     return record
 
 
@@ -237,6 +230,6 @@ def _trained_bundle(
         "train_seconds": result.train_seconds,
         "history": result.history,
     }
-    _write_json(pdir / "trained.json", info)
+    write_json(pdir / "trained.json", info)
     (pdir / "checkpoint.pt").unlink(missing_ok=True)
     return bundle, info

@@ -10,12 +10,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from fnmatch import fnmatch
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 
 from splitinfer import zoo
 from splitinfer.errors import BadInput
+from splitinfer.results import write_json
 from splitinfer.train.loop import evaluate
 from splitinfer.train.recipes import train_units
 from splitinfer.train.sweep.cloud_only import image_codec
@@ -36,7 +37,6 @@ from splitinfer.train.sweep.points import (
     _cached,
     _load_context,
     _measure,
-    _write_json,
     input_shape,
     slug,
 )
@@ -110,7 +110,7 @@ def run_sweep(
     threads: int | None = None,
     command: str = "",
     figure: bool = True,
-) -> dict[str, Any]:
+) -> SweepDoc:
     """Measure every point of ``config`` (cached ones are read back); write the results.
 
     select: fnmatch patterns on point slugs or family names (``control`` for the
@@ -154,13 +154,33 @@ def run_sweep(
         controls = _controls(ctx, records, out, hooks, measure=wanted, pending=pending)
     doc = assemble(config, records, unsplit, controls, pending, ctx.dataset.name,
                    len(ctx.test_u8), command, machine_info())  # fmt: skip
-    _write_json(out / "sweep.json", doc)
+    write_json(out / "sweep.json", doc)
     _write_ratepoints(out / "ratepoints.json", doc)
     if figure:
         from splitinfer.train.figure import draw_rate_accuracy
 
         draw_rate_accuracy(doc, out / "pareto.png")
     return doc
+
+
+class SweepDoc(TypedDict):
+    """sweep.json (``splitinfer.sweep/...``): every point measured, and the Pareto fronts."""
+
+    format: str
+    model: str
+    backbone: str
+    dataset: str
+    test_images: int
+    bytes_note: str
+    config: dict[str, Any]  # SweepConfig.to_dict()
+    command: str
+    machine: dict[str, Any]
+    created: str  # UTC, ISO 8601
+    references: dict[str, Any]  # unsplit_accuracy, controls
+    points: list[dict[str, Any]]  # one per point, with family, bytes, accuracy, pareto
+    pending: list[str]  # points not measured yet
+    fronts: dict[str, list[list[float]]]  # family -> [(bytes, accuracy), ...]
+    levels: list[dict[str, Any]]  # bytes each family needs at an accuracy level
 
 
 def assemble(
@@ -173,7 +193,7 @@ def assemble(
     test_images: int,
     command: str,
     machine: Mapping[str, Any],
-) -> dict[str, Any]:
+) -> SweepDoc:
     """The ``sweep.json`` document: config, references, points, Pareto fronts, levels."""
     points = []
     for r in records:

@@ -1,4 +1,6 @@
-"""Start, probe, signal and measure a ``splitinfer serve`` subprocess.
+"""Start, probe, signal and measure a ``splitinfer serve`` subprocess: the one server
+launcher of the tests, the reliability runs and the bench (readiness, then SIGTERM and
+SIGKILL on the way out), and free loopback ports.
 
     with serve(bundle_dir, token="t0k", grpc=True) as server:
         server.url, server.grpc_target, server.rss_kb(), server.log_text()
@@ -10,20 +12,22 @@ it). Everything the server prints goes to a log file, so checks can grep it.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import ssl
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
+from splitinfer.harness import process
+from splitinfer.harness.process import ServerStartFailed
+
+__all__ = ["Endpoint", "ServeProcess", "ServerStartFailed", "free_port", "launch", "serve",
+           "start", "wait_ready"]  # fmt: skip
 
 from splitinfer.protocol import FRAME_TYPE
 
@@ -122,13 +126,7 @@ class ServeProcess(Endpoint):
     def terminate(self, timeout_s: float = 60.0) -> int:
         """SIGTERM, then wait; SIGKILL if it outlives ``timeout_s``. Returns the exit code."""
         assert self.proc is not None
-        if self.alive():
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
+        return process.stop(self.proc, grace_s=0.0, term_s=timeout_s)
 
     def kill(self) -> int:
         """SIGKILL: no drain, no goodbye."""
@@ -189,21 +187,15 @@ def launch(
 
 
 def wait_ready(server: ServeProcess, timeout_s: float = 180.0) -> None:
-    """Poll /readyz until 200; raise RuntimeError with the log if the server dies or stalls."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not server.alive():
-            rc = server.proc.returncode if server.proc else None
-            raise RuntimeError(f"server exited with {rc}:\n{server.log_text()[-3000:]}")
-        try:
-            r = httpx.get(f"{server.url}/readyz", verify=server.verify(), timeout=5)
-            if r.status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    server.kill()
-    raise RuntimeError(f"server not ready in {timeout_s:g} s:\n{server.log_text()[-3000:]}")
+    """Poll /readyz until 200; :class:`ServerStartFailed` with the end of the log if the
+    server dies or stalls (a stalled one is killed)."""
+    try:
+        process.wait_ready(f"{server.url}/readyz", server.alive, timeout_s,
+                           lambda: server.log_text()[-3000:], verify=server.verify(),
+                           every_s=0.1)  # fmt: skip
+    except ServerStartFailed:
+        server.kill()
+        raise
 
 
 @contextmanager

@@ -15,7 +15,6 @@ import torch
 
 from splitinfer import wire
 from splitinfer.bundle import Bundle, default_bundle_path
-from splitinfer.train.data import load_fashion_mnist
 
 
 @dataclass
@@ -52,9 +51,16 @@ class Workload:
 
 def load_workload(bundle_dir: Path | None = None, pool: int = 256) -> Workload:
     """The first ``pool`` Fashion-MNIST test images through ``bundle_dir`` (default bundle)."""
+    from splitinfer.data import load_fashion_mnist
+
+    return workload_of(bundle_dir, load_fashion_mnist("test")[0][:pool])
+
+
+def workload_of(bundle_dir: Path | None, images: torch.Tensor) -> Workload:
+    """``images`` (uint8, N x C x H x W) through ``bundle_dir`` (default bundle): their
+    payloads and the answers the server must give."""
     folder = Path(bundle_dir) if bundle_dir is not None else default_bundle_path()
     bundle = Bundle.load(folder)
-    images = load_fashion_mnist("test")[0][:pool]
     frames = bundle.edge.encode(images)
     payloads = [wire.decode_frame(f)[1] for f in frames]
     expected = [int(bundle.cloud.decode_and_run(f).argmax()) for f in frames]
