@@ -26,9 +26,9 @@ import onnxruntime
 import torch
 
 from splitinfer.bundle import Bundle, default_bundle_path
+from splitinfer.data import load_fashion_mnist, synthetic
 from splitinfer.edge.onnx import OnnxEdgeEngine
 from splitinfer.errors import BadInput
-from splitinfer.data import load_fashion_mnist, synthetic
 
 
 def _images(n: int, bundle: Bundle) -> torch.Tensor:

@@ -26,8 +26,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def fmnist_installed() -> bool:
     """Fashion-MNIST is where the loaders look (``make data`` puts it there)."""
-    from splitinfer.errors import BadInput
     from splitinfer.data import fmnist_root
+    from splitinfer.errors import BadInput
 
     try:
         fmnist_root()
