@@ -18,8 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
-import statistics
 import sys
 import time
 from collections import Counter
@@ -32,7 +30,7 @@ import httpx
 
 from reliability import server as srv
 from reliability.workload import Workload, load_workload
-from splitinfer.partition.profile import cpu_name
+from splitinfer.timing import host_info, percentile
 
 Sampler = Callable[[], int]
 
@@ -97,12 +95,6 @@ class LoadReport:
         )
 
 
-def _percentile(sorted_ms: list[float], q: float) -> float:
-    if not sorted_ms:
-        return 0.0
-    return sorted_ms[min(len(sorted_ms) - 1, int(q * len(sorted_ms)))]
-
-
 def summarize(transport: str, clients: int, ids: range, tally: Tally, seconds: float) -> LoadReport:
     """Turn a tally into a report: lost = ids never answered, duplicated = answered twice+."""
     ms = sorted(x * 1000.0 for x in tally.latencies)
@@ -122,8 +114,8 @@ def summarize(transport: str, clients: int, ids: range, tally: Tally, seconds: f
         failures=dict(tally.failures.most_common()),
         seconds=round(seconds, 3),
         rps=len(ids) / seconds if seconds else 0.0,
-        p50_ms=statistics.median(ms) if ms else 0.0,
-        p99_ms=_percentile(ms, 0.99),
+        p50_ms=percentile(ms, 50),
+        p99_ms=percentile(ms, 99),
     )
 
 
@@ -277,12 +269,7 @@ def rss_drift(samples_kb: list[int], skip: float = 0.1) -> tuple[int, int]:
 
 def machine() -> dict[str, Any]:
     """Where the figures came from (the load average says whether the machine was busy)."""
-    return {
-        "cpu": cpu_name(),
-        "cpus": os.cpu_count(),
-        "loadavg": os.getloadavg(),
-        "python": platform.python_version(),
-    }
+    return host_info()
 
 
 def write_report(path: Path, out: dict[str, Any], ok: bool, default: Any = None) -> int:

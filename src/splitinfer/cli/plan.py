@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from splitinfer.cli.partition import warn_profile
 from splitinfer.plan.planner import DEFAULT_HEADER_BYTES
 
 
@@ -19,10 +20,61 @@ def _load_profile(console: Console, what: str, repeats: int) -> Any:
 
     if what.endswith(".json") or Path(what).exists():
         return load_model_profile(what)
+    from splitinfer import zoo
     from splitinfer.cli.partition import run_profile
 
+    zoo.default_input_size(what)  # an unknown model fails here, before anything is profiled
     console.print(f"profiling {what} on this host (measured latency, {repeats} repeats)...")
     return run_profile(console, what, repeats=repeats, warmup=3, measure=True)
+
+
+def _bundle_dir(what: str) -> Path | None:
+    """``what`` as a bundle directory, None when it is not a directory; a typed error for a
+    directory that holds no bundle."""
+    from splitinfer.plan.errors import BadPlanInput
+
+    path = Path(what)
+    if not path.is_dir():
+        return None
+    if not (path / "spec.json").is_file():
+        raise BadPlanInput(
+            f"{what} is a directory without spec.json, so not a bundle; pass a bundle directory, "
+            "a profile JSON (`splitinfer profile M --json P`) or a model name"
+        )
+    return path
+
+
+def _dataset_sample(bundle: Any, count: int = 16) -> Any:
+    """The first test images of the bundle's dataset (Fashion-MNIST for 1x28x28 bundles), or
+    None when it has none here (measure_inputs then says it used random pixels)."""
+    from splitinfer.errors import SplitInferError
+
+    if tuple(bundle.spec.input_shape) != (1, 28, 28):
+        return None
+    from splitinfer.train.data import load_fashion_mnist
+
+    try:
+        x, _ = load_fashion_mnist("test")
+    except (SplitInferError, OSError):
+        return None
+    return x[:count]
+
+
+def _bundle_inputs(console: Console, path: Path, repeats: int) -> Any:
+    """The bundle measured here: its halves (reduction units included), its rate point
+    (``spec.metrics``, measured when it was built) and the PNGs cloud-only would send."""
+    from splitinfer.bundle import Bundle
+    from splitinfer.edge.auto import measure_inputs
+
+    bundle = Bundle.load(path)
+    sample = _dataset_sample(bundle)
+    console.print(
+        f"profiling bundle {bundle.spec.id} on this host (measured latency, {repeats} repeats)..."
+    )
+    return measure_inputs(
+        bundle, sample, repeats=repeats, warmup=min(3, repeats),
+        sample_note="Fashion-MNIST test images (the bundle's dataset)",
+    )  # fmt: skip
 
 
 def _ms(v: float) -> str:
@@ -94,7 +146,8 @@ def register(app: Any, console: Console) -> None:
     @app.command("plan")
     def plan_cmd(
         profile: str = typer.Argument(
-            ..., help="profile JSON (`splitinfer profile M --json`) or a model name"
+            ...,
+            help="bundle directory, profile JSON (`splitinfer profile M --json`) or a model name",
         ),
         rates: Path = typer.Option(
             None, "--rates", help="rate points (splitinfer.ratepoints/1 JSON)"
@@ -129,25 +182,38 @@ def register(app: Any, console: Console) -> None:
         """Rank (cut x rate) plans against cloud-only and mobile-only: modeled latency, energy."""
         from splitinfer.plan import device, link, plan, server
         from splitinfer.plan.inputs import InputEncoding, default_input_encoding
+        from splitinfer.plan.planner import check_options
         from splitinfer.plan.profiles import register_profiles
         from splitinfer.plan.ratepoints import load_ratepoints
+        from splitinfer.plan.sweep import parse_range
 
         if profiles_file:
             register_profiles(profiles_file)
-        prof = _load_profile(console, profile, repeats)
-        enc = default_input_encoding(prof.input_shape)
+        # Everything that can be wrong with the options fails here, before minutes of profiling.
+        the_link, the_device, the_server = link(link_spec), device(device_spec), server(server_spec)
+        check_options(objective, mode, budget)
+        if sweep_bandwidth:
+            parse_range(sweep_bandwidth)
+        rate_points = load_ratepoints(rates) if rates else None
+        bundle_dir = _bundle_dir(profile)
+        if bundle_dir is not None:
+            inputs = _bundle_inputs(console, bundle_dir, repeats)
+            prof, enc = inputs.profile, inputs.input_encoding
+            rate_points = rate_points or [inputs.rate_point]
+        else:
+            prof = _load_profile(console, profile, repeats)
+            enc = default_input_encoding(prof.input_shape)
         if input_bytes is not None:
             enc = InputEncoding(input_bytes, enc.encode_ms, enc.decode_ms, "given (--input-bytes)")
         kwargs: dict[str, Any] = dict(
-            device=device(device_spec), server=server(server_spec),
-            rate_points=load_ratepoints(rates) if rates else None,
+            device=the_device, server=the_server, rate_points=rate_points,
             objective=objective, budget=budget, mode=mode, header_bytes=header_bytes,
             input_encoding=enc, compression=compression, include_unmeasured=not exclude_unmeasured,
         )  # fmt: skip
-        the_link = link(link_spec)
         p = plan(prof, link=the_link, **kwargs)
         console.print(plan_table(p, top))
         console.print(plan_summary(p))
+        warn_profile(prof)
         out = p.to_json()
         if sweep_bandwidth:
             rates_text = f"rate points {rates.name}" if rates else "codec-only estimated rates"

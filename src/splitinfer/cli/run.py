@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from splitinfer.cli.common import warn
+
 _FAMILY = {"http": "http", "https": "http", "grpc": "grpc", "grpcs": "grpc"}
 _DEFAULT_PORT = {"http": 80, "https": 443}
 
@@ -180,6 +182,16 @@ def register(app: Any, console: Console) -> None:
                     )
                     + ")"
                 )
+                if decision.unreliable:
+                    from splitinfer.timing import Checks
+
+                    warn(
+                        Checks(list(decision.unreliable)).warning(
+                            "auto's prediction is not trusted (measured twice); "
+                            "use --mode split|cloud-only|mobile-only, --threads 1, a quieter "
+                            "machine, or raise --repeats"
+                        )
+                    )
             where = f"over {family}" if family else "on the device"
             what = f"{mode} {where}, engine {runner.engine_name}"
             with Live(console=console, refresh_per_second=4) as live:

@@ -9,11 +9,11 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
-from splitinfer.cli.common import command_line, step_bar
+from splitinfer.cli.common import LineProgress, command_line, step_bar
 from splitinfer.train.loop import FitConfig
 
 
-def progress_callback(console: Console, bar: Progress) -> Any:
+def progress_callback(console: Console, bar: Progress | LineProgress) -> Any:
     task = bar.add_task("training", total=None, stats="")
 
     def tick(phase: str, done: int, total: int, stats: dict[str, float]) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -17,6 +16,7 @@ import torch
 from splitinfer.bundle import Bundle
 from splitinfer.demo.config import MODES, NETWORK_MODES, DemoFailed
 from splitinfer.demo.results import LinkRun, ModeSamples
+from splitinfer.timing import time_rounds
 
 # --- accuracy and stage times ---------------------------------------------------------
 
@@ -112,13 +112,7 @@ def measure_accuracy(
 
 
 def _median_ms(fn: Callable[[int], object], repeats: int, warmup: int) -> float:
-    times = []
-    for i in range(warmup + repeats):
-        t0 = time.perf_counter()
-        fn(i)
-        if i >= warmup:
-            times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+    return time_rounds(fn, repeats=repeats, warmup=warmup).median_ms
 
 
 def _flops(fn: Callable[[], object]) -> int:

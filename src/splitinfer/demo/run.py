@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
-import platform
 import queue
 import time
 from collections.abc import Iterator
@@ -23,6 +21,7 @@ from splitinfer.demo.planner import planner_inputs, predict
 from splitinfer.demo.processes import Event, LinkWorker, ServerProcess, _Child, _Jobs
 from splitinfer.demo.results import DemoResults, LinkRun
 from splitinfer.errors import BadInput
+from splitinfer.timing import host_info, load_average
 
 
 def _load_inputs(cfg: DemoConfig) -> tuple[Bundle, torch.Tensor, torch.Tensor]:
@@ -49,9 +48,7 @@ def _bundle_info(bundle: Bundle, path: Path) -> dict[str, Any]:
 
 
 def _machine() -> dict[str, Any]:
-    from splitinfer.partition.profile import machine_info
-
-    return {**machine_info(), "platform": platform.platform(), "load_avg_start": os.getloadavg()}
+    return {**host_info(), "load_avg_start": load_average()}
 
 
 def _offline_predictions(bundle: Bundle, x: torch.Tensor) -> dict[str, list[int]]:
@@ -206,7 +203,7 @@ def run_demo(
         }
         for lr in runs
     }
-    machine["load_avg_end"] = os.getloadavg()
+    machine["load_avg_end"] = load_average()
     results = DemoResults(
         config=config, machine=machine, bundle=_bundle_info(bundle, config.bundle_path),
         accuracy=accuracy, compute=compute, links=runs,

@@ -10,8 +10,6 @@ raises is reported as failed (with its error) and the others still run.
 from __future__ import annotations
 
 import importlib
-import os
-import platform
 import time
 import traceback
 from collections.abc import Callable
@@ -21,6 +19,7 @@ from typing import Any
 from splitinfer.errors import BadInput
 from splitinfer.experiments.config import BenchConfig
 from splitinfer.experiments.result import dumps
+from splitinfer.timing import host_info, load_average
 
 BENCH_FORMAT = "splitinfer.bench/1"
 
@@ -56,13 +55,12 @@ def default_out_dir(quick: bool, root: Path = Path("reports")) -> Path:
 
 
 def machine() -> dict[str, Any]:
-    from splitinfer.partition.profile import machine_info
-
-    return {**machine_info(), "platform": platform.platform(), "load_start": _load()}
+    """:func:`splitinfer.timing.host_info`, plus the load average at the start."""
+    return {**host_info(), "load_start": _load()}
 
 
 def _load() -> list[float]:
-    return [round(v, 2) for v in os.getloadavg()]
+    return list(load_average())
 
 
 def run_one(name: str, cfg: BenchConfig, out: Path) -> dict[str, Any]:

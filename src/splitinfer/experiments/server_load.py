@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import platform
 import signal
 import socket
 import statistics
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from splitinfer.errors import SplitInferError
+from splitinfer.timing import host_info, load_average, percentile
 
 FRAME_TYPE = "application/x-splitinfer-frame"
 Log = Callable[[str], None]
@@ -178,8 +178,8 @@ def summarize(
         "requests": total,
         "errors": errors,
         "rps": total / wall,
-        "p50_ms": statistics.median(ms),
-        "p99_ms": ms[min(len(ms) - 1, int(0.99 * len(ms)))],
+        "p50_ms": percentile(ms, 50),
+        "p99_ms": percentile(ms, 99),
         "mean_batch": statistics.fmean(batch_sizes) if batch_sizes else 0.0,
     }
 
@@ -298,14 +298,12 @@ def run_load_test(
     with tempfile.TemporaryDirectory() as tmp:
         bundle_dir = Path(bundle) if bundle else test_bundle(Path(tmp))
         bundle_id, frames = make_frames(bundle_dir)
-        load_before = os.getloadavg()
+        load_before = load_average()
         rows = [r for m in s.modes for r in bench_mode(s, bundle_dir, bundle_id, frames, m, log)]
     return {
         "machine": {
-            "cpu": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(),
+            **host_info(),
             "loadavg_before": load_before,
-            "python": platform.python_version(),
         },
         "bundle": str(bundle or "random-weight fmnist_resnet stage2 (test bundle)"),
         "server_torch_threads": s.threads,

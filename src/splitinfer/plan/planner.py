@@ -250,6 +250,13 @@ def _rank_key(c: Candidate, objective: Objective) -> tuple[float, ...]:
 
 
 def _check(profile: Any, objective: str, mode: str, budget: float) -> None:
+    check_options(objective, mode, budget)
+    if not profile.cuts:
+        raise BadPlanInput(f"profile of {profile.model} lists no cut points; nothing to plan")
+
+
+def check_options(objective: str, mode: str, budget: float) -> None:
+    """Raise :class:`BadPlanInput` for an unknown objective or mode, or a negative budget."""
     if objective not in OBJECTIVES:
         raise BadPlanInput(
             f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}"
@@ -258,8 +265,6 @@ def _check(profile: Any, objective: str, mode: str, budget: float) -> None:
         raise BadPlanInput(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     if not budget >= 0:
         raise BadPlanInput(f"accuracy-loss budget must be >= 0 percentage points, got {budget!r}")
-    if not profile.cuts:
-        raise BadPlanInput(f"profile of {profile.model} lists no cut points; nothing to plan")
 
 
 def with_uplink(link: LinkProfile, up_mbps: float) -> LinkProfile:

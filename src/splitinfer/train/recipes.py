@@ -31,7 +31,7 @@ from torch import nn
 from splitinfer import zoo
 from splitinfer.bottleneck import BottleneckModel, UnitConfig
 from splitinfer.errors import BadInput
-from splitinfer.partition.profile import machine_info
+from splitinfer.timing import host_info
 from splitinfer.train.data import load_fashion_mnist, normalize_fmnist
 from splitinfer.train.loop import FitConfig, FitResult, ProgressFn, evaluate, fit
 
@@ -96,7 +96,7 @@ def _results(model: str, result: FitResult, accuracy: float, n_test: int) -> dic
         "epochs": result.epochs_done,
         "train_seconds": result.train_seconds,
         "history": result.history,
-        "machine": machine_info(),
+        "machine": host_info(),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 
@@ -305,7 +305,7 @@ def train_unit_bundle(
         "tail_lr_scale": tail_lr_scale,
         "head_lr_scale": head_lr_scale,
         "feature_match": feature_match,
-        "machine": machine_info(),
+        "machine": host_info(),
     }
     bundle = Bundle(replace(bundle.spec, metrics=metrics), bundle.source, bundle.model)
     folder = bundle.save(bundle_dir)
