@@ -81,8 +81,12 @@ def _ms(v: float) -> str:
     return f"{v:,.1f}" if v >= 10 else f"{v:.2f}"
 
 
-def plan_table(p: Any, top: int) -> Table:
-    """The ranked candidates (top ``top``) plus both baselines."""
+#: the columns shown without --wide (fit 80 columns)
+NARROW = ("#", "plan", "cut", "KB up", "total ms", "total mJ", "loss pp")
+
+
+def plan_table(p: Any, top: int, wide: bool = False) -> Table:
+    """The ranked candidates (top ``top``) plus both baselines; ``wide``: every column."""
     table = Table(
         title=(
             f"splitinfer plan {p.model}: MODELED, {p.mode} mode, link {p.link.name}, device "
@@ -92,19 +96,23 @@ def plan_table(p: Any, top: int) -> Table:
         title_justify="left",
         caption=(
             "ms: modeled latency per stage; up: uplink transfer; srv: decode+tail on the server; "
-            "mJ: modeled device energy (cmp: compute); loss: accuracy loss in pp "
+            "mJ: modeled device energy (cmp: compute); loss pp: accuracy loss in percentage points "
             "(n/m = not measured); "
             "* = outside the budget"
         ),
         caption_justify="left",
     )
     cols = ["#", "plan", "cut", "KB up", "head", "enc", "up", "rtt", "srv", "total ms",
-            "cmp mJ", "radio mJ", "idle mJ", "total mJ", "loss"]  # fmt: skip
-    for col in cols:
+            "cmp mJ", "radio mJ", "idle mJ", "total mJ", "loss pp"]  # fmt: skip
+    keep = [wide or col in NARROW for col in cols]
+    for col, on in zip(cols, keep, strict=True):
+        if not on:
+            continue
         if col in ("plan", "cut"):
-            table.add_column(col, justify="left", overflow="fold", min_width=9)
+            # a long rate-point label folds; "mobile-only" (11) never does
+            table.add_column(col, justify="left", overflow="fold", min_width=11)
         else:
-            table.add_column(col, justify="right")
+            table.add_column(col, justify="right", no_wrap=True)
     shown = [c for c in p.candidates[:top]]
     shown += [c for c in p.candidates[top:] if c.kind != "split"]
     for c in shown:
@@ -112,13 +120,17 @@ def plan_table(p: Any, top: int) -> Table:
         loss = "n/m" if c.accuracy_loss is None else f"{c.accuracy_loss:g}"
         rank = p.candidates.index(c) + 1
         name = c.label if c.kind == "split" else c.kind
-        table.add_row(
+        cells = [
             f"{rank}{'' if c.within_budget else '*'}", name, c.cut or "-",
             f"{k.bytes_up / 1024:,.2f}",
             _ms(k.head_ms), _ms(k.encode_ms), _ms(k.uplink_ms), _ms(k.rtt_ms), _ms(k.server_ms),
             _ms(k.latency_ms), _ms(k.compute_mj), _ms(k.radio_mj), _ms(k.idle_mj), _ms(k.energy_mj),
-            loss, style="bold green" if c is p.best else None,
-        )  # fmt: skip
+            loss,
+        ]  # fmt: skip
+        table.add_row(
+            *[v for v, on in zip(cells, keep, strict=True) if on],
+            style="bold green" if c is p.best else None,
+        )
     return table
 
 
@@ -173,9 +185,13 @@ def register(app: Any, console: Console) -> None:
             None, help="LO:HI Mbps: draw best plan vs uplink (PNG)"
         ),
         png: Path = typer.Option(
-            Path("docs/figures/plan-sweep.png"), help="where the sweep PNG goes"
+            None,
+            help="where the sweep PNG goes (default: beside --json, else runs/plan-<time>/)",
         ),
         top: int = typer.Option(12, min=1, help="candidates to show"),
+        wide: bool = typer.Option(
+            False, help="every column (per-stage ms and mJ): wider than 80 columns"
+        ),
         repeats: int = typer.Option(3, min=1, help="when profiling a model name: timed runs"),
         json_out: Path = typer.Option(None, "--json", help="write the plan (and sweep) as JSON"),
     ) -> None:
@@ -211,11 +227,20 @@ def register(app: Any, console: Console) -> None:
             input_encoding=enc, compression=compression, include_unmeasured=not exclude_unmeasured,
         )  # fmt: skip
         p = plan(prof, link=the_link, **kwargs)
-        console.print(plan_table(p, top))
+        console.print(plan_table(p, top, wide))
         console.print(plan_summary(p))
         warn_profile(prof)
         out = p.to_json()
         if sweep_bandwidth:
+            if png is None:
+                import time
+
+                folder = (
+                    json_out.parent
+                    if json_out
+                    else Path("runs") / time.strftime("plan-%Y%m%d-%H%M%S")
+                )
+                png = folder / "plan-sweep.png"
             rates_text = f"rate points {rates.name}" if rates else "codec-only estimated rates"
             out["sweep"] = _sweep(
                 console, prof, the_link, sweep_bandwidth, png, kwargs, p, rates_text

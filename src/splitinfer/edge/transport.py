@@ -179,8 +179,10 @@ class HttpTransport:
         elapsed = (time.perf_counter() - t0) * 1e3
         if r.status_code != 200:
             data = _json(r)
-            code = str(data.get("error", "?"))
-            message = str(data.get("message", r.text[:200]))
+            if "error" not in data:  # not a splitinfer error body: summarise, never dump it
+                raise CloudRefused(r.status_code, "not_splitinfer", summarize_reply(r))
+            code = str(data["error"])
+            message = str(data.get("message", ""))
             if r.status_code in HTTP_BUSY:
                 raise CloudUnavailable(
                     f"server busy: {r.status_code} {code}: {message}", r.status_code, code
@@ -194,10 +196,21 @@ class HttpTransport:
                 float(data["timing"]["total_ms"]), elapsed, len(r.content),
             )  # fmt: skip
         except (ValueError, KeyError, IndexError, TypeError) as err:
-            raise CloudRefused(200, "bad_reply", f"unreadable result: {err!r}") from None
+            raise CloudRefused(
+                200, "bad_reply", f"unreadable result ({type(err).__name__}): {summarize_reply(r)}"
+            ) from None
 
     def close(self) -> None:
         self._client.close()
+
+
+def summarize_reply(r: Any, chars: int = 80) -> str:
+    """A reply that is not splitinfer's, in one line: content type and its first printable
+    characters (the status is in the error already); never the whole page."""
+    text = " ".join(r.content[:4096].decode("utf-8", "replace").split())
+    start = "".join(c for c in text if c.isprintable())[:chars]
+    kind = r.headers.get("content-type", "no content type")
+    return f"{kind}, starts {start!r} (is this a splitinfer server?)"
 
 
 def _ca_context(path: str | Path) -> ssl.SSLContext:
