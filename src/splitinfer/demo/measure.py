@@ -64,13 +64,13 @@ def accuracy_counts(
         counts["png_bytes"] += sum(len(p) for p in pngs)
         decoded = torch.cat([decode_image(p, shape) for p in pngs])
         with torch.no_grad():
-            full = bundle.full(bundle.spec.preprocess(xb)).argmax(1)
+            full = bundle.unsplit(bundle.spec.preprocess(xb)).argmax(1)
             same = decoded.eq(xb).flatten(1).all(1)
             cloud = full.clone()
             if not bool(same.all()):
                 idx = (~same).nonzero().flatten()
                 counts["png_not_lossless"] += len(idx)
-                cloud[idx] = bundle.full(bundle.spec.preprocess(decoded[idx])).argmax(1)
+                cloud[idx] = bundle.unsplit(bundle.spec.preprocess(decoded[idx])).argmax(1)
         counts["mobile-only"] += int((full == yb).sum())
         counts["cloud-only"] += int((cloud == yb).sum())
         if progress:
@@ -78,8 +78,9 @@ def accuracy_counts(
     return {k: float(v) for k, v in counts.items()}
 
 
-def merge_accuracy(parts: Sequence[dict[str, float]]) -> dict[str, Any]:
-    """Each mode's top-1 and its path, from the counts of one or more slices."""
+def merge_accuracy(parts: Sequence[dict[str, float]], network: str = "") -> dict[str, Any]:
+    """Each mode's top-1 and its path, from the counts of one or more slices; ``network``
+    says what the baselines ran (:attr:`Bundle.baseline_label`)."""
     total = {k: sum(p[k] for p in parts) for k in parts[0]}
     n = int(total["images"])
     return {
@@ -93,11 +94,13 @@ def merge_accuracy(parts: Sequence[dict[str, float]]) -> dict[str, Any]:
             "accuracy": total["cloud-only"] / n, "images": n,
             "mean_png_bytes": total["png_bytes"] / n,
             "png_not_lossless": int(total["png_not_lossless"]),
-            "path": "EdgeRunner PNG -> server decode_image -> preprocess -> bundle.full",
+            "path": "EdgeRunner PNG -> server decode_image -> preprocess -> bundle.unsplit",
+            "network": network,
         },
         "mobile-only": {
             "accuracy": total["mobile-only"] / n, "images": n,
-            "path": "preprocess -> bundle.full (on the device)",
+            "path": "preprocess -> bundle.unsplit (on the device)",
+            "network": network,
         },
         "slices": len(parts),
     }  # fmt: skip
@@ -108,7 +111,9 @@ def measure_accuracy(
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """:func:`accuracy_counts` and :func:`merge_accuracy` in one process."""
-    return merge_accuracy([accuracy_counts(bundle, images, labels, progress)])
+    return merge_accuracy(
+        [accuracy_counts(bundle, images, labels, progress)], bundle.baseline_label
+    )
 
 
 def _median_ms(fn: Callable[[int], object], repeats: int, warmup: int) -> float:
@@ -141,7 +146,7 @@ def measure_compute(
 
     def full(i: int) -> object:
         with torch.no_grad():
-            return bundle.full(prep(x[i % m : i % m + 1])).argmax(1)
+            return bundle.unsplit(prep(x[i % m : i % m + 1])).argmax(1)
 
     out = {
         "edge_ms": _median_ms(
@@ -160,7 +165,7 @@ def measure_compute(
         "png_bytes_mean": sum(len(p) for p in pngs) / m,
         "flops_edge": _flops(lambda: bundle.edge.features(x[:1])),
         "flops_cloud": _flops(lambda: bundle.cloud.run(dec[0])),
-        "flops_full": _flops(lambda: bundle.full(prep(x[:1]))),
+        "flops_full": _flops(lambda: bundle.unsplit(prep(x[:1]))),
         "torch_threads": torch.get_num_threads(),
         "repeats": repeats,
     }

@@ -54,7 +54,7 @@ def _machine() -> dict[str, Any]:
 def _offline_predictions(bundle: Bundle, x: torch.Tensor) -> dict[str, list[int]]:
     """Each mode's predictions for ``x`` in-process, to check the online ones against."""
     with torch.no_grad():
-        full = bundle.full(bundle.spec.preprocess(x)).argmax(1).tolist()
+        full = bundle.unsplit(bundle.spec.preprocess(x)).argmax(1).tolist()
         decoded = torch.cat([bundle.cloud.decode(f)[1] for f in bundle.edge.encode(x)])
         split = bundle.cloud.run(decoded).argmax(1).tolist()
     return {"cloud-only": full, "mobile-only": full, "split": split}
@@ -158,7 +158,7 @@ def run_demo(
                 lo, hi = bounds[i + 1], bounds[i + 2]
                 jobs.submit(w, f"accuracy-{i}", x[lo:hi], y[lo:hi])
             own = accuracy_counts(bundle, x[: bounds[1]], y[: bounds[1]], progress=jobs.own)
-            accuracy = merge_accuracy([own, *jobs.wait().values()])
+            accuracy = merge_accuracy([own, *jobs.wait().values()], bundle.baseline_label)
         with clock.phase("start"):
             srv.wait_ready(config.server_start_timeout_s)
         with clock.phase("compute"), _torch_threads(config.torch_threads):
@@ -226,5 +226,5 @@ def _notes(r: DemoResults) -> list[str]:
                 )
     png = r.accuracy["cloud-only"].get("png_not_lossless", 0)
     if png:
-        notes.append(f"PNG round trip changed {png} test images (ran bundle.full on them)")
+        notes.append(f"PNG round trip changed {png} test images (ran the baseline on them)")
     return notes
