@@ -197,7 +197,7 @@ def register(app: Any, console: Console) -> None:
     ) -> None:
         """Rank (cut x rate) plans against cloud-only and mobile-only: modeled latency, energy."""
         from splitinfer.plan import device, link, plan, server
-        from splitinfer.plan.inputs import InputEncoding, default_input_encoding
+        from splitinfer.plan.inputs import InputEncoding, measured_input_encoding
         from splitinfer.plan.planner import check_options
         from splitinfer.plan.profiles import register_profiles
         from splitinfer.plan.ratepoints import load_ratepoints
@@ -218,7 +218,7 @@ def register(app: Any, console: Console) -> None:
             rate_points = rate_points or [inputs.rate_point]
         else:
             prof = _load_profile(console, profile, repeats)
-            enc = default_input_encoding(prof.input_shape)
+            enc = measured_input_encoding(prof.input_shape)
         if input_bytes is not None:
             enc = InputEncoding(input_bytes, enc.encode_ms, enc.decode_ms, "given (--input-bytes)")
         kwargs: dict[str, Any] = dict(

@@ -217,6 +217,14 @@ def run_demo(
 
 def _notes(r: DemoResults) -> list[str]:
     notes = []
+    cores = r.machine.get("cores") or 1
+    for when, key in (("start", "load_avg_start"), ("end", "load_avg_end")):
+        load = r.machine.get(key) or (0.0,)
+        if load[0] > cores:
+            notes.append(
+                f"timings unreliable: load average {load[0]:g} on {cores} cores at the {when} "
+                "(other work shares the CPU); rerun on a quieter machine"
+            )
     for link, agree in r.agreement.items():
         for m, k in agree.items():
             if k != r.config.images:

@@ -19,7 +19,7 @@ from typing import Any
 from splitinfer.errors import BadInput
 from splitinfer.experiments.config import BenchConfig
 from splitinfer.experiments.result import dumps
-from splitinfer.timing import host_info, load_average
+from splitinfer.timing import Checks, host_info, load_average, load_guard
 
 BENCH_FORMAT = "splitinfer.bench/1"
 
@@ -124,10 +124,15 @@ def run_bench(
         }
         results["command"] = previous.get("command", command)
         results["reruns"] = [*previous.get("reruns", []), {"command": command, "only": names}]
+    checks = Checks()
     for name in names:
         if log:
             log(f"[bench] {name} ...")
+        busy = load_guard()
+        checks.add(f"{name}: {busy}" if busy else None)
         result = run_one(name, cfg, out)
+        if busy:
+            result["timing_unreliable"] = busy  # its figures were measured on a busy machine
         results["experiments"][name] = result
         if log:
             log(f"[bench] {name}: {result['status']} in {result['seconds']:.1f} s")
@@ -135,6 +140,7 @@ def run_bench(
         n: results["experiments"][n] for n in EXPERIMENTS if n in results["experiments"]
     }
     results["machine"]["load_end"] = _load()
+    results["machine"]["timing"] = checks.to_json()  # the load guard before each experiment
     results["seconds"] = time.perf_counter() - start
     (out / "results.json").write_text(dumps(results))
     (out / "index.html").write_text(render(results, out, embed=embed))
