@@ -236,7 +236,7 @@ def register(app: Any, console: Console) -> None:
                     warn(
                         Checks(list(decision.unreliable)).warning(
                             "auto's prediction is not trusted (measured twice); "
-                            "use --mode split|cloud-only|mobile-only, --threads 1, a quieter "
+                            "use --mode split|cloud-only|mobile-only, OMP_NUM_THREADS=1, a quieter "
                             "machine, or raise --repeats"
                         )
                     )

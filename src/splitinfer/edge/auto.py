@@ -15,9 +15,9 @@ one inference sends, and link / device / server profiles. For a bundle, the inpu
   (``torch.utils.flop_counter``) for FLOP-rated device profiles such as ``phone``;
 * cloud-only: the PNGs the runner would send for the sample images.
 
-All three modes run the bundle's own network here (mobile-only and cloud-only run
-:meth:`Bundle.full`, codec round trip included), so they predict alike and no accuracy
-budget applies unless one is given. Every prediction is *modeled*; the
+Mobile-only and cloud-only run :meth:`Bundle.unsplit`: the bundle's unsplit baseline
+when it ships one, else its own network (:meth:`Bundle.full`, codec round trip included),
+and no accuracy budget applies unless one is given. Every prediction is *modeled*; the
 :class:`Decision` records the profiles it used.
 """
 
@@ -170,6 +170,8 @@ def measure_inputs(
         if checks.reliable:
             break
     head_ms, tail_ms, full_ms = head.median_ms, tail.median_ms, full.median_ms
+    if bundle.baseline is not None:  # the baselines run the unsplit model: time that one
+        full_ms = time_inputs(bundle.unsplit, x.clone, runs, warmup).median_ms
     m = bundle.model
     params_head = _params(m.head, m.reduction)
     cut = CutPoint(
@@ -180,11 +182,11 @@ def measure_inputs(
     )  # fmt: skip
     profile = ModelProfile(
         model=bundle.spec.model, input_shape=tuple(one.shape), input_bytes=one.numel(),
-        total_flops=_flops(bundle.full, x), params=cut.params_head + cut.params_tail,
+        total_flops=_flops(bundle.unsplit, x), params=cut.params_head + cut.params_tail,
         full_ms=full_ms, cuts=[CutProfile(cut, head_ms, tail_ms, tuple(checks.reasons))],
         machine=host_info(),
         timing={"repeats": runs, "warmup": warmup, "measured": True, "stat": "median",
-                "what": f"bundle {bundle.spec.id}: edge half / cloud half / Bundle.full",
+                "what": f"bundle {bundle.spec.id}: edge half / cloud half / Bundle.unsplit",
                 **checks.to_json()},
     )  # fmt: skip
     return AutoInputs(
