@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import platform
 import sys
 import time
 from pathlib import Path
@@ -60,6 +61,7 @@ def sizes_for(mbps: float, max_seconds: float) -> list[int]:
 def machine() -> dict[str, Any]:
     return {
         **host_info(),
+        "kernel": platform.release(),
         "time_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
     }
 
