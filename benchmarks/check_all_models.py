@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 
@@ -24,6 +23,7 @@ import torchvision
 from splitinfer.errors import SplitInferError
 from splitinfer.partition.graph import analyze
 from splitinfer.partition.split import split_analysis
+from splitinfer.timing import cpu_name
 from splitinfer.zoo import default_input_size
 
 
@@ -84,7 +84,7 @@ def main() -> int:
         f"{ok}/{len(rows)} models exact at every cut; mismatched: {bad or 'none'}; "
         f"untraceable or failed: {untraceable or 'none'} "
         f"(torch {torch.__version__}, torchvision {torchvision.__version__}, "
-        f"{platform.processor() or platform.machine()})"
+        f"{cpu_name()})"
     )
     if args.json:
         with open(args.json, "w") as f:

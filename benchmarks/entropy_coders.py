@@ -36,7 +36,7 @@ from splitinfer.bottleneck.prior import quantize_pmf
 from splitinfer.bundle import Bundle, default_bundle_path
 from splitinfer.codecs import CodecState, arith, rangecoder
 from splitinfer.errors import BadCodecSpec, CodecError
-from splitinfer.partition.profile import machine_info
+from splitinfer.timing import host_info
 
 SHAPES: list[tuple[tuple[int, int, int], str]] = [
     ((8, 4, 4), "element"),  # 128: the default bundle's latent
@@ -165,7 +165,7 @@ def main() -> None:
         f"{check['info_bytes']:.1f} B information: {'within' if ok else 'OUTSIDE'} "
         "1 ms each and 1% + 2 B"
     )
-    info = machine_info()
+    info = host_info()
     print(f"machine: {info}")
     if args.json:
         args.json.write_text(json.dumps({"machine": info, "rows": rows}, indent=1) + "\n")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import random
 import sys
@@ -28,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from splitinfer.errors import BadFrame, PayloadTooLarge
+from splitinfer.timing import cores, cpu_name
 from splitinfer.wire import (
     DTYPE_IDS,
     MAGIC,
@@ -158,7 +158,7 @@ class Summary:
     by_code: dict[str, int]
     by_reason: dict[str, int]
     python: str = field(default_factory=platform.python_version)
-    machine: str = field(default_factory=lambda: f"{platform.machine()}, {os.cpu_count()} CPUs")
+    machine: str = field(default_factory=lambda: f"{cpu_name()}, {cores()} CPUs")
 
     @property
     def rate(self) -> int:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import tempfile
 import time
@@ -29,6 +27,7 @@ from splitinfer.bundle import Bundle, default_bundle_path
 from splitinfer.data import load_fashion_mnist, synthetic
 from splitinfer.edge.onnx import OnnxEdgeEngine
 from splitinfer.errors import BadInput
+from splitinfer.timing import host_info
 
 
 def _images(n: int, bundle: Bundle) -> torch.Tensor:
@@ -77,15 +76,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         engine = OnnxEdgeEngine.from_bundle(bundle, Path(tmp) / "edge.onnx", threads=args.threads)
         medians = bench(bundle, engine, args.repeats, args.warmup)
-    machine = {
-        "cpu": platform.processor() or platform.machine(),
-        "cores": os.cpu_count(),
-        "threads": args.threads,
-        "load_avg_1m": os.getloadavg()[0],
-        "torch": torch.__version__,
-        "onnxruntime": onnxruntime.__version__,
-        "python": platform.python_version(),
-    }
+    machine = {**host_info(), "threads": args.threads, "onnxruntime": onnxruntime.__version__}
     print(f"bundle {bundle.spec.id}, batch 1, median of {args.repeats} after {args.warmup} warm-up")
     print(f"machine: {machine}")
     print(f"{'stage':<12} {'torch ms':>10} {'onnx ms':>10} {'torch/onnx':>11}")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import sys
 import time
@@ -35,6 +34,7 @@ from splitinfer.net.tbf import (
     probe_server_process,
     unavailable_reason,
 )
+from splitinfer.timing import host_info
 
 RATE_TARGET_PCT, RTT_TARGET_MS = 5.0, 2.0
 
@@ -59,12 +59,8 @@ def sizes_for(mbps: float, max_seconds: float) -> list[int]:
 
 
 def machine() -> dict[str, Any]:
-    load = os.getloadavg()
     return {
-        "cpu": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(),
-        "loadavg_1_5_15": [round(x, 2) for x in load],
-        "python": platform.python_version(),
+        **host_info(),
         "kernel": platform.release(),
         "time_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
     }
@@ -140,8 +136,8 @@ def report(
 ) -> str:
     m = meta["machine"]
     lines = [
-        f"# shaper accuracy ({m['time_utc']} UTC; {m['cpus']} CPUs, load average "
-        f"{'/'.join(map(str, m['loadavg_1_5_15']))} at the start; Python {m['python']}; "
+        f"# shaper accuracy ({m['time_utc']} UTC; {m['cores']} CPUs, load average "
+        f"{'/'.join(map(str, m['load_average']))} at the start; Python {m['python']}; "
         f"kernel {m['kernel']}; direct loopback RTT {direct_ms:.3f} ms)",
         "",
         "| set Mbps | set RTT ms | KB | up Mbps | up err % | down Mbps | down err % "

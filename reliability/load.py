@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 from splitinfer.harness import server as srv
 from splitinfer.harness.load import LoadReport, run_load
 from splitinfer.harness.workload import load_workload
-from splitinfer.partition.profile import cpu_name
+from splitinfer.timing import host_info
 
 
 def rss_drift(samples_kb: list[int], skip: float = 0.1) -> tuple[int, int]:
@@ -39,12 +38,7 @@ def rss_drift(samples_kb: list[int], skip: float = 0.1) -> tuple[int, int]:
 
 def machine() -> dict[str, Any]:
     """Where the figures came from (the load average says whether the machine was busy)."""
-    return {
-        "cpu": cpu_name(),
-        "cpus": os.cpu_count(),
-        "loadavg": os.getloadavg(),
-        "python": platform.python_version(),
-    }
+    return host_info()
 
 
 def write_report(path: Path, out: dict[str, Any], ok: bool, default: Any = None) -> int:

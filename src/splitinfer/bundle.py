@@ -24,7 +24,7 @@ import math
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,8 @@ from splitinfer.partition import split
 BUNDLE_FORMAT = "splitinfer.bundle/1"
 SPEC_FILE = "spec.json"
 WEIGHTS_FILE = "weights.safetensors"
+#: the unsplit baseline's weights, beside the bundle's, referenced by digest from the spec
+BASELINE_FILE = "baseline.safetensors"
 MAX_SPEC_BYTES = 1 << 20
 # The spec is read before the weights and the model is built from it: these bound what a
 # spec alone can make `Bundle.load` allocate (ImageNet-21k has 21,843 classes).
@@ -109,8 +111,16 @@ class BundleSpec:
     metrics: dict[str, Any] = field(default_factory=dict)
     built_by: str = ""
     created: str = ""
+    #: the unsplit model the baselines run: {"weights", "sha256", "accuracy", "built_by"}
+    baseline: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
+        data = self._json()
+        if self.baseline is not None:  # absent, not null: older specs stay byte-identical
+            data["baseline"] = self.baseline
+        return data
+
+    def _json(self) -> dict[str, Any]:
         return {
             "format": BUNDLE_FORMAT,
             "id": self.id,
@@ -136,8 +146,12 @@ class BundleSpec:
         }
 
     def canonical(self) -> bytes:
-        """The bytes the fingerprint hashes: sorted-key JSON, without metrics or dates."""
-        data = self.to_json()
+        """The bytes the fingerprint hashes: sorted-key JSON, without metrics or dates.
+
+        The baseline is left out too: it does not touch the split path, so adding one keeps
+        the fingerprint, and so the frames, byte-identical.
+        """
+        data = self._json()
         for volatile in ("metrics", "built_by", "created"):
             data.pop(volatile)
         return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
@@ -219,7 +233,26 @@ def _parse_spec(data: Any) -> BundleSpec:
         metrics=dict(data.get("metrics") or {}),
         built_by=str(data.get("built_by", "")),
         created=str(data.get("created", "")),
+        baseline=_parse_baseline(data.get("baseline")),
     )
+
+
+def _parse_baseline(data: Any) -> dict[str, Any] | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise BadBundle("bundle spec field 'baseline' must be an object")
+    if _get(data, "weights", str) != BASELINE_FILE:
+        raise BadBundle(f"the baseline's weights must be {BASELINE_FILE}, beside spec.json")
+    if not re.fullmatch(r"[0-9a-f]{64}", _get(data, "sha256", str)):
+        raise BadBundle("baseline sha256 must be 64 lowercase hex digits")
+    accuracy = data.get("accuracy")
+    if accuracy is not None and not (isinstance(accuracy, float) and 0.0 <= accuracy <= 1.0):
+        raise BadBundle("baseline accuracy must be a fraction in 0..1 or absent")
+    return {
+        "weights": BASELINE_FILE, "sha256": data["sha256"], "accuracy": accuracy,
+        "built_by": str(data.get("built_by", "")),
+    }  # fmt: skip
 
 
 class EdgeHalf:
@@ -324,8 +357,16 @@ class CloudHalf:
 class Bundle:
     """A loaded bundle: spec, model (eval mode), codec, and its edge and cloud halves."""
 
-    def __init__(self, spec: BundleSpec, source: nn.Module, model: BottleneckModel) -> None:
+    def __init__(
+        self,
+        spec: BundleSpec,
+        source: nn.Module,
+        model: BottleneckModel,
+        baseline: nn.Module | None = None,
+    ) -> None:
         self.spec = spec
+        #: the unsplit model cloud-only and mobile-only run, when the bundle carries one
+        self.baseline = baseline.eval() if baseline is not None else None
         self.source = source.eval()  # the unsplit backbone the halves share weights with
         self.model = model.eval()
         self.fingerprint = wire.bundle_fingerprint(spec.canonical())
@@ -352,6 +393,43 @@ class Bundle:
         after ``units+tail`` fine-tuning the tail expects restored features.
         """
         return self.model(x)
+
+    @torch.no_grad()
+    def unsplit(self, x: torch.Tensor) -> torch.Tensor:
+        """What the cloud-only and mobile-only baselines run on preprocessed ``x``.
+
+        The bundle's unsplit baseline (the model a user would deploy without splitting)
+        when it carries one; else :meth:`full`, the split network in one process, which
+        gives the split's own accuracy (see :attr:`baseline_label`).
+        """
+        return self.baseline(x) if self.baseline is not None else self.model(x)
+
+    @property
+    def baseline_label(self) -> str:
+        """What :meth:`unsplit` runs, in words (reports print it next to the baselines)."""
+        if self.baseline is not None:
+            return f"the unsplit {self.spec.model} shipped with the bundle ({BASELINE_FILE})"
+        return "the bundle's own split network in one process (the bundle has no baseline)"
+
+    def attach_baseline(
+        self, folder: str | Path, model: nn.Module, accuracy: float | None, built_by: str
+    ) -> Bundle:
+        """Write ``model`` as the unsplit baseline of the bundle saved at ``folder``.
+
+        Only ``baseline.safetensors`` and the spec's ``baseline`` entry are written:
+        weights.safetensors, the fingerprint and so the frames stay byte-identical.
+        """
+        require_safetensors()
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+        save_file(state, str(folder / BASELINE_FILE))
+        baseline = {"weights": BASELINE_FILE, "sha256": _digest(state), "accuracy": accuracy,
+                    "built_by": built_by}  # fmt: skip
+        spec = replace(self.spec, baseline=baseline)
+        (folder / SPEC_FILE).write_text(json.dumps(spec.to_json(), indent=1) + "\n")
+        return Bundle.load(folder)
 
     # --- building and saving ---------------------------------------------------------
 
@@ -401,6 +479,9 @@ class Bundle:
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
         save_file(_state_of(self.source, self.model), str(folder / WEIGHTS_FILE))
+        if self.baseline is not None:
+            state = {k: v.detach().contiguous() for k, v in self.baseline.state_dict().items()}
+            save_file(state, str(folder / BASELINE_FILE))
         (folder / SPEC_FILE).write_text(json.dumps(self.spec.to_json(), indent=1) + "\n")
         return folder
 
@@ -427,7 +508,30 @@ class Bundle:
         state = _read_weights(weights_path)
         if _digest(state) != spec.weights_sha256:
             raise BadBundle(f"{weights_path} does not match the spec's weights_sha256 (tampered?)")
-        return cls(spec, *_assemble(spec, state))
+        return cls(spec, *_assemble(spec, state), _load_baseline(folder, spec))
+
+
+def _load_baseline(folder: Path, spec: BundleSpec) -> nn.Module | None:
+    """The unsplit baseline the spec references by digest, checked; None without one."""
+    if spec.baseline is None:
+        return None
+    from splitinfer import zoo
+
+    path = folder / BASELINE_FILE
+    if path.is_symlink() or not path.is_file():
+        raise BadBundle(f"{folder}: the spec names a baseline but {BASELINE_FILE} is missing")
+    if path.stat().st_size > MAX_WEIGHTS_BYTES:
+        raise BadBundle(f"{path} is larger than {MAX_WEIGHTS_BYTES} bytes")
+    state = _read_weights(path)
+    if _digest(state) != spec.baseline["sha256"]:
+        raise BadBundle(f"{path} does not match the spec's baseline sha256 (tampered?)")
+    model = zoo.create(spec.model, num_classes=spec.num_classes, in_channels=spec.in_channels)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        detail = str(err).splitlines()[0]
+        raise BadBundle(f"baseline weights do not fit {spec.model}: {detail}") from None
+    return model.eval()
 
 
 def require_safetensors() -> None:

@@ -101,6 +101,12 @@ class BadInput(SplitInferError):
     code = "bad_input"
 
 
+class PortInUse(BadInput):
+    """A port to listen on is taken (another server, or this one still running)."""
+
+    code = "port_in_use"
+
+
 class MissingDependency(SplitInferError):
     """An optional dependency is needed for this feature; the message names the extra."""
 

@@ -207,3 +207,14 @@ def test_full_queue_is_503_and_drain_refuses_new_work(bundle: Bundle, frames: li
         assert r.status_code == 503 and "draining" in r.json()["message"]
         assert r.headers["retry-after"] == "1"
         assert httpx.get(f"{url}/readyz").status_code == 503
+
+
+def test_the_docs_page_loads_nothing_from_a_cdn(url: str) -> None:
+    for page in ("/docs", "/redoc"):
+        r = httpx.get(url + page)
+        assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+        assert "cdn" not in r.text.lower() and "https://" not in r.text, r.text
+        for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js"):
+            if asset in r.text:
+                got = httpx.get(f"{url}/static-offline-docs/{asset}")
+                assert got.status_code == 200 and len(got.content) > 10_000

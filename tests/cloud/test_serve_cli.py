@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
@@ -31,7 +32,6 @@ pytestmark = pytest.mark.integration  # starts servers, subprocesses or heavy to
     [
         ["serve", "--bundle", "b", "--host", "0.0.0.0"],
         ["serve", "--bundle", "b", "--host", "10.1.2.3", "--port", "9000"],
-        ["serve"],  # no bundle
         ["serve", "--bundle", "b", "--tls-cert", "c.pem"],  # cert without key
     ],
 )
@@ -44,6 +44,36 @@ def test_unsafe_or_incomplete_settings_are_refused(
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert "bad_input" in err and "Traceback" not in err
+
+
+def test_an_empty_bundle_list_is_refused(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SPLITINFER_BUNDLES", "[]")  # said explicitly: no default bundle
+    with pytest.raises(SystemExit) as info:
+        main(["serve"])
+    assert info.value.code == 2 and "no bundle to serve" in capsys.readouterr().err
+
+
+def test_without_a_bundle_serve_takes_the_shipped_one_and_says_so(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import splitinfer.cloud.server as server
+    from splitinfer.bundle import default_bundle_path
+
+    served: list[ServeSettings] = []
+
+    def fake_run(settings: ServeSettings, announce: Any) -> None:
+        served.append(settings)
+        announce()
+
+    monkeypatch.delenv("SPLITINFER_BUNDLES", raising=False)
+    monkeypatch.setattr(server, "run_server", fake_run)
+    with pytest.raises(SystemExit) as info:
+        main(["serve", "--port", "0"])
+    assert info.value.code == 0
+    assert served[0].bundles == [default_bundle_path()]
+    assert "no --bundle given: serving the shipped bundle" in capsys.readouterr().out
 
 
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

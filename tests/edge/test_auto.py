@@ -137,3 +137,34 @@ def test_the_runner_measures_its_own_inputs(servers: Servers, bundle: Bundle) ->
         decision = runner.plan_auto("custom:up=0.01,down=0.01,rtt=3000", sample=images, repeats=2)
         assert decision.mode == "mobile-only"  # 3 s RTT: nothing beats the device
         assert runner.infer(images[0], "auto").planned == "mobile-only"
+
+
+def test_a_flagged_prediction_is_measured_again_then_marked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import splitinfer.edge.auto as auto
+
+    calls: list[int] = []
+
+    def busy(threads: int | None = None) -> str:
+        calls.append(1)
+        return "load average 9 on 2 cores (other work shares the CPU)"
+
+    monkeypatch.setattr(auto, "load_guard", busy)
+    bundle = build("auto-flagged", CODEC)
+    inputs = measure_inputs(bundle, repeats=2, warmup=0)
+    assert len(calls) == 2  # measured twice: a flagged timing is not acted on at once
+    assert inputs.unreliable[0].startswith("load average 9 on 2 cores")
+    assert inputs.profile.timing["reliable"] is False
+    decision = decide(inputs, "wifi")
+    assert decision.to_json()["reliable"] is False and decision.unreliable == inputs.unreliable
+
+
+def test_a_steady_measurement_is_taken_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import splitinfer.edge.auto as auto
+
+    monkeypatch.setattr(auto, "load_guard", lambda threads=None: None)
+    monkeypatch.setattr(auto, "parts_mismatch", lambda *a: None)
+    monkeypatch.setattr(auto.Checks, "timing", lambda self, what, t: None)
+    inputs = measure_inputs(build("auto-steady", CODEC), repeats=2, warmup=0)
+    assert inputs.unreliable == () and inputs.profile.timing["repeats"] == 2

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from splitinfer.cli import build_app
-from splitinfer.errors import MissingDependency
+from splitinfer.errors import BadInput, MissingDependency
 from splitinfer.plan.errors import BadPlanInput
 from splitinfer.plan.load import load_model_profile
 from tests.plan.toy import make_profile
@@ -72,3 +72,41 @@ def test_sweep_draws_png_or_names_missing_matplotlib(profile_path: Path, tmp_pat
     assert result.exit_code == 0, result.output
     assert png.stat().st_size > 0
     assert len(json.loads(out.read_text())["sweep"]) > 10
+
+
+@pytest.mark.parametrize(
+    "option", [["--link", "3gg"], ["--device", "toaster"], ["--server", "nope"],
+               ["--objective", "speed"], ["--mode", "fast"], ["--sweep-bandwidth", "x"]],
+)  # fmt: skip
+def test_plan_checks_options_before_profiling(
+    option: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import splitinfer.cli.partition as partition
+
+    def no_profiling(*args: object, **kwargs: object) -> None:
+        raise AssertionError("profiled before checking the options")
+
+    monkeypatch.setattr(partition, "run_profile", no_profiling)
+    result = CliRunner().invoke(build_app(), ["plan", "resnet50", *option])
+    assert isinstance(result.exception, BadInput), result.output
+
+
+def test_plan_takes_a_bundle(tmp_path: Path) -> None:
+    from splitinfer.bundle import default_bundle_path
+
+    out = tmp_path / "plan.json"
+    result = CliRunner().invoke(
+        build_app(),
+        ["plan", str(default_bundle_path()), "--link", "3g", "--repeats", "2", "--json", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert {c["kind"] for c in data["candidates"]} == {"split", "cloud-only", "mobile-only"}
+    split = next(c for c in data["candidates"] if c["kind"] == "split")
+    assert split["cut"] == "stage1" and split["accuracy_loss"] is not None  # the bundle's point
+
+
+def test_plan_refuses_a_directory_that_is_not_a_bundle(tmp_path: Path) -> None:
+    result = CliRunner().invoke(build_app(), ["plan", str(tmp_path)])
+    assert isinstance(result.exception, BadPlanInput)
+    assert "without spec.json" in str(result.exception)

@@ -102,3 +102,25 @@ def test_bad_inputs_are_typed_errors() -> None:
         plan(make_profile(), budget=-1, **kwargs)  # type: ignore[arg-type]
     with pytest.raises(BadPlanInput, match=">= 0"):
         point("middle", 0.0, payload=-5)
+
+
+@pytest.mark.parametrize("where", ["host", "phone"])  # speed-relative and FLOP-rated devices
+def test_the_units_compute_is_counted(where: str) -> None:
+    def point(edge: float, cloud: float) -> RatePoint:
+        return RatePoint(
+            cut="middle", label="unit", payload_bytes=10, frame_bytes=25, accuracy=None,
+            accuracy_loss=0.5, encode_ms=0.1, decode_ms=0.1, measured=True, source="test",
+            unit_flops_edge=edge, unit_flops_cloud=cloud,
+        )  # fmt: skip
+
+    def split_cost(rp: RatePoint) -> tuple[float, float]:
+        p = plan(make_profile(), link=link("wifi"), device=device(where), server=server("host"),
+                 rate_points=[rp])  # fmt: skip
+        k = next(c for c in p.candidates if c.kind == "split").cost
+        return k.head_ms, k.server_ms
+
+    head, srv = split_cost(point(0, 0))
+    head_u, srv_u = split_cost(point(10_000_000, 20_000_000))  # 10% / 20% of the model's FLOPs
+    assert head_u > head and srv_u > srv
+    if where == "host":  # the toy model: 100 ms for 1e8 FLOPs on this host
+        assert head_u - head == pytest.approx(10.0) and srv_u - srv == pytest.approx(20.0)

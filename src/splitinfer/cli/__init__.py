@@ -61,7 +61,10 @@ def main(argv: list[str] | None = None) -> None:
         # standalone mode: typer/click print usage errors and exit with their own codes.
         app(args=argv, prog_name="splitinfer")
     except SplitInferError as err:
-        Console(stderr=True).print(f"[bold red]error[/] {escape(f'[{err.code}] {err.message}')}")
+        # soft_wrap: one line whatever the terminal's width, so a log keeps it whole
+        Console(stderr=True, soft_wrap=True).print(
+            f"[bold red]error[/] {escape(f'[{err.code}] {err.message}')}"
+        )
         sys.exit(2)
 
 

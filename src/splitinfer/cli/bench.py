@@ -11,7 +11,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from splitinfer.cli.common import command_line
+from splitinfer.cli.common import command_line, warn
+from splitinfer.timing import Checks
+
+ADVICE_BENCH = "rerun the bench on a quieter machine (the load guard fired)"
 
 
 def summary_table(results: Mapping[str, Any]) -> Table:
@@ -68,6 +71,7 @@ def register(app: Any, console: Console) -> None:
             log=lambda m: console.print(m, markup=False, highlight=False),
         )
         console.print(summary_table(results))
+        warn(Checks(list(results["machine"]["timing"]["warnings"])).warning(ADVICE_BENCH))
         console.print(f"wrote {folder / 'index.html'} and {folder / 'results.json'}")
         if any(e["status"] == "failed" for e in results["experiments"].values()):
             raise typer.Exit(1)

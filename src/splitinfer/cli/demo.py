@@ -100,7 +100,7 @@ def register(app: Any, console: Console) -> None:
             False, help="measure one link at a time instead of in parallel (slower)"
         ),
         quick: bool = typer.Option(
-            False, help="smoke run: 10 images, one link (wifi), accuracy on 500 images"
+            False, help="smoke run: 10 images, one link (wifi), accuracy on 200 images"
         ),
     ) -> None:
         """Cloud-only vs split vs mobile-only over emulated links, through the real server.

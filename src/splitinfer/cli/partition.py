@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from splitinfer.cli.common import LineProgress, warn
+
 
 def _parse_size(text: str | None, model: str, weights: str | None) -> tuple[int, int, int]:
     from splitinfer.zoo import default_input_size
@@ -28,7 +30,10 @@ def _parse_size(text: str | None, model: str, weights: str | None) -> tuple[int,
     raise typer.BadParameter(f"--input-size takes H (square), or C,H,W; got {text!r}")
 
 
-def progress_bar(console: Console) -> Progress:
+def progress_bar(console: Console) -> Progress | LineProgress:
+    """A transient bar on a terminal, plain lines (:class:`LineProgress`) otherwise."""
+    if not console.is_terminal:
+        return LineProgress(console)
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -52,7 +57,7 @@ def profile_table(prof: Any, title: str) -> Table:
         title_justify="left",
         caption=(
             "feature: crossing tensor shape; x input: 8-bit feature bytes / raw 8-bit input bytes; "
-            "ms: median measured here"
+            "ms: median measured here; ! = a timing check flagged this cut (see the warning)"
         ),
         caption_justify="left",
     )
@@ -64,16 +69,17 @@ def profile_table(prof: Any, title: str) -> Table:
     ]:  # fmt: skip
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
 
-    def ms(v: float | None) -> str:
-        return "-" if v is None else f"{v:.2f}"
+    def ms(v: float | None, flagged: bool = False) -> str:
+        return "-" if v is None else f"{v:.2f}{'!' if flagged else ''}"
 
     for row in prof.cuts:
         c = row.cut
+        bad = bool(row.flags)
         table.add_row(
             str(c.index), c.name, "x".join(map(str, c.shape)), _kb(c.bytes_fp32),
             _kb(c.bytes_8bit), f"{c.bytes_8bit / prof.input_bytes:.2f}",
             f"{c.flops_head / 1e9:.3f}", f"{100 * c.flops_head / total:.1f}",
-            f"{c.flops_tail / 1e9:.3f}", ms(row.head_ms), ms(row.tail_ms),
+            f"{c.flops_tail / 1e9:.3f}", ms(row.head_ms, bad), ms(row.tail_ms, bad),
         )  # fmt: skip
     return table
 
@@ -86,8 +92,16 @@ def profile_summary(prof: Any) -> str:
         f"({_kb(prof.input_bytes)} KB at 8 bits), {prof.total_flops / 1e9:.3f} GFLOPs, "
         f"{prof.params / 1e6:.2f} M params, full model {full}; {len(prof.cuts)} cut points. "
         f"Measured on {m.get('cpu')} ({m.get('torch_threads')} torch threads), "
-        f"median of {prof.timing.get('repeats')} runs after {prof.timing.get('warmup')} warm-up."
+        f"median of {prof.timing.get('repeats')} runs after {prof.timing.get('warmup')} warm-up; "
+        f"load average {(m.get('load_average') or ['?'])[0]} on {m.get('cores')} cores."
     )
+
+
+def warn_profile(prof: Any) -> None:
+    """The one warning line when any timing check flagged ``prof`` (nothing otherwise)."""
+    from splitinfer.timing import Checks
+
+    warn(Checks(list(prof.timing.get("warnings", []))).warning())
 
 
 def run_profile(
@@ -182,6 +196,7 @@ def register(app: Any, console: Console) -> None:
         )  # fmt: skip
         console.print(profile_table(prof, f"splitinfer profile {model}"))
         console.print(profile_summary(prof))
+        warn_profile(prof)
         if json_out:
             prof.save(json_out)
             console.print(f"wrote {json_out}")

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from splitinfer.cli.partition import warn_profile
 from splitinfer.plan.planner import DEFAULT_HEADER_BYTES
 
 
@@ -19,8 +20,10 @@ def _load_profile(console: Console, what: str, repeats: int) -> Any:
 
     if what.endswith(".json") or Path(what).exists():
         return load_model_profile(what)
+    from splitinfer import zoo
     from splitinfer.cli.partition import run_profile
 
+    zoo.default_input_size(what)  # an unknown model fails here, before anything is profiled
     console.print(f"profiling {what} on this host (measured latency, {repeats} repeats)...")
     return run_profile(console, what, repeats=repeats, warmup=3, measure=True)
 
@@ -31,18 +34,71 @@ def _rate_points(path: Path) -> Any:
 
     if path.is_dir() and (path / "spec.json").is_file():
         from splitinfer.bundle import Bundle
-        from splitinfer.train.recipes import ratepoints_for
+        from splitinfer.plan.ratepoints import ratepoints_for
 
         return parse_ratepoints(ratepoints_for(Bundle.load(path).spec), str(path))
     return load_ratepoints(path)
+
+
+def _bundle_dir(what: str) -> Path | None:
+    """``what`` as a bundle directory, None when it is not a directory; a typed error for a
+    directory that holds no bundle."""
+    from splitinfer.plan.errors import BadPlanInput
+
+    path = Path(what)
+    if not path.is_dir():
+        return None
+    if not (path / "spec.json").is_file():
+        raise BadPlanInput(
+            f"{what} is a directory without spec.json, so not a bundle; pass a bundle directory, "
+            "a profile JSON (`splitinfer profile M --json P`) or a model name"
+        )
+    return path
+
+
+def _dataset_sample(bundle: Any, count: int = 16) -> Any:
+    """The first test images of the bundle's dataset (Fashion-MNIST for 1x28x28 bundles), or
+    None when it has none here (measure_inputs then says it used random pixels)."""
+    from splitinfer.errors import SplitInferError
+
+    if tuple(bundle.spec.input_shape) != (1, 28, 28):
+        return None
+    from splitinfer.data import load_fashion_mnist
+
+    try:
+        x, _ = load_fashion_mnist("test")
+    except (SplitInferError, OSError):
+        return None
+    return x[:count]
+
+
+def _bundle_inputs(console: Console, path: Path, repeats: int) -> Any:
+    """The bundle measured here: its halves (reduction units included), its rate point
+    (``spec.metrics``, measured when it was built) and the PNGs cloud-only would send."""
+    from splitinfer.bundle import Bundle
+    from splitinfer.edge.auto import measure_inputs
+
+    bundle = Bundle.load(path)
+    sample = _dataset_sample(bundle)
+    console.print(
+        f"profiling bundle {bundle.spec.id} on this host (measured latency, {repeats} repeats)..."
+    )
+    return measure_inputs(
+        bundle, sample, repeats=repeats, warmup=min(3, repeats),
+        sample_note="Fashion-MNIST test images (the bundle's dataset)",
+    )  # fmt: skip
 
 
 def _ms(v: float) -> str:
     return f"{v:,.1f}" if v >= 10 else f"{v:.2f}"
 
 
-def plan_table(p: Any, top: int) -> Table:
-    """The ranked candidates (top ``top``) plus both baselines."""
+#: the columns shown without --wide (fit 80 columns)
+NARROW = ("#", "plan", "cut", "KB up", "total ms", "total mJ", "loss pp")
+
+
+def plan_table(p: Any, top: int, wide: bool = False) -> Table:
+    """The ranked candidates (top ``top``) plus both baselines; ``wide``: every column."""
     table = Table(
         title=(
             f"splitinfer plan {p.model}: MODELED, {p.mode} mode, link {p.link.name}, device "
@@ -52,19 +108,23 @@ def plan_table(p: Any, top: int) -> Table:
         title_justify="left",
         caption=(
             "ms: modeled latency per stage; up: uplink transfer; srv: decode+tail on the server; "
-            "mJ: modeled device energy (cmp: compute); loss: accuracy loss in pp "
+            "mJ: modeled device energy (cmp: compute); loss pp: accuracy loss in percentage points "
             "(n/m = not measured); "
             "* = outside the budget"
         ),
         caption_justify="left",
     )
     cols = ["#", "plan", "cut", "KB up", "head", "enc", "up", "rtt", "srv", "total ms",
-            "cmp mJ", "radio mJ", "idle mJ", "total mJ", "loss"]  # fmt: skip
-    for col in cols:
+            "cmp mJ", "radio mJ", "idle mJ", "total mJ", "loss pp"]  # fmt: skip
+    keep = [wide or col in NARROW for col in cols]
+    for col, on in zip(cols, keep, strict=True):
+        if not on:
+            continue
         if col in ("plan", "cut"):
-            table.add_column(col, justify="left", overflow="fold", min_width=9)
+            # a long rate-point label folds; "mobile-only" (11) never does
+            table.add_column(col, justify="left", overflow="fold", min_width=11)
         else:
-            table.add_column(col, justify="right")
+            table.add_column(col, justify="right", no_wrap=True)
     shown = [c for c in p.candidates[:top]]
     shown += [c for c in p.candidates[top:] if c.kind != "split"]
     for c in shown:
@@ -72,13 +132,17 @@ def plan_table(p: Any, top: int) -> Table:
         loss = "n/m" if c.accuracy_loss is None else f"{c.accuracy_loss:g}"
         rank = p.candidates.index(c) + 1
         name = c.label if c.kind == "split" else c.kind
-        table.add_row(
+        cells = [
             f"{rank}{'' if c.within_budget else '*'}", name, c.cut or "-",
             f"{k.bytes_up / 1024:,.2f}",
             _ms(k.head_ms), _ms(k.encode_ms), _ms(k.uplink_ms), _ms(k.rtt_ms), _ms(k.server_ms),
             _ms(k.latency_ms), _ms(k.compute_mj), _ms(k.radio_mj), _ms(k.idle_mj), _ms(k.energy_mj),
-            loss, style="bold green" if c is p.best else None,
-        )  # fmt: skip
+            loss,
+        ]  # fmt: skip
+        table.add_row(
+            *[v for v, on in zip(cells, keep, strict=True) if on],
+            style="bold green" if c is p.best else None,
+        )
     return table
 
 
@@ -106,7 +170,8 @@ def register(app: Any, console: Console) -> None:
     @app.command("plan")
     def plan_cmd(
         profile: str = typer.Argument(
-            ..., help="profile JSON (`splitinfer profile M --json`) or a model name"
+            ...,
+            help="bundle directory, profile JSON (`splitinfer profile M --json`) or a model name",
         ),
         rates: Path = typer.Option(
             None,
@@ -135,35 +200,61 @@ def register(app: Any, console: Console) -> None:
             None, help="LO:HI Mbps: draw best plan vs uplink (PNG)"
         ),
         png: Path = typer.Option(
-            Path("docs/figures/plan-sweep.png"), help="where the sweep PNG goes"
+            None,
+            help="where the sweep PNG goes (default: beside --json, else runs/plan-<time>/)",
         ),
         top: int = typer.Option(12, min=1, help="candidates to show"),
+        wide: bool = typer.Option(
+            False, help="every column (per-stage ms and mJ): wider than 80 columns"
+        ),
         repeats: int = typer.Option(3, min=1, help="when profiling a model name: timed runs"),
         json_out: Path = typer.Option(None, "--json", help="write the plan (and sweep) as JSON"),
     ) -> None:
         """Rank (cut x rate) plans against cloud-only and mobile-only: modeled latency, energy."""
         from splitinfer.plan import device, link, plan, server
-        from splitinfer.plan.inputs import InputEncoding, default_input_encoding
+        from splitinfer.plan.inputs import InputEncoding, measured_input_encoding
+        from splitinfer.plan.planner import check_options
         from splitinfer.plan.profiles import register_profiles
+        from splitinfer.plan.sweep import parse_range
 
         if profiles_file:
             register_profiles(profiles_file)
-        prof = _load_profile(console, profile, repeats)
-        enc = default_input_encoding(prof.input_shape)
+        # Everything that can be wrong with the options fails here, before minutes of profiling.
+        the_link, the_device, the_server = link(link_spec), device(device_spec), server(server_spec)
+        check_options(objective, mode, budget)
+        if sweep_bandwidth:
+            parse_range(sweep_bandwidth)
+        rate_points = _rate_points(rates) if rates else None
+        bundle_dir = _bundle_dir(profile)
+        if bundle_dir is not None:
+            inputs = _bundle_inputs(console, bundle_dir, repeats)
+            prof, enc = inputs.profile, inputs.input_encoding
+            rate_points = rate_points or [inputs.rate_point]
+        else:
+            prof = _load_profile(console, profile, repeats)
+            enc = measured_input_encoding(prof.input_shape)
         if input_bytes is not None:
             enc = InputEncoding(input_bytes, enc.encode_ms, enc.decode_ms, "given (--input-bytes)")
         kwargs: dict[str, Any] = dict(
-            device=device(device_spec), server=server(server_spec),
-            rate_points=_rate_points(rates) if rates else None,
+            device=the_device, server=the_server, rate_points=rate_points,
             objective=objective, budget=budget, mode=mode, header_bytes=header_bytes,
             input_encoding=enc, compression=compression, include_unmeasured=not exclude_unmeasured,
         )  # fmt: skip
-        the_link = link(link_spec)
         p = plan(prof, link=the_link, **kwargs)
-        console.print(plan_table(p, top))
+        console.print(plan_table(p, top, wide))
         console.print(plan_summary(p))
+        warn_profile(prof)
         out = p.to_json()
         if sweep_bandwidth:
+            if png is None:
+                import time
+
+                folder = (
+                    json_out.parent
+                    if json_out
+                    else Path("runs") / time.strftime("plan-%Y%m%d-%H%M%S")
+                )
+                png = folder / "plan-sweep.png"
             rates_text = f"rate points {rates.name}" if rates else "codec-only estimated rates"
             out["sweep"] = _sweep(
                 console, prof, the_link, sweep_bandwidth, png, kwargs, p, rates_text

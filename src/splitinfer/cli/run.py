@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from splitinfer.cli.common import warn
+
 _FAMILY = {"http": "http", "https": "http", "grpc": "grpc", "grpcs": "grpc"}
 _DEFAULT_PORT = {"http": 80, "https": 443}
 
@@ -44,7 +46,28 @@ def _ms(v: float) -> str:
     return f"{v:.2f}"
 
 
-def _table(summary: Any, total: int, what: str) -> Table:
+#: the live table's columns: (header, summary key or None, shown without --wide)
+_COLUMNS = (
+    ("images", None, True), ("FPS", "fps", True), ("KB/frame", "bytes_up_mean", True),
+    ("p50 ms", "latency_ms_p50", True), ("p95 ms", "latency_ms_p95", True),
+    ("head ms", "head_ms_p50", False), ("enc ms", "encode_ms_p50", False),
+    ("net ms", "network_ms_p50", False), ("srv ms", "server_ms_p50", False),
+    ("acc %", "accuracy", True), ("fell back", "fallbacks", True), ("retries", "retries", False),
+)  # fmt: skip
+
+
+def ran_what(summary: Any) -> str:
+    """What actually ran: the mode asked for, or how many fell back to mobile-only."""
+    s = summary.to_json()
+    if not s["fallbacks"]:
+        return ""
+    if s["fallbacks"] == s["images"]:
+        return "; ALL ran mobile-only (fallback)"
+    return f"; {s['fallbacks']} of {s['images']} ran mobile-only (fallback)"
+
+
+def _table(summary: Any, total: int, what: str, wide: bool = False) -> Table:
+    """The live table; fits 80 columns (``wide``: every column, for a wider terminal)."""
     s = summary.to_json()
     caption = None
     if s["decision"]:
@@ -53,19 +76,33 @@ def _table(summary: Any, total: int, what: str) -> Table:
             f"auto: {d['mode']} for link {d['link']}, device {d['device']}: "
             f"{d['predicted_ms']:.2f} ms MODELED; the columns are measured"
         )
-    table = Table(title=f"splitinfer run: {what} (measured)", title_justify="left",
-                  caption=caption, caption_justify="left")  # fmt: skip
-    for col in ("images", "FPS", "KB/frame up", "p50 ms", "p95 ms", "head ms", "encode ms",
-                "network ms", "server ms", "accuracy", "fallbacks", "retries"):  # fmt: skip
-        table.add_column(col, justify="right")
-    accuracy = "-" if s["accuracy"] is None else f"{100 * s['accuracy']:.2f}%"
-    table.add_row(
-        f"{s['images']}/{total}", f"{s['fps']:.1f}", f"{s['bytes_up_mean'] / 1024:.3f}",
-        _ms(s["latency_ms_p50"]), _ms(s["latency_ms_p95"]), _ms(s["head_ms_p50"]),
-        _ms(s["encode_ms_p50"]), _ms(s["network_ms_p50"]), _ms(s["server_ms_p50"]),
-        accuracy, str(s["fallbacks"]), str(s["retries"]),
-    )  # fmt: skip
+    table = Table(title=f"splitinfer run: {what} (measured){ran_what(summary)}",
+                  title_justify="left", caption=caption, caption_justify="left")  # fmt: skip
+    cells = {
+        "images": f"{s['images']}/{total}", "fps": f"{s['fps']:.1f}",
+        "bytes_up_mean": f"{s['bytes_up_mean'] / 1024:.3f}",
+        "accuracy": "-" if s["accuracy"] is None else f"{100 * s['accuracy']:.2f}",
+        "fallbacks": str(s["fallbacks"]), "retries": str(s["retries"]),
+    }  # fmt: skip
+    row = []
+    for header, key, default in _COLUMNS:
+        if default or wide:
+            table.add_column(header, justify="right", no_wrap=True)
+            row.append(cells.get(key or "images") or _ms(s[key or "images"]))
+    table.add_row(*row)
     return table
+
+
+def fallback_cause(summary: Any) -> str:
+    """The most common reason requests fell back (their last failed attempt's error)."""
+    from collections import Counter
+
+    causes = Counter(
+        r.errors[-1].split(": ", 1)[-1] if r.errors else "unknown"
+        for r in summary.results
+        if r.fell_back
+    )
+    return causes.most_common(1)[0][0] if causes else "unknown"
 
 
 @contextlib.contextmanager
@@ -139,7 +176,18 @@ def register(app: Any, console: Console) -> None:
         token: str = typer.Option(None, envvar="SPLITINFER_TOKEN", help="bearer token"),
         retries: int = typer.Option(2, min=0, help="retries per request"),
         timeout_s: float = typer.Option(10.0, min=0.01, help="per-request timeout"),
-        fallback: bool = typer.Option(True, help="fall back to mobile-only when unreachable"),
+        fallback: str = typer.Option(
+            "allow",
+            help="allow: an unanswered request runs mobile-only, with a warning; never: it "
+            "fails the run (exit 2)",
+        ),
+        max_fallback_rate: float = typer.Option(
+            0.0,
+            min=0.0,
+            max=1.0,
+            help="exit 3 when more than this fraction of inferences fell back (0: any)",
+        ),
+        wide: bool = typer.Option(False, help="every column (stage ms, retries): over 80 columns"),
         ca_cert: Path = typer.Option(None, help="CA / server certificate for https or grpcs"),
         json_out: Path = typer.Option(None, "--json", help="write the summary here"),
     ) -> None:
@@ -150,6 +198,8 @@ def register(app: Any, console: Console) -> None:
         from splitinfer.edge.stream import run_stream
         from splitinfer.errors import BadInput
 
+        if fallback not in ("allow", "never"):
+            raise BadInput(f"--fallback must be allow or never, got {fallback!r}")
         if mode not in RUN_MODES:
             raise BadInput(f"--mode must be one of {', '.join(RUN_MODES)}, got {mode!r}")
         if mode in ("split", "cloud-only") and server is None:
@@ -168,7 +218,7 @@ def register(app: Any, console: Console) -> None:
         with (
             _via_link(url, link if emulate else None) as via,
             EdgeRunner(b, via, token=token, retries=retries, timeout_s=timeout_s,
-                       fallback=fallback, verify=verify, engine=engine) as runner,
+                       fallback=fallback == "allow", verify=verify, engine=engine) as runner,
         ):  # fmt: skip
             if mode == "auto":
                 decision = runner.plan_auto(link, device, sample=x, repeats=repeats)
@@ -180,14 +230,26 @@ def register(app: Any, console: Console) -> None:
                     )
                     + ")"
                 )
+                if decision.unreliable:
+                    from splitinfer.timing import Checks
+
+                    warn(
+                        Checks(list(decision.unreliable)).warning(
+                            "auto's prediction is not trusted (measured twice); "
+                            "use --mode split|cloud-only|mobile-only, OMP_NUM_THREADS=1, a quieter "
+                            "machine, or raise --repeats"
+                        )
+                    )
             where = f"over {family}" if family else "on the device"
             what = f"{mode} {where}, engine {runner.engine_name}"
             with Live(console=console, refresh_per_second=4) as live:
                 summary = run_stream(
                     runner, x, y, mode,
-                    progress=lambda s: live.update(_table(s, len(x), what)), stream=stream,
+                    progress=lambda s: live.update(_table(s, len(x), what, wide)), stream=stream,
                 )  # fmt: skip
-                live.update(_table(summary, len(x), what))
+                live.update(_table(summary, len(x), what, wide))
+            if not console.is_terminal:
+                console.line()  # off a terminal, Live ends without one
         data = {
             **summary.to_json(), "bundle": b.spec.id, "server": server, "transport": family,
             "engine": runner.engine_name, "stream": stream, "link": link,
@@ -198,3 +260,11 @@ def register(app: Any, console: Console) -> None:
             json_out.parent.mkdir(parents=True, exist_ok=True)
             json_out.write_text(json.dumps(data, indent=1) + "\n")
             console.print(f"wrote {json_out}")
+        fell = data["fallbacks"]
+        if fell:
+            warn(
+                f"warning: {fell} of {data['images']} inferences fell back to mobile-only "
+                f"(the table shows what ran); cause: {fallback_cause(summary)}"
+            )
+        if data["images"] and fell / data["images"] > max_fallback_rate:
+            raise typer.Exit(3)

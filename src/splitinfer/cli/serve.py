@@ -39,7 +39,9 @@ def register(app: Any, console: Console) -> None:
 
     @app.command("serve")
     def serve_cmd(
-        bundle: list[Path] = typer.Option(None, "--bundle", help="bundle directory (repeatable)"),
+        bundle: list[Path] = typer.Option(
+            None, "--bundle", help="bundle directory (repeatable; default: the shipped bundle)"
+        ),
         host: str = typer.Option(None, help="address to bind (default: 127.0.0.1)"),
         port: int = typer.Option(None, help="TCP port (default: 8000)"),
         grpc_port: int = typer.Option(None, help="also serve gRPC on this port (default: off)"),
@@ -63,7 +65,9 @@ def register(app: Any, console: Console) -> None:
             None, help="deadline to receive and to answer a request (default: 30 s)"
         ),
         use_ray: bool = typer.Option(
-            False, "--ray", help="run as a Ray Serve deployment (HTTP only; needs splitinfer[ray])"
+            False,
+            "--ray",
+            help="run as a Ray Serve deployment (HTTP only; needs the ray extra of splitinfer)",
         ),
         address: str = typer.Option(None, help="--ray: Ray cluster address (default: local)"),
         replicas: int = typer.Option(1, min=1, help="--ray: number of replicas"),
@@ -74,6 +78,13 @@ def register(app: Any, console: Console) -> None:
         Every option can also come from the environment: SPLITINFER_HOST, SPLITINFER_TOKEN,
         SPLITINFER_BUNDLES='["path"]', ... Binding beyond loopback needs a token.
         """
+
+        default_note = ""
+        if not bundle and "SPLITINFER_BUNDLES" not in os.environ:
+            from splitinfer.bundle import default_bundle_path
+
+            bundle = [default_bundle_path()]
+            default_note = f"no --bundle given: serving the shipped bundle {bundle[0].name}; "
         settings = load_settings(
             {
                 "bundles": bundle, "host": host, "port": port, "grpc_port": grpc_port,
@@ -96,15 +107,23 @@ def register(app: Any, console: Console) -> None:
 
         scheme = "https" if settings.tls_cert else "http"
         auth = "bearer token" if settings.token is not None else "NO auth"
-        console.print(
-            escape(
-                f"serving {len(settings.bundles)} bundle(s) at {scheme}://{settings.host}:"
-                f"{settings.port} ({auth}, max batch {settings.max_batch}, "
-                f"max wait {settings.max_wait_ms:g} ms)"
-                + (f"; gRPC on port {settings.grpc_port}" if settings.grpc_port is not None else "")
+
+        def announce() -> None:  # once every bundle is loaded and every port bound
+            console.print(
+                escape(
+                    f"{default_note}serving {len(settings.bundles)} bundle(s) at "
+                    f"{scheme}://{settings.host}:{settings.port} ({auth}, max batch "
+                    f"{settings.max_batch}, max wait {settings.max_wait_ms:g} ms)"
+                    + (
+                        f"; gRPC on port {settings.grpc_port}"
+                        if settings.grpc_port is not None
+                        else ""
+                    )
+                ),
+                soft_wrap=True,
             )
-        )
-        run_server(settings)
+
+        run_server(settings, announce)
 
 
 def _serve_on_ray(

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
-from splitinfer.cli.common import command_line, step_bar
+from splitinfer.cli.common import LineProgress, command_line, step_bar
 from splitinfer.errors import BadInput
 
 
@@ -66,7 +66,7 @@ def print_summary(console: Console, doc: Mapping[str, Any], rows: str) -> None:
         console.print(f"{len(doc['pending'])} point(s) not measured yet (filtered out by --points)")
 
 
-def _hooks(console: Console, bar: Progress) -> Any:
+def _hooks(console: Console, bar: Progress | LineProgress) -> Any:
     from splitinfer.train.sweep import SweepHooks
 
     points = bar.add_task("points", total=None, stats="")

@@ -9,11 +9,11 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
-from splitinfer.cli.common import command_line, step_bar
+from splitinfer.cli.common import LineProgress, command_line, step_bar
 from splitinfer.train.loop import FitConfig
 
 
-def progress_callback(console: Console, bar: Progress) -> Any:
+def progress_callback(console: Console, bar: Progress | LineProgress) -> Any:
     task = bar.add_task("training", total=None, stats="")
 
     def tick(phase: str, done: int, total: int, stats: dict[str, float]) -> None:
@@ -176,6 +176,51 @@ def register(app: Any, console: Console) -> None:
             f"{results['test_images']} test images after {results['epochs']} epochs "
             f"({results['train_seconds']:.0f} s); wrote {out}/weights.safetensors"
             + (f"; {skipped} unreadable image(s) skipped" if skipped is not None else "")
+        )
+
+    @train_app.command("baseline")
+    def baseline_cmd(
+        bundle: Path = typer.Argument(..., help="bundle directory to give an unsplit baseline"),
+        weights: Path = typer.Option(
+            ..., help="the unsplit model's weights (`splitinfer train backbone` wrote them)"
+        ),
+        data: Path = typer.Option(None, help="folder with the Fashion-MNIST IDX files"),
+        images: int = typer.Option(
+            10000, min=1, max=10000, help="test images its accuracy is measured on"
+        ),
+        threads: int = typer.Option(None, min=1, help="torch.set_num_threads"),
+    ) -> None:
+        """Ship an unsplit baseline with a bundle: cloud-only and mobile-only then run it.
+
+        Writes baseline.safetensors beside the bundle and its digest and test accuracy into
+        spec.json; weights.safetensors, the fingerprint and the frames stay as they were.
+        """
+        import torch
+
+        from splitinfer import zoo
+        from splitinfer.bundle import Bundle
+        from splitinfer.data import load_fashion_mnist
+
+        if threads:
+            torch.set_num_threads(threads)
+        b = Bundle.load(bundle)
+        model = zoo.create(
+            b.spec.model, weights=weights, num_classes=b.spec.num_classes,
+            in_channels=b.spec.in_channels,
+        )  # fmt: skip
+        x, y = load_fashion_mnist("test", data)
+        x, y = x[:images], y[:images]
+        correct = 0
+        with torch.no_grad():
+            for i in range(0, len(x), 500):
+                logits = model(b.spec.preprocess(x[i : i + 500]))
+                correct += int((logits.argmax(1) == y[i : i + 500]).sum())
+        accuracy = round(correct / len(x), 4)
+        b = b.attach_baseline(bundle, model, accuracy, command_line())
+        console.print(
+            f"{b.spec.id}: baseline {b.spec.model} top-1 {100 * accuracy:.2f}% on {len(x)} test "
+            f"images (split: {100 * b.spec.metrics.get('accuracy', float('nan')):.2f}%); wrote "
+            f"{bundle}/baseline.safetensors"
         )
 
 

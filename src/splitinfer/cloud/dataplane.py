@@ -196,10 +196,10 @@ class DataPlane:
     async def infer_image(
         self, image: bytes, bundle_id: str, request_id: int = 0, k: int | None = None
     ) -> Result:
-        """Cloud-only baseline: decode a PNG/JPEG and run the bundle's whole network on it.
+        """Cloud-only baseline: decode a PNG/JPEG and run :meth:`Bundle.unsplit` on it.
 
-        That is :meth:`Bundle.full` (head, units, tail; no codec), the same network the
-        split path runs, so the two differ only by what the codec loses.
+        That is the bundle's unsplit baseline when it carries one, else :meth:`Bundle.full`
+        (the split network in one process).
         """
         b = self.bundle(bundle_id)
         if not 0 <= request_id <= wire.MAX_REQUEST_ID:
@@ -209,7 +209,7 @@ class DataPlane:
             pixels = decode_image(image, b.spec.input_shape, self.max_image_pixels)
             return b.spec.preprocess(pixels)
 
-        job = Job(("full", b.fingerprint), prepare, b.full, self._k(b, k))
+        job = Job(("full", b.fingerprint), prepare, b.unsplit, self._k(b, k))
         return await self._submit(job, b, request_id)
 
     async def _submit(self, job: Job, b: Bundle, request_id: int) -> Result:

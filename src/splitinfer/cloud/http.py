@@ -120,7 +120,7 @@ def create_app(
         await dataplane.drain(drain_timeout_s)
         await dataplane.close()
 
-    app = FastAPI(title="splitinfer", lifespan=lifespan)
+    app = _app(lifespan)
     metrics = dataplane.metrics
 
     @app.exception_handler(SplitInferError)
@@ -201,3 +201,26 @@ def create_app(
         return Response(metrics.render(), media_type=METRICS_TYPE)
 
     return app
+
+
+def _app(lifespan: Callable[[FastAPI], Any]) -> FastAPI:
+    """The FastAPI app; /docs and /redoc load Swagger UI / ReDoc from the assets that the
+    fastapi-offline package ships (served under /static-offline-docs), never from a CDN.
+    Without that package they are off, and /docs says so."""
+    try:
+        from fastapi_offline import FastAPIOffline
+    except ImportError:
+        app = FastAPI(title="splitinfer", lifespan=lifespan, docs_url=None, redoc_url=None)
+
+        @app.get("/docs", include_in_schema=False)
+        async def docs_off() -> JSONResponse:
+            return JSONResponse(
+                {"error": "docs_off", "message": "API docs are served offline only: "
+                 "pip install fastapi-offline (part of splitinfer[serve]); "
+                 "the schema is at /openapi.json"},
+                status_code=404,
+            )  # fmt: skip
+
+        return app
+    offline: FastAPI = FastAPIOffline(title="splitinfer", lifespan=lifespan)
+    return offline

@@ -8,6 +8,7 @@ then the app's shutdown drains and closes the DataPlane.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import math
@@ -16,7 +17,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http import HTTPStatus
 from types import FrameType
@@ -29,7 +30,7 @@ from splitinfer.cloud.dataplane import DataPlane
 from splitinfer.cloud.http import MAX_HEAD_BYTES, create_app, head_too_large
 from splitinfer.cloud.metrics import multiprocess_dir, process_gone
 from splitinfer.cloud.settings import ServeSettings
-from splitinfer.errors import BadInput
+from splitinfer.errors import BadInput, PortInUse
 from splitinfer.protocol import ErrorReply, http_status
 
 
@@ -215,38 +216,85 @@ def make_server(settings: ServeSettings, dataplane: DataPlane) -> DrainingServer
     return DrainingServer(config, dataplane)
 
 
-def run_server(settings: ServeSettings) -> None:
+def run_server(settings: ServeSettings, announce: Callable[[], None] | None = None) -> None:
     """Check the settings, load the bundles and serve until a signal stops the process.
 
-    With ``grpc_port`` set, gRPC runs on the same event loop and DataPlane as HTTP. With
-    ``workers > 1``, that many processes (each with its own DataPlane and torch worker)
-    share the ports through SO_REUSEPORT, and the kernel spreads connections among them.
+    Every bundle is loaded and every port bound (or, for ``workers > 1``, checked free)
+    before ``announce`` runs, so nothing is announced that then fails; a taken port is a
+    :class:`PortInUse` naming it. With ``grpc_port`` set, gRPC runs on the same event loop
+    and DataPlane as HTTP. With ``workers > 1``, that many processes (each with its own
+    DataPlane and torch worker) share the ports through SO_REUSEPORT, and the kernel spreads
+    connections among them.
     """
     settings.check()
     if settings.workers > 1:
+        for path in settings.bundles:
+            Bundle.load(path)  # each worker loads them again; a bad one fails here, once
+        _check_ports(settings)
+        if announce:
+            announce()
         _run_workers(settings)
         return
-    _serve_one(settings, sockets=None)
-
-
-def _serve_one(settings: ServeSettings, sockets: list[socket.socket] | None) -> None:
     dataplane = build_dataplane(settings)
+    sockets = [listen_socket(settings.host, settings.port, "--port")]
+    try:
+        if settings.grpc_port is not None:
+            listen_socket(settings.host, settings.grpc_port, "--grpc-port").close()
+        if announce:
+            announce()
+        _serve_one(settings, sockets, dataplane, reuse_port=False)
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _serve_one(
+    settings: ServeSettings,
+    sockets: list[socket.socket],
+    dataplane: DataPlane | None = None,
+    reuse_port: bool = True,
+) -> None:
+    dataplane = dataplane or build_dataplane(settings)
     server = make_server(settings, dataplane)
     if settings.grpc_port is None:
         server.run(sockets=sockets)
     else:
-        asyncio.run(_serve_with_grpc(settings, dataplane, server, sockets))
+        asyncio.run(_serve_with_grpc(settings, dataplane, server, sockets, reuse_port))
+
+
+def _check_ports(settings: ServeSettings) -> None:
+    """Raise :class:`PortInUse` unless the HTTP (and gRPC) ports can be bound now."""
+    listen_socket(settings.host, settings.port, "--port").close()
+    if settings.grpc_port is not None:
+        listen_socket(settings.host, settings.grpc_port, "--grpc-port").close()
+
+
+def listen_socket(host: str, port: int, option: str, reuse_port: bool = False) -> socket.socket:
+    """A listening TCP socket on ``host:port``; a taken port raises :class:`PortInUse`."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP,
+    # and without it Nagle + delayed ACKs add ~40 ms to every small answer.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as err:
+        sock.close()
+        if err.errno == errno.EADDRINUSE:
+            raise PortInUse(
+                f"port {port} on {host} is in use (another server, or this one still running): "
+                f"stop it, or choose another with {option}"
+            ) from None
+        raise BadInput(f"cannot listen on {host}:{port} ({option}): {err.strerror}") from None
+    return sock
 
 
 def reuse_port_socket(host: str, port: int) -> socket.socket:
     """A listening TCP socket that other processes may bind too (SO_REUSEPORT)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    return sock
+    return listen_socket(host, port, "--port", reuse_port=True)
 
 
 def _worker_main(settings: ServeSettings) -> None:
@@ -295,19 +343,28 @@ async def _serve_with_grpc(
     dataplane: DataPlane,
     server: DrainingServer,
     sockets: list[socket.socket] | None = None,
+    reuse_port: bool | None = None,
 ) -> None:
     from splitinfer.cloud.grpc import start_grpc_server
 
-    grpc_server, _ = await start_grpc_server(
-        dataplane,
-        host=settings.host,
-        port=settings.grpc_port or 0,
-        token=settings.token_value,
-        max_message_bytes=settings.max_body_bytes,
-        tls_cert=settings.tls_cert,
-        tls_key=settings.tls_key,
-        reuse_port=sockets is not None,
-    )
+    try:
+        grpc_server, bound = await start_grpc_server(
+            dataplane,
+            host=settings.host,
+            port=settings.grpc_port or 0,
+            token=settings.token_value,
+            max_message_bytes=settings.max_body_bytes,
+            tls_cert=settings.tls_cert,
+            tls_key=settings.tls_key,
+            reuse_port=sockets is not None if reuse_port is None else reuse_port,
+        )
+    except RuntimeError:  # grpc's "Failed to bind to address": the port was taken since
+        bound = 0
+    if not bound:
+        raise PortInUse(
+            f"port {settings.grpc_port} on {settings.host} is in use (another server, or this "
+            "one still running): stop it, or choose another with --grpc-port"
+        )
     try:
         await server.serve(sockets=sockets)  # on exit, the DataPlane has been drained
     finally:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -17,6 +16,7 @@ import torch
 from splitinfer.bundle import Bundle
 from splitinfer.demo.config import MODES, NETWORK_MODES, DemoFailed
 from splitinfer.demo.results import LinkRun, ModeSamples
+from splitinfer.timing import time_rounds
 
 # --- accuracy and stage times ---------------------------------------------------------
 
@@ -64,13 +64,13 @@ def accuracy_counts(
         counts["png_bytes"] += sum(len(p) for p in pngs)
         decoded = torch.cat([decode_image(p, shape) for p in pngs])
         with torch.no_grad():
-            full = bundle.full(bundle.spec.preprocess(xb)).argmax(1)
+            full = bundle.unsplit(bundle.spec.preprocess(xb)).argmax(1)
             same = decoded.eq(xb).flatten(1).all(1)
             cloud = full.clone()
             if not bool(same.all()):
                 idx = (~same).nonzero().flatten()
                 counts["png_not_lossless"] += len(idx)
-                cloud[idx] = bundle.full(bundle.spec.preprocess(decoded[idx])).argmax(1)
+                cloud[idx] = bundle.unsplit(bundle.spec.preprocess(decoded[idx])).argmax(1)
         counts["mobile-only"] += int((full == yb).sum())
         counts["cloud-only"] += int((cloud == yb).sum())
         if progress:
@@ -78,8 +78,9 @@ def accuracy_counts(
     return {k: float(v) for k, v in counts.items()}
 
 
-def merge_accuracy(parts: Sequence[dict[str, float]]) -> dict[str, Any]:
-    """Each mode's top-1 and its path, from the counts of one or more slices."""
+def merge_accuracy(parts: Sequence[dict[str, float]], network: str = "") -> dict[str, Any]:
+    """Each mode's top-1 and its path, from the counts of one or more slices; ``network``
+    says what the baselines ran (:attr:`Bundle.baseline_label`)."""
     total = {k: sum(p[k] for p in parts) for k in parts[0]}
     n = int(total["images"])
     return {
@@ -93,11 +94,13 @@ def merge_accuracy(parts: Sequence[dict[str, float]]) -> dict[str, Any]:
             "accuracy": total["cloud-only"] / n, "images": n,
             "mean_png_bytes": total["png_bytes"] / n,
             "png_not_lossless": int(total["png_not_lossless"]),
-            "path": "EdgeRunner PNG -> server decode_image -> preprocess -> bundle.full",
+            "path": "EdgeRunner PNG -> server decode_image -> preprocess -> bundle.unsplit",
+            "network": network,
         },
         "mobile-only": {
             "accuracy": total["mobile-only"] / n, "images": n,
-            "path": "preprocess -> bundle.full (on the device)",
+            "path": "preprocess -> bundle.unsplit (on the device)",
+            "network": network,
         },
         "slices": len(parts),
     }  # fmt: skip
@@ -108,17 +111,13 @@ def measure_accuracy(
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """:func:`accuracy_counts` and :func:`merge_accuracy` in one process."""
-    return merge_accuracy([accuracy_counts(bundle, images, labels, progress)])
+    return merge_accuracy(
+        [accuracy_counts(bundle, images, labels, progress)], bundle.baseline_label
+    )
 
 
 def _median_ms(fn: Callable[[int], object], repeats: int, warmup: int) -> float:
-    times = []
-    for i in range(warmup + repeats):
-        t0 = time.perf_counter()
-        fn(i)
-        if i >= warmup:
-            times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+    return time_rounds(fn, repeats=repeats, warmup=warmup).median_ms
 
 
 def _flops(fn: Callable[[], object]) -> int:
@@ -147,7 +146,7 @@ def measure_compute(
 
     def full(i: int) -> object:
         with torch.no_grad():
-            return bundle.full(prep(x[i % m : i % m + 1])).argmax(1)
+            return bundle.unsplit(prep(x[i % m : i % m + 1])).argmax(1)
 
     out = {
         "edge_ms": _median_ms(
@@ -166,7 +165,7 @@ def measure_compute(
         "png_bytes_mean": sum(len(p) for p in pngs) / m,
         "flops_edge": _flops(lambda: bundle.edge.features(x[:1])),
         "flops_cloud": _flops(lambda: bundle.cloud.run(dec[0])),
-        "flops_full": _flops(lambda: bundle.full(prep(x[:1]))),
+        "flops_full": _flops(lambda: bundle.unsplit(prep(x[:1]))),
         "torch_threads": torch.get_num_threads(),
         "repeats": repeats,
     }

@@ -131,7 +131,10 @@ def markdown_report(r: DemoResults, files: Sequence[str]) -> str:
     lines += ["", "## Accuracy (top-1)", ""]
     for mode in MODES:
         a = r.accuracy[mode]
-        lines.append(f"- {mode}: {100 * a['accuracy']:.2f}% on {a['images']} images — {a['path']}")
+        ran = f" (runs {a['network']})" if a.get("network") else ""
+        lines.append(
+            f"- {mode}: {100 * a['accuracy']:.2f}% on {a['images']} images — {a['path']}{ran}"
+        )
     lines += ["", "Online predictions over the links that match the offline path on the same "
               "images:", ""]  # fmt: skip
     for link, agree in r.agreement.items():

@@ -8,15 +8,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
-import numpy as np
-
 from splitinfer.demo.config import MODES, RESULTS_FORMAT, DemoConfig
+from splitinfer.timing import percentile
 
 # --- measurements ---------------------------------------------------------------------
 
 
 def _pct(values: Sequence[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values, dtype=float), q)) if len(values) else 0.0
+    return percentile(values, q)
 
 
 @dataclass

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
-import platform
 import queue
 import time
 from collections.abc import Iterator
@@ -23,6 +21,7 @@ from splitinfer.demo.planner import planner_inputs, predict
 from splitinfer.demo.processes import Event, LinkWorker, ServerProcess, _Child, _Jobs
 from splitinfer.demo.results import DemoResults, LinkRun
 from splitinfer.errors import BadInput
+from splitinfer.timing import host_info, load_average
 
 
 def _load_inputs(cfg: DemoConfig) -> tuple[Bundle, torch.Tensor, torch.Tensor]:
@@ -49,15 +48,13 @@ def _bundle_info(bundle: Bundle, path: Path) -> dict[str, Any]:
 
 
 def _machine() -> dict[str, Any]:
-    from splitinfer.partition.profile import machine_info
-
-    return {**machine_info(), "platform": platform.platform(), "load_avg_start": os.getloadavg()}
+    return {**host_info(), "load_avg_start": load_average()}
 
 
 def _offline_predictions(bundle: Bundle, x: torch.Tensor) -> dict[str, list[int]]:
     """Each mode's predictions for ``x`` in-process, to check the online ones against."""
     with torch.no_grad():
-        full = bundle.full(bundle.spec.preprocess(x)).argmax(1).tolist()
+        full = bundle.unsplit(bundle.spec.preprocess(x)).argmax(1).tolist()
         decoded = torch.cat([bundle.cloud.decode(f)[1] for f in bundle.edge.encode(x)])
         split = bundle.cloud.run(decoded).argmax(1).tolist()
     return {"cloud-only": full, "mobile-only": full, "split": split}
@@ -161,7 +158,7 @@ def run_demo(
                 lo, hi = bounds[i + 1], bounds[i + 2]
                 jobs.submit(w, f"accuracy-{i}", x[lo:hi], y[lo:hi])
             own = accuracy_counts(bundle, x[: bounds[1]], y[: bounds[1]], progress=jobs.own)
-            accuracy = merge_accuracy([own, *jobs.wait().values()])
+            accuracy = merge_accuracy([own, *jobs.wait().values()], bundle.baseline_label)
         with clock.phase("start"):
             srv.wait_ready(config.server_start_timeout_s)
         with clock.phase("compute"), _torch_threads(config.torch_threads):
@@ -206,7 +203,7 @@ def run_demo(
         }
         for lr in runs
     }
-    machine["load_avg_end"] = os.getloadavg()
+    machine["load_avg_end"] = load_average()
     results = DemoResults(
         config=config, machine=machine, bundle=_bundle_info(bundle, config.bundle_path),
         accuracy=accuracy, compute=compute, links=runs,
@@ -220,6 +217,14 @@ def run_demo(
 
 def _notes(r: DemoResults) -> list[str]:
     notes = []
+    cores = r.machine.get("cores") or 1
+    for when, key in (("start", "load_avg_start"), ("end", "load_avg_end")):
+        load = r.machine.get(key) or (0.0,)
+        if load[0] > cores:
+            notes.append(
+                f"timings unreliable: load average {load[0]:g} on {cores} cores at the {when} "
+                "(other work shares the CPU); rerun on a quieter machine"
+            )
     for link, agree in r.agreement.items():
         for m, k in agree.items():
             if k != r.config.images:
@@ -229,5 +234,5 @@ def _notes(r: DemoResults) -> list[str]:
                 )
     png = r.accuracy["cloud-only"].get("png_not_lossless", 0)
     if png:
-        notes.append(f"PNG round trip changed {png} test images (ran bundle.full on them)")
+        notes.append(f"PNG round trip changed {png} test images (ran the baseline on them)")
     return notes

@@ -9,13 +9,15 @@ one inference sends, and link / device / server profiles. For a bundle, the inpu
   :func:`splitinfer.plan.ratepoints.ratepoints_for`), or, when the spec lacks it, frames
   of the sample images measured now (accuracy then not measured);
 * head / tail / whole-network ms: the engine's edge half, the cloud half and
-  :meth:`Bundle.full`, timed on this host (median after warm-up), with their FLOPs
+  :meth:`Bundle.full`, timed on this host (median after warm-up, in rounds, checked by
+  :mod:`splitinfer.timing`: a flagged timing is measured once more with twice the runs,
+  and a prediction still flagged says so in ``Decision.unreliable``), with their FLOPs
   (``torch.utils.flop_counter``) for FLOP-rated device profiles such as ``phone``;
 * cloud-only: the PNGs the runner would send for the sample images.
 
-All three modes run the bundle's own network here (mobile-only and cloud-only run
-:meth:`Bundle.full`, codec round trip included), so they predict alike and no accuracy
-budget applies unless one is given. Every prediction is *modeled*; the
+Mobile-only and cloud-only run :meth:`Bundle.unsplit`: the bundle's unsplit baseline
+when it ships one, else its own network (:meth:`Bundle.full`, codec round trip included),
+and no accuracy budget applies unless one is given. Every prediction is *modeled*; the
 :class:`Decision` records the profiles it used.
 """
 
@@ -32,7 +34,7 @@ from typing import Any
 import torch
 
 from splitinfer.bundle import Bundle
-from splitinfer.partition.profile import CutProfile, ModelProfile, machine_info, median_ms
+from splitinfer.partition.profile import CutProfile, ModelProfile
 from splitinfer.partition.split import CutPoint
 from splitinfer.plan import InputEncoding, RatePoint
 from splitinfer.plan import device as device_profile
@@ -40,6 +42,7 @@ from splitinfer.plan import link as link_profile
 from splitinfer.plan import plan as make_plan
 from splitinfer.plan import server as server_profile
 from splitinfer.plan.planner import OBJECTIVES
+from splitinfer.timing import Checks, host_info, load_guard, parts_mismatch, time_inputs
 
 MODES = ("split", "cloud-only", "mobile-only")
 SAMPLE_IMAGES = 16
@@ -56,6 +59,7 @@ class AutoInputs:
     profile: ModelProfile  # one cut, the bundle's: head = edge half, tail = cloud half
     rate_point: RatePoint
     input_encoding: InputEncoding  # what cloud-only sends
+    unreliable: tuple[str, ...] = ()  # why the timings are not to be trusted (after a retry)
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ class Decision:
     objective: str
     candidates: dict[str, dict[str, float]]  # mode -> latency_ms, energy_mj, bytes_up
     notes: tuple[str, ...]
+    unreliable: tuple[str, ...] = ()  # the timing checks that flagged its inputs
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -82,6 +87,8 @@ class Decision:
             "candidates": self.candidates,
             "notes": list(self.notes),
             "modeled": True,
+            "reliable": not self.unreliable,
+            "unreliable": list(self.unreliable),
         }
 
 
@@ -124,6 +131,7 @@ def decide(
             for c in ranked
         },
         tuple(notes),
+        inputs.unreliable,
     )  # fmt: skip
 
 
@@ -134,17 +142,36 @@ def measure_inputs(
     engine: Any = None,
     repeats: int = 20,
     warmup: int = 3,
+    sample_note: str | None = None,
 ) -> AutoInputs:
-    """Time the bundle's halves here and read (or measure) its operating point."""
-    images, sample_note = _sample(bundle, sample)
+    """Time the bundle's halves here and read (or measure) its operating point.
+
+    ``sample_note`` says what ``sample`` is (default: "N sample images").
+    """
+    images, note = _sample(bundle, sample)
+    sample_note = f"{len(images)} {sample_note}" if sample is not None and sample_note else note
     engine = engine or bundle.edge
     one = images[:1]
     x = bundle.spec.preprocess(one)
     with torch.no_grad():
         z = bundle.edge.features(one)
-    head_ms = median_ms(engine.features, one.clone, repeats, warmup)
-    tail_ms = median_ms(bundle.cloud.run, z.clone, repeats, warmup)
-    full_ms = median_ms(bundle.full, x.clone, repeats, warmup)
+    for attempt in range(2):  # a flagged timing is measured once more, with twice the runs
+        runs = repeats * (attempt + 1)
+        head = time_inputs(engine.features, one.clone, runs, warmup)
+        tail = time_inputs(bundle.cloud.run, z.clone, runs, warmup)
+        full = time_inputs(bundle.full, x.clone, runs, warmup)
+        checks = Checks()
+        checks.add(load_guard(torch.get_num_threads()))
+        for what, t in (("edge half", head), ("cloud half", tail), ("whole network", full)):
+            checks.timing(what, t)
+        checks.add(
+            parts_mismatch([head.median_ms, tail.median_ms], full.median_ms, "edge+cloud halves")
+        )
+        if checks.reliable:
+            break
+    head_ms, tail_ms, full_ms = head.median_ms, tail.median_ms, full.median_ms
+    if bundle.baseline is not None:  # the baselines run the unsplit model: time that one
+        full_ms = time_inputs(bundle.unsplit, x.clone, runs, warmup).median_ms
     m = bundle.model
     params_head = _params(m.head, m.reduction)
     cut = CutPoint(
@@ -155,14 +182,17 @@ def measure_inputs(
     )  # fmt: skip
     profile = ModelProfile(
         model=bundle.spec.model, input_shape=tuple(one.shape), input_bytes=one.numel(),
-        total_flops=_flops(bundle.full, x), params=cut.params_head + cut.params_tail,
-        full_ms=full_ms, cuts=[CutProfile(cut, head_ms, tail_ms)], machine=machine_info(),
-        timing={"repeats": repeats, "warmup": warmup, "measured": True, "stat": "median",
-                "what": f"bundle {bundle.spec.id}: edge half / cloud half / Bundle.full"},
+        total_flops=_flops(bundle.unsplit, x), params=cut.params_head + cut.params_tail,
+        full_ms=full_ms, cuts=[CutProfile(cut, head_ms, tail_ms, tuple(checks.reasons))],
+        machine=host_info(),
+        timing={"repeats": runs, "warmup": warmup, "measured": True, "stat": "median",
+                "what": f"bundle {bundle.spec.id}: edge half / cloud half / Bundle.unsplit",
+                **checks.to_json()},
     )  # fmt: skip
     return AutoInputs(
-        profile, rate_point(bundle, images, engine, sample_note), png_encoding(images, sample_note)
-    )
+        profile, rate_point(bundle, images, engine, sample_note),
+        png_encoding(images, sample_note), tuple(checks.reasons),
+    )  # fmt: skip
 
 
 def rate_point(bundle: Bundle, images: torch.Tensor, engine: Any, note: str) -> RatePoint:

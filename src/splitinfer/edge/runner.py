@@ -326,7 +326,7 @@ class EdgeRunner:
     def _mobile(self, images: torch.Tensor, request_id: int) -> EdgeResult:
         t0 = time.perf_counter()
         with torch.no_grad():
-            logits = self.bundle.full(self.bundle.spec.preprocess(images))
+            logits = self.bundle.unsplit(self.bundle.spec.preprocess(images))
         pred = int(logits.argmax(1)[0])
         return EdgeResult(request_id, "mobile-only", pred, self.bundle.spec.classes[pred],
                           head_ms=(time.perf_counter() - t0) * 1e3)  # fmt: skip

@@ -184,7 +184,11 @@ class HttpTransport:
             ) from None
         elapsed = (time.perf_counter() - t0) * 1e3
         if r.status_code != 200:
-            error = ErrorReply.from_json(_json(r), r.text[:200])
+            data = _json(r)
+            if not isinstance(data, dict) or "error" not in data:
+                # not a splitinfer error body: summarise, never dump it
+                raise CloudRefused(r.status_code, "not_splitinfer", summarize_reply(r))
+            error = ErrorReply.from_json(data, r.text[:200])
             if r.status_code in RETRYABLE_HTTP:
                 raise CloudUnavailable(
                     f"server busy: {r.status_code} {error.code}: {error.message}",
@@ -195,10 +199,21 @@ class HttpTransport:
         try:
             return _reply(Result.from_json(r.json()), elapsed, len(r.content))
         except (ValueError, BadFrame) as err:
-            raise CloudRefused(200, "bad_reply", f"unreadable result: {err}") from None
+            raise CloudRefused(
+                200, "bad_reply", f"unreadable result ({err}): {summarize_reply(r)}"
+            ) from None
 
     def close(self) -> None:
         self._client.close()
+
+
+def summarize_reply(r: Any, chars: int = 80) -> str:
+    """A reply that is not splitinfer's, in one line: content type and its first printable
+    characters (the status is in the error already); never the whole page."""
+    text = " ".join(r.content[:4096].decode("utf-8", "replace").split())
+    start = "".join(c for c in text if c.isprintable())[:chars]
+    kind = r.headers.get("content-type", "no content type")
+    return f"{kind}, starts {start!r} (is this a splitinfer server?)"
 
 
 def _ca_context(path: str | Path) -> ssl.SSLContext:

@@ -10,8 +10,6 @@ here as an :class:`Experiment` in :data:`REGISTRY`. One that raises is reported 
 
 from __future__ import annotations
 
-import os
-import platform
 import time
 import traceback
 from collections.abc import Callable
@@ -32,6 +30,7 @@ from splitinfer.experiments import (
 from splitinfer.experiments.config import BenchConfig
 from splitinfer.experiments.result import dumps
 from splitinfer.registry import Registry
+from splitinfer.timing import Checks, host_info, load_average, load_guard
 
 BENCH_FORMAT = "splitinfer.bench/1"
 
@@ -44,7 +43,7 @@ class BenchDoc(TypedDict):
     date: str
     command: str
     quick: bool
-    machine: dict[str, Any]  # machine_info() + platform, load at start and end
+    machine: dict[str, Any]  # host_info() + platform, load at start and end
     config: dict[str, Any]  # BenchConfig.to_json()
     experiments: dict[str, dict[str, Any]]  # name -> Result.to_json() + timing, report order
     reruns: list[dict[str, Any]]  # later --only runs merged into this one
@@ -92,13 +91,12 @@ def default_out_dir(quick: bool, root: Path = Path("reports")) -> Path:
 
 
 def machine() -> dict[str, Any]:
-    from splitinfer.partition.profile import machine_info
-
-    return {**machine_info(), "platform": platform.platform(), "load_start": _load()}
+    """:func:`splitinfer.timing.host_info`, plus the load average at the start."""
+    return {**host_info(), "load_start": _load()}
 
 
 def _load() -> list[float]:
-    return [round(v, 2) for v in os.getloadavg()]
+    return list(load_average())
 
 
 def run_one(name: str, cfg: BenchConfig, out: Path) -> dict[str, Any]:
@@ -163,10 +161,15 @@ def run_bench(
         }
         results["command"] = previous.get("command", command)
         results["reruns"] = [*previous.get("reruns", []), {"command": command, "only": names}]
+    checks = Checks()
     for name in names:
         if log:
             log(f"[bench] {name} ...")
+        busy = load_guard()
+        checks.add(f"{name}: {busy}" if busy else None)
         result = run_one(name, cfg, out)
+        if busy:
+            result["timing_unreliable"] = busy  # its figures were measured on a busy machine
         results["experiments"][name] = result
         if log:
             log(f"[bench] {name}: {result['status']} in {result['seconds']:.1f} s")
@@ -174,6 +177,7 @@ def run_bench(
         n: results["experiments"][n] for n in EXPERIMENTS if n in results["experiments"]
     }
     results["machine"]["load_end"] = _load()
+    results["machine"]["timing"] = checks.to_json()  # the load guard before each experiment
     results["seconds"] = time.perf_counter() - start
     (out / "results.json").write_text(dumps(results))
     (out / "index.html").write_text(render(results, out, embed=embed))

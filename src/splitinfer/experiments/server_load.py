@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import platform
 import statistics
 import tempfile
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from splitinfer.errors import SplitInferError
+from splitinfer.timing import host_info
 
 if TYPE_CHECKING:  # the harness brings torch and httpx: imported when a test runs
     from splitinfer.harness.load import LoadReport
@@ -153,10 +153,8 @@ def run_load_test(
         rows = [r for m in s.modes for r in bench_mode(s, bundle_dir, workload, m, log)]
     return {
         "machine": {
-            "cpu": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(),
+            **host_info(),
             "loadavg_before": load_before,
-            "python": platform.python_version(),
         },
         "bundle": str(bundle or "random-weight fmnist_resnet stage2 (test bundle)"),
         "server_torch_threads": s.threads,

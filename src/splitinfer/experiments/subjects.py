@@ -197,7 +197,8 @@ def _unit_cut(b: Any, prof: Any, repeats: int, warmup: int) -> Any:
     """The bundle's cut with its units: head+reduction on the edge, restoration+tail after."""
     import torch
 
-    from splitinfer.partition.profile import CutProfile, median_ms
+    from splitinfer.partition.profile import CutProfile
+    from splitinfer.timing import median_ms
 
     base = next((c for c in prof.cuts if b.spec.cut in (c.cut.name, *c.cut.aliases)), None)
     if base is None:

@@ -38,6 +38,7 @@ import httpx
 from splitinfer.harness.rawhttp import Connection
 from splitinfer.harness.server import Endpoint
 from splitinfer.protocol import Result
+from splitinfer.timing import percentile
 
 if TYPE_CHECKING:  # torch and a bundle: only the caller's workload brings them in
     from splitinfer.harness.workload import Workload
@@ -114,12 +115,6 @@ class LoadReport:
         )
 
 
-def _percentile(sorted_ms: list[float], q: float) -> float:
-    if not sorted_ms:
-        return 0.0
-    return sorted_ms[min(len(sorted_ms) - 1, int(q * len(sorted_ms)))]
-
-
 def summarize(transport: str, clients: int, ids: range, tally: Tally, seconds: float) -> LoadReport:
     """Turn a tally into a report: lost = ids never answered, duplicated = answered twice+."""
     ms = sorted(x * 1000.0 for x in tally.latencies)
@@ -139,8 +134,8 @@ def summarize(transport: str, clients: int, ids: range, tally: Tally, seconds: f
         failures=dict(tally.failures.most_common()),
         seconds=round(seconds, 3),
         rps=len(ids) / seconds if seconds else 0.0,
-        p50_ms=statistics.median(ms) if ms else 0.0,
-        p99_ms=_percentile(ms, 0.99),
+        p50_ms=percentile(ms, 50),
+        p99_ms=percentile(ms, 99),
         mean_batch=statistics.fmean(tally.batch_sizes) if tally.batch_sizes else 0.0,
     )
 

@@ -2,17 +2,14 @@
 
 The profile is the planner's input: for every cut point, what the edge computes (head),
 what crosses the link (the feature tensor), and what the cloud computes (tail). Latencies
-are medians of repeated runs after warm-up on *this* machine; the planner scales them by
-device profiles.
+are medians of repeated runs after warm-up on *this* machine, in rounds, checked by
+:mod:`splitinfer.timing` (load guard, spread between rounds, head + tail against the whole
+model); the planner scales them by device profiles.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import platform
-import statistics
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +20,7 @@ from torch import nn
 
 from splitinfer.partition.graph import analyze
 from splitinfer.partition.split import CutPoint, cut_points, split_analysis
+from splitinfer.timing import Checks, host_info, load_guard, parts_mismatch, time_inputs
 
 ProgressFn = Callable[[int, int, str], None]  # (done, total, what)
 
@@ -31,11 +29,15 @@ PROFILE_FORMAT = "splitinfer.profile/1"
 
 @dataclass(frozen=True)
 class CutProfile:
-    """One cut point with the measured latency of its two halves (ms, median)."""
+    """One cut point with the measured latency of its two halves (ms, median).
+
+    ``flags`` says why its timings are not to be trusted (empty when no check fired).
+    """
 
     cut: CutPoint
     head_ms: float | None
     tail_ms: float | None
+    flags: tuple[str, ...] = ()
 
 
 @dataclass
@@ -71,6 +73,7 @@ class ModelProfile:
                 ),
                 head_ms=c["head_ms"],
                 tail_ms=c["tail_ms"],
+                flags=tuple(c.get("flags", ())),
             )
             for c in data["cuts"]
         ]
@@ -81,49 +84,6 @@ class ModelProfile:
     @classmethod
     def load(cls, path: str | Path) -> ModelProfile:
         return cls.from_json(json.loads(Path(path).read_text()))
-
-
-def cpu_name() -> str:
-    """The CPU's model name (Linux ``/proc/cpuinfo``), else what :mod:`platform` says."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return cpu
-
-
-def machine_info() -> dict[str, Any]:
-    """What the timings were measured on."""
-    return {
-        "cpu": cpu_name(),
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-    }
-
-
-def median_ms(
-    fn: Callable[[torch.Tensor], Any],
-    make_input: Callable[[], torch.Tensor],
-    repeats: int,
-    warmup: int,
-) -> float:
-    """Median wall time of ``fn(make_input())`` in ms; input creation is not timed."""
-    times = []
-    with torch.inference_mode():
-        for i in range(warmup + repeats):
-            x = make_input()
-            t0 = time.perf_counter()
-            fn(x)
-            elapsed = time.perf_counter() - t0
-            if i >= warmup:
-                times.append(elapsed * 1e3)
-    return statistics.median(times)
 
 
 def profile_model(
@@ -147,22 +107,36 @@ def profile_model(
     params = sum(p.numel() for p in model.parameters())
     full_ms = None
     rows: list[CutProfile] = []
+    checks = Checks()
+    if measure:
+        checks.add(load_guard(torch.get_num_threads()))
     was_training = model.training
     model.eval()
     try:
         if measure:
-            full_ms = median_ms(model, example.clone, repeats, warmup)
+            full = time_inputs(model, example.clone, repeats, warmup)
+            full_ms = full.median_ms
+            checks.timing("full model", full)
         if progress:
             progress(1, total, "full model")
         for i, cut in enumerate(cuts, start=2):
             head_ms = tail_ms = None
-            if measure:
+            flags: list[str] = []
+            if measure and full_ms is not None:
                 s = split_analysis(a, cut.name)
                 with torch.inference_mode():
                     feature = s.head(example)
-                head_ms = median_ms(s.head, example.clone, repeats, warmup)
-                tail_ms = median_ms(s.tail, feature.clone, repeats, warmup)
-            rows.append(CutProfile(cut=cut, head_ms=head_ms, tail_ms=tail_ms))
+                head = time_inputs(s.head, example.clone, repeats, warmup)
+                tail = time_inputs(s.tail, feature.clone, repeats, warmup)
+                head_ms, tail_ms = head.median_ms, tail.median_ms
+                cut_checks = Checks()
+                cut_checks.timing(f"{cut.name} head", head)
+                cut_checks.timing(f"{cut.name} tail", tail)
+                cut_checks.add(parts_mismatch([head_ms, tail_ms], full_ms, f"{cut.name} head+tail"))
+                flags = cut_checks.reasons
+                for reason in flags:
+                    checks.add(reason)
+            rows.append(CutProfile(cut=cut, head_ms=head_ms, tail_ms=tail_ms, flags=tuple(flags)))
             if progress:
                 progress(i, total, cut.name)
     finally:
@@ -175,6 +149,9 @@ def profile_model(
         params=params,
         full_ms=full_ms,
         cuts=rows,
-        machine=machine_info(),
-        timing={"repeats": repeats, "warmup": warmup, "measured": measure, "stat": "median"},
-    )
+        machine=host_info(),
+        timing={
+            "repeats": repeats, "warmup": warmup, "measured": measure, "stat": "median",
+            **(checks.to_json() if measure else {}),
+        },
+    )  # fmt: skip

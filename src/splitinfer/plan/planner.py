@@ -134,6 +134,13 @@ class _Timing:
         full = profile.full_ms
         self.host_gflops = profile.total_flops / (full * 1e6) if full else None
 
+    def plus(self, host_ms: float | None, flops: float) -> float | None:
+        """``host_ms`` plus the host time of ``flops`` more work (a unit), at the model's
+        measured FLOP rate on this host."""
+        if host_ms is None or not flops:
+            return host_ms
+        return host_ms + (flops / (self.host_gflops * 1e6) if self.host_gflops else 0.0)
+
     def compute(self, host_ms: float | None, flops: float, where: DeviceProfile) -> float:
         if where.speed is not None:
             if host_ms is None:
@@ -203,12 +210,16 @@ def plan(
         cp = cuts.get(rp.cut)
         if cp is None:
             raise UnknownCutPoint(rp.cut, list(cuts), profile.model)
+        head_flops, tail_flops = (cp.cut.flops_head + rp.unit_flops_edge,
+                                  cp.cut.flops_tail + rp.unit_flops_cloud)  # fmt: skip
         stages = Stages(
-            head_ms=timing.compute(cp.head_ms, cp.cut.flops_head, device),
+            head_ms=timing.compute(timing.plus(cp.head_ms, rp.unit_flops_edge), head_flops, device),
             encode_ms=timing.other(rp.encode_ms, device),
             bytes_up=rp.payload_bytes if seed else rp.frame_bytes,
             decode_ms=0.0 if seed else timing.other(rp.decode_ms, server),
-            tail_ms=timing.compute(cp.tail_ms, cp.cut.flops_tail, server),
+            tail_ms=timing.compute(
+                timing.plus(cp.tail_ms, rp.unit_flops_cloud), tail_flops, server
+            ),
             bytes_down=down,
         )
         ok = rp.accuracy_loss <= budget if rp.accuracy_loss is not None else include_unmeasured
@@ -250,6 +261,13 @@ def _rank_key(c: Candidate, objective: Objective) -> tuple[float, ...]:
 
 
 def _check(profile: Any, objective: str, mode: str, budget: float) -> None:
+    check_options(objective, mode, budget)
+    if not profile.cuts:
+        raise BadPlanInput(f"profile of {profile.model} lists no cut points; nothing to plan")
+
+
+def check_options(objective: str, mode: str, budget: float) -> None:
+    """Raise :class:`BadPlanInput` for an unknown objective or mode, or a negative budget."""
     if objective not in OBJECTIVES:
         raise BadPlanInput(
             f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}"
@@ -258,8 +276,6 @@ def _check(profile: Any, objective: str, mode: str, budget: float) -> None:
         raise BadPlanInput(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     if not budget >= 0:
         raise BadPlanInput(f"accuracy-loss budget must be >= 0 percentage points, got {budget!r}")
-    if not profile.cuts:
-        raise BadPlanInput(f"profile of {profile.model} lists no cut points; nothing to plan")
 
 
 def with_uplink(link: LinkProfile, up_mbps: float) -> LinkProfile:

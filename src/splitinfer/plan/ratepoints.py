@@ -45,9 +45,14 @@ class RatePoint:
     decode_ms: float
     measured: bool
     source: str
+    #: FLOPs of the reduction unit (on the device) and the restoration unit (on the server)
+    #: at this point; 0 for a codec alone. The planner adds their compute to head and tail.
+    unit_flops_edge: float = 0.0
+    unit_flops_cloud: float = 0.0
 
     def __post_init__(self) -> None:
-        for key in ("payload_bytes", "frame_bytes", "encode_ms", "decode_ms"):
+        for key in ("payload_bytes", "frame_bytes", "encode_ms", "decode_ms", "unit_flops_edge",
+                    "unit_flops_cloud"):  # fmt: skip
             v = getattr(self, key)
             if not (isinstance(v, int | float) and v >= 0):
                 raise BadPlanInput(

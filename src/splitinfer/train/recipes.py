@@ -34,8 +34,8 @@ from splitinfer.data import load_fashion_mnist, normalize_fmnist
 from splitinfer.data.stream import Streams, make_loader, open_streams, parse_data_spec
 from splitinfer.data.transforms import normalizer
 from splitinfer.errors import BadInput
-from splitinfer.partition.profile import machine_info
 from splitinfer.plan.ratepoints import ratepoints_for
+from splitinfer.timing import host_info
 from splitinfer.train.loop import (
     FitConfig,
     FitResult,
@@ -224,7 +224,7 @@ def _results(model: str, result: FitResult, accuracy: float, n_test: int) -> dic
         "epochs": result.epochs_done,
         "train_seconds": result.train_seconds,
         "history": result.history,
-        "machine": machine_info(),
+        "machine": host_info(),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 
@@ -477,7 +477,7 @@ def train_unit_bundle(
         "tail_lr_scale": tail_lr_scale,
         "head_lr_scale": head_lr_scale,
         "feature_match": feature_match,
-        "machine": machine_info(),
+        "machine": host_info(),
     }
     bundle = Bundle(replace(bundle.spec, metrics=metrics), bundle.source, bundle.model)
     folder = bundle.save(bundle_dir)

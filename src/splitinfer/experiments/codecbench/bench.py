@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import statistics
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
@@ -25,6 +23,7 @@ import torch
 from splitinfer.codecs.pipeline import Pipeline
 from splitinfer.codecs.spec import SpecLike
 from splitinfer.experiments.codecbench.features import FeatureSet, model_features, real_features
+from splitinfer.timing import time_rounds
 
 #: Every codec at representative settings.
 DEFAULT_SPECS: tuple[str, ...] = (
@@ -77,14 +76,7 @@ class BenchRow:
 
 
 def _median_ms(fn: Callable[[], object], count: int, repeats: int, warmup: int) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(max(1, repeats)):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000.0 / count)
-    return statistics.median(times)
+    return time_rounds(lambda _: fn(), repeats=repeats, warmup=warmup, per_call=count).median_ms
 
 
 def psnr_db(mse: float, peak: float) -> float:

@@ -7,8 +7,6 @@
 
 from __future__ import annotations
 
-import os
-import platform
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +26,7 @@ from splitinfer.experiments.codecbench.bench import (
 from splitinfer.experiments.codecbench.entropy import EntropyReport, entropy_report
 from splitinfer.experiments.codecbench.features import DEFAULT_CUTS, FeatureSet
 from splitinfer.experiments.codecbench.fuzz import fuzz_decode
+from splitinfer.timing import host_info
 
 ENTROPY_SPECS = ("quant:bits=8|ans:model=hist", "quant:bits=8,clip=channel|ans:model=channel")
 FUZZ_SPECS = (*list_codecs(), "quant:bits=4,clip=channel|ans", "quant:bits=12|png")
@@ -115,11 +114,7 @@ def run_benchmark(
     finally:
         torch.set_num_threads(previous)
     meta: dict[str, object] = {
-        "machine": f"{platform.machine()} {platform.processor()}".strip(),
-        "cpus": os.cpu_count(),
-        "load_average": list(os.getloadavg()),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
+        "machine": host_info(),
         "threads": threads,
         "images": images,
         "repeats": repeats,

@@ -117,7 +117,7 @@ def run_sweep(
     controls); points not selected are still reported when cached, else listed as
     pending. Returns the ``sweep.json`` dict.
     """
-    from splitinfer.partition.profile import machine_info
+    from splitinfer.timing import host_info
 
     hooks = hooks or SweepHooks()
     out = Path(out)
@@ -153,7 +153,7 @@ def run_sweep(
         wanted = not select or any(s.startswith("control") for s in select)
         controls = _controls(ctx, records, out, hooks, measure=wanted, pending=pending)
     doc = assemble(config, records, unsplit, controls, pending, ctx.dataset.name,
-                   len(ctx.test_u8), command, machine_info())  # fmt: skip
+                   len(ctx.test_u8), command, host_info())  # fmt: skip
     write_json(out / "sweep.json", doc)
     _write_ratepoints(out / "ratepoints.json", doc)
     if figure:
