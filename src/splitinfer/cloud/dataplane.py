@@ -213,7 +213,7 @@ class DataPlane:
             _check_described(header, b)
         return b
 
-    def _k(self, b: Bundle, k: int | None) -> int:
+    def resolve_k(self, b: Bundle, k: int | None) -> int:
         if k is None:
             return min(self.top_k, b.spec.num_classes)
         if not 1 <= k <= min(b.spec.num_classes, wire.MAX_TOPK):
@@ -226,6 +226,13 @@ class DataPlane:
         """Decode one frame, run the rest of the model (batched), return its top-k."""
         header, payload = wire.decode_frame(frame)
         b = self._route(header, bundle_id)
+        return await self.infer_payload(b, payload, header.request_id, k)
+
+    async def infer_payload(
+        self, b: Bundle, payload: bytes, request_id: int, k: int | None = None
+    ) -> Result:
+        """Decode one payload of bundle ``b`` (a stream session agreed the bundle, so no
+        frame carries it), run the rest of the model (batched), return its top-k."""
 
         def prepare() -> torch.Tensor:
             z = b.codec.decode(payload)
@@ -237,8 +244,8 @@ class DataPlane:
                 raise BadFrame("decoded feature holds NaN or Inf; the payload is corrupt")
             return z
 
-        job = Job(("split", b.fingerprint), prepare, b.cloud.run, self._k(b, k))
-        return await self._submit(job, b, header.request_id)
+        job = Job(("split", b.fingerprint), prepare, b.cloud.run, self.resolve_k(b, k))
+        return await self._submit(job, b, request_id)
 
     async def infer_image(
         self, image: bytes, bundle_id: str, request_id: int = 0, k: int | None = None
@@ -256,7 +263,7 @@ class DataPlane:
             pixels = decode_image(image, b.spec.input_shape, self.max_image_pixels)
             return b.spec.preprocess(pixels)
 
-        job = Job(("full", b.fingerprint), prepare, b.full, self._k(b, k))
+        job = Job(("full", b.fingerprint), prepare, b.full, self.resolve_k(b, k))
         return await self._submit(job, b, request_id)
 
     async def _submit(self, job: Job, b: Bundle, request_id: int) -> Result:

@@ -7,6 +7,7 @@ Routes (all but the probes need ``Authorization: Bearer <token>`` when a token i
     GET  /v1/bundles                   what is served
     GET  /healthz  /readyz             liveness; readiness (503 while draining)
     GET  /metrics                      Prometheus text format
+    WS   /v1/stream                    stream sessions (splitinfer.protocol.session)
 
 Results are JSON, or a binary result frame with ``Accept: application/x-splitinfer-result``.
 Errors are ``{"error": code, "message": ...}`` with the status from
@@ -33,7 +34,9 @@ from splitinfer.cloud.body import check_declared_length, read_capped
 from splitinfer.cloud.dataplane import DataPlane
 from splitinfer.cloud.http_errors import HTTP_HEADERS, http_status
 from splitinfer.cloud.result import Result
+from splitinfer.cloud.ws import StreamEndpoint
 from splitinfer.errors import BadInput, DeadlineExceeded, Overloaded, SplitInferError
+from splitinfer.protocol import session
 
 FRAME_TYPE = "application/x-splitinfer-frame"
 RESULT_TYPE = "application/x-splitinfer-result"
@@ -171,4 +174,12 @@ def create_app(
         check_bearer(request.headers.get("authorization"), token)
         return Response(metrics.render(), media_type=METRICS_TYPE)
 
+    stream = StreamEndpoint(
+        dataplane,
+        token=token,
+        max_payload_bytes=min(max_body_bytes, wire.MAX_PAYLOAD_BYTES),
+        hello_timeout_s=request_timeout_s,
+    )
+    app.state.stream = stream
+    app.add_api_websocket_route(session.PATH, stream)
     return app

@@ -22,6 +22,7 @@ from typing import Any
 
 import uvicorn
 
+from splitinfer import wire
 from splitinfer.bundle import Bundle
 from splitinfer.cloud.dataplane import DataPlane, cap_decoding
 from splitinfer.cloud.http import create_app
@@ -156,6 +157,7 @@ def make_server(settings: ServeSettings, dataplane: DataPlane) -> DrainingServer
         ssl_certfile=settings.tls_cert,
         ssl_keyfile=settings.tls_key,
         http=head_deadline_protocol(settings.request_timeout_s),
+        ws_max_size=min(settings.max_body_bytes, wire.MAX_PAYLOAD_BYTES) + 1024,
     )
     redact_query_strings()
     return DrainingServer(config, dataplane)
