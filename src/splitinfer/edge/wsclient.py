@@ -147,7 +147,8 @@ class WsTransport:
             raise CloudUnavailable(
                 f"cannot reach {self.url}: {type(err).__name__}: {err}"
             ) from None
-        hello = s.Hello(bundle_id, fingerprint, first_id, send=send)  # type: ignore[arg-type]
+        # k=1: a Reply holds the top class only, so ask for no more
+        hello = s.Hello(bundle_id, fingerprint, first_id, k=1, send=send)  # type: ignore[arg-type]
         try:
             ws.send(hello.to_text())
             ready = ws.recv(timeout=self.timeout_s)

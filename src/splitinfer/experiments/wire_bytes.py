@@ -99,7 +99,7 @@ def measure(bundle: Bundle, images: torch.Tensor, transports: tuple[str, ...] = 
                                 float("inf"), 0.0, name=name)  # fmt: skip
             with shaper.running() as link_port:
                 url = f"{name}://127.0.0.1:{link_port}"
-                with EdgeRunner(bundle, url, retries=0, fallback=False) as runner:
+                with EdgeRunner(bundle, url, retries=2, fallback=False) as runner:
                     answered = sum(1 for _ in runner.stream(images, stream=True))
                 time.sleep(0.3)  # let the close handshakes through
                 conns = shaper.connections
