@@ -13,7 +13,7 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
 STAMP := $(VENV)/.installed
 
-.PHONY: venv data test lint typecheck pytest demo bench clean help reliability
+.PHONY: venv data web test lint typecheck pytest demo bench clean help reliability
 
 help:
 	@echo "make demo   - set up .venv and run 'splitinfer demo'"
@@ -47,6 +47,11 @@ venv: $(STAMP)
 data:
 	@bash scripts/ensure-data.sh "$(FMNIST_DIR)"
 
+# onnxruntime-web (npm, pinned, checksum) for the edge page, and Debian's chromium for the
+# browser tests (see scripts/ensure-web.sh).
+web:
+	@bash scripts/ensure-web.sh
+
 lint: venv
 	$(VENV)/bin/ruff check src tests benchmarks scripts reliability
 	$(VENV)/bin/ruff format --check src tests benchmarks scripts reliability
@@ -55,14 +60,14 @@ typecheck: venv
 	$(VENV)/bin/mypy
 
 # pytest exits 5 when it collected no tests: for us that is a failure, never a pass.
-pytest: venv data
+pytest: venv data web
 	@set +e; $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose" >&2; exit 1; fi; \
 	exit $$rc
 
 test: lint typecheck pytest
 
-demo: venv data
+demo: venv data web
 	$(VENV)/bin/splitinfer demo
 
 # The experiments -> reports/<date>/ (index.html, results.json, figures); BENCH_ARGS=--quick

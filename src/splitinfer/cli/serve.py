@@ -60,6 +60,9 @@ def register(app: Any, console: Console) -> None:
         request_timeout_s: float = typer.Option(
             None, help="deadline to receive and to answer a request (default: 30 s)"
         ),
+        no_ui: bool = typer.Option(
+            False, "--no-ui", help="do not serve the edge page (/edge/) and monitor (/ui/)"
+        ),
         use_ray: bool = typer.Option(
             False, "--ray", help="run as a Ray Serve deployment (HTTP only; needs splitinfer[ray])"
         ),
@@ -82,6 +85,8 @@ def register(app: Any, console: Console) -> None:
                 "request_timeout_s": request_timeout_s, "workers": workers,
             }
         )  # fmt: skip
+        if no_ui:
+            settings = settings.model_copy(update={"ui": False})
         if use_ray:
             _serve_on_ray(console, settings, address, replicas, cpus_per_replica)
             return
@@ -97,6 +102,10 @@ def register(app: Any, console: Console) -> None:
                 + (f"; gRPC on port {settings.grpc_port}" if settings.grpc_port is not None else "")
             )
         )
+        if settings.ui:
+            base = f"{scheme}://{settings.host}:{settings.port}"
+            console.print(escape(f"edge page {base}/edge/  monitor {base}/ui/"
+                                 + ("  (add ?access_token=TOKEN)" if settings.token else "")))  # fmt: skip
         run_server(settings)
 
 

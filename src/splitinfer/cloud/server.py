@@ -146,6 +146,7 @@ def make_server(settings: ServeSettings, dataplane: DataPlane) -> DrainingServer
         max_body_bytes=settings.max_body_bytes,
         drain_timeout_s=settings.drain_timeout_s,
         request_timeout_s=settings.request_timeout_s,
+        ui=settings.ui,
     )
     config = uvicorn.Config(
         app,

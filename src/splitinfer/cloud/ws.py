@@ -65,7 +65,7 @@ class StreamEndpoint:
         max_payload_bytes: int,
         hello_timeout_s: float | None,
         token_from: Callable[[WebSocket], str | None] = lambda ws: None,
-        on_result: Callable[[str, Result, int], None] | None = None,
+        on_result: Callable[[Result, int, bytes, bool], None] | None = None,
     ) -> None:
         self.dataplane = dataplane
         self.token = token
@@ -196,7 +196,7 @@ class StreamEndpoint:
         metrics.requests.inc(1, "stream", "200")
         metrics.latency.observe(time.perf_counter() - start)
         if self.on_result is not None:
-            self.on_result("stream", result, len(payload))
+            self.on_result(result, len(payload), payload, sess.hello.send == "image")
         if sess.hello.results == "json":
             import json
 

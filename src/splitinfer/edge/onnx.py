@@ -78,6 +78,28 @@ class CloudGraph(nn.Module):
         return self.model.cloud(z)
 
 
+class FullGraph(nn.Module):
+    """uint8 images -> logits through the whole network, quantization included: what
+    :meth:`Bundle.full` computes for a learned-prior bundle (mobile-only in a browser)."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        super().__init__()
+        prior = bundle.model.prior
+        if prior is None:
+            raise BadInput(
+                f"bundle {bundle.spec.id}: only learned-prior bundles export the whole network "
+                f"(its codec {bundle.spec.codec!r} is not an ONNX op)"
+            )
+        self.edge = EdgeGraph(bundle)
+        self.model = bundle.model
+        self.step = float(prior.levels - 1)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        z = self.edge(images)
+        q = torch.round(z.clamp(0, 1) * self.step) / self.step  # as quantize_ste, forward
+        return self.model.cloud(q)
+
+
 # --- export ------------------------------------------------------------------------------
 
 
@@ -167,6 +189,14 @@ def export_cloud(bundle: Bundle, path: str | Path, opset: int = DEFAULT_OPSET) -
     z = torch.zeros(2, *bundle.feature_shape[1:])
     meta = _metadata(bundle, "cloud", opset)
     return _export(CloudGraph(bundle), z, Path(path), ("features", "logits"), meta, opset)
+
+
+def export_full(bundle: Bundle, path: str | Path, opset: int = DEFAULT_OPSET) -> int:
+    """Write the whole network: ``images`` (uint8) -> ``logits`` (see :class:`FullGraph`)."""
+    _check_opset(opset)
+    images = torch.zeros(2, *bundle.spec.input_shape, dtype=torch.uint8)
+    meta = _metadata(bundle, "full", opset)
+    return _export(FullGraph(bundle), images, Path(path), ("images", "logits"), meta, opset)
 
 
 def export_bundle(
