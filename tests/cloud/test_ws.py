@@ -170,7 +170,9 @@ def test_a_broken_connection_leaves_the_others_whole(
         bad.send(p)
     bad.send("not json")
     good.send(payloads(frames)[0])
-    ids = [wire.decode_session_result(good.recv(timeout=10)).request_id for _ in range(len(frames) + 1)]
+    ids = [
+        wire.decode_session_result(good.recv(timeout=10)).request_id for _ in range(len(frames) + 1)
+    ]
     assert sorted(ids) == list(range(len(frames) + 1))
     assert closed_with(bad)[0] == 4400
     good.close()

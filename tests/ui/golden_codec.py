@@ -49,8 +49,9 @@ def bundle_cases(count: int) -> dict[str, Any]:
         })  # fmt: skip
     prior = b.model.prior
     assert prior is not None
+    shape = list(b.feature_shape[1:])
     return {"fingerprint": b.fingerprint, "levels": prior.levels, "tables": prior.tables,
-            "shape": list(b.feature_shape[1:]), "freqs": prior.freqs.tolist(), "cases": cases}  # fmt: skip
+            "shape": shape, "freqs": prior.freqs.tolist(), "cases": cases}  # fmt: skip
 
 
 def generate() -> dict[str, Any]:

@@ -104,8 +104,8 @@ def register(app: Any, console: Console) -> None:
         )
         if settings.ui:
             base = f"{scheme}://{settings.host}:{settings.port}"
-            console.print(escape(f"edge page {base}/edge/  monitor {base}/ui/"
-                                 + ("  (add ?access_token=TOKEN)" if settings.token else "")))  # fmt: skip
+            hint = "  (add ?access_token=TOKEN)" if settings.token else ""
+            console.print(escape(f"edge page {base}/edge/  monitor {base}/ui/{hint}"))
         run_server(settings)
 
 

@@ -33,9 +33,9 @@ from splitinfer.cloud.auth import check_bearer
 from splitinfer.cloud.body import check_declared_length, read_capped
 from splitinfer.cloud.dataplane import DataPlane
 from splitinfer.cloud.http_errors import HTTP_HEADERS, http_status
-from splitinfer.cloud.result import Result
 from splitinfer.cloud.monitor import Monitor
 from splitinfer.cloud.pages import COOKIE, mount_pages
+from splitinfer.cloud.result import Result
 from splitinfer.cloud.ws import StreamEndpoint
 from splitinfer.errors import BadInput, DeadlineExceeded, Overloaded, SplitInferError
 from splitinfer.protocol import session
@@ -154,7 +154,10 @@ def create_app(
     @app.post("/v1/bundles/{bundle_id}/infer")
     async def infer(bundle_id: str, request: Request, k: int | None = None) -> Any:
         return await serve(
-            "infer", request, lambda body: dataplane.infer(body, bundle_id, k), _FRAME_TYPES,
+            "infer",
+            request,
+            lambda body: dataplane.infer(body, bundle_id, k),
+            _FRAME_TYPES,
             bundle_id,
         )
 
@@ -196,7 +199,9 @@ def create_app(
         max_payload_bytes=min(max_body_bytes, wire.MAX_PAYLOAD_BYTES),
         hello_timeout_s=request_timeout_s,
         token_from=lambda ws: ws.cookies.get(COOKIE),
-        on_result=lambda result, n, payload, image: monitor.record(result, n, None if image else payload, False),
+        on_result=lambda result, n, payload, image: monitor.record(
+            result, n, None if image else payload, False
+        ),
     )
     app.state.stream = stream
     app.add_api_websocket_route(session.PATH, stream)

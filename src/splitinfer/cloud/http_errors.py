@@ -13,6 +13,7 @@ HTTP_STATUS: Mapping[str, int] = MappingProxyType(
         "bad_input": 400,
         "unauthenticated": 401,
         "unknown_bundle": 404,
+        "no_edge_export": 422,
         "payload_too_large": 413,
         "overloaded": 503,
         "deadline_exceeded": 504,

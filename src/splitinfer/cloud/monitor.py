@@ -94,8 +94,9 @@ class Monitor:
             with self._lock:
                 recent = [e for e in st.events if now - e.at <= WINDOW_S]
                 total, errors, payload = st.total, dict(st.errors), st.last_payload
-            out.append({"bundle": bid, "total": total, "errors": errors,
-                        **_summary(recent), "tiles": self._tiles(bid, st, payload, now)})  # fmt: skip
+            tiles = self._tiles(bid, st, payload, now)
+            entry = {"bundle": bid, "total": total, "errors": errors, **_summary(recent)}
+            out.append({**entry, "tiles": tiles})
         return {"at": now, "window_s": WINDOW_S, "bundles": out}
 
     def _tiles(

@@ -16,9 +16,10 @@ connection closes with the typed code.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,7 +96,8 @@ class StreamEndpoint:
                 await slots.acquire()
                 task = asyncio.create_task(self._answer(ws, lock, sess, request_id, payload))
                 tasks.add(task)
-                task.add_done_callback(lambda t: (tasks.discard(t), slots.release()))
+                task.add_done_callback(tasks.discard)
+                task.add_done_callback(lambda _: slots.release())
         except _Closing as stop:
             closing = stop.err
         except WebSocketDisconnect:
@@ -146,7 +148,7 @@ class StreamEndpoint:
             header = f"Bearer {given}" if given else None
         check_bearer(header, self.token)
 
-    def _take(self, sess: _Session, message: dict[str, Any]) -> tuple[int, bytes | None]:
+    def _take(self, sess: _Session, message: Mapping[str, Any]) -> tuple[int, bytes | None]:
         """The (request id, payload) a message carries; None for a control; or _Closing."""
         data = message.get("bytes")
         if data is not None:
@@ -219,12 +221,9 @@ class StreamEndpoint:
     async def _close(ws: WebSocket, err: SplitInferError | None) -> None:
         code = 1000 if err is None else s.close_code(err.code)
         reason = "" if err is None else s.close_reason(err)
-        try:
+        with contextlib.suppress(RuntimeError, OSError):  # already closed by the client
             await ws.close(code, reason)
-        except (RuntimeError, OSError):
-            pass  # already closed by the client
 
 
 class _Draining(SplitInferError):
     code = "draining"
-

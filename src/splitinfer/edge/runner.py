@@ -174,7 +174,7 @@ class EdgeRunner:
             else server
         )
         if hasattr(self.transport, "class_names"):  # binary results carry class ids only
-            self.transport.class_names = list(bundle.spec.classes)
+            self.transport.class_names = list(bundle.spec.classes)  # type: ignore[union-attr]
 
     @property
     def url(self) -> str | None:

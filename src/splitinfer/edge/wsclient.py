@@ -10,6 +10,7 @@ unanswered ids on a new connection) and :class:`CloudRefused` (a typed refusal).
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import ssl
@@ -156,7 +157,9 @@ class WsTransport:
             raise _closed(ws, self.url) from None
         except TimeoutError:
             _quiet_close(ws)
-            raise CloudUnavailable(f"no ready from {self.url} within {self.timeout_s:g} s") from None
+            raise CloudUnavailable(
+                f"no ready from {self.url} within {self.timeout_s:g} s"
+            ) from None
         if not isinstance(ready, str) or json.loads(ready).get("op") != "ready":
             _quiet_close(ws)
             raise CloudRefused("ws", "bad_reply", f"expected ready, got {str(ready)[:60]!r}")
@@ -258,8 +261,6 @@ def _closed(ws: Any, url: str, pending: int = 0) -> CloudError:
 
 
 def _quiet_close(ws: Any) -> None:
-    try:
+    # closing a broken connection: nothing more to learn from it
+    with contextlib.suppress(Exception):
         ws.close()
-    except Exception:  # closing a broken connection: nothing more to learn from it
-        pass
-

@@ -40,8 +40,9 @@ def serving(bundle: Bundle) -> Iterator[tuple[int, int]]:
     from splitinfer.cloud.server import bound_port, make_server
     from splitinfer.cloud.settings import ServeSettings
 
-    settings = ServeSettings(bundles=[], host="127.0.0.1", port=0, log_level="warning",
-                             drain_timeout_s=2)  # fmt: skip
+    fields: dict[str, Any] = {"bundles": [], "host": "127.0.0.1", "port": 0,
+                              "log_level": "warning", "drain_timeout_s": 2}  # fmt: skip
+    settings = ServeSettings(**fields)
     dp = DataPlane([bundle], torch_threads=1)
     server = make_server(settings, dp)
     grpc_port: list[int] = []
@@ -80,7 +81,9 @@ def test_images(n: int) -> torch.Tensor:
         return synthetic(n, seed=0)[0]
 
 
-def measure(bundle: Bundle, images: torch.Tensor, transports: tuple[str, ...] = TRANSPORTS) -> list[dict[str, Any]]:
+def measure(
+    bundle: Bundle, images: torch.Tensor, transports: tuple[str, ...] = TRANSPORTS
+) -> list[dict[str, Any]]:
     """One row per transport: protocol bytes per inference up and down, and the payload."""
     from splitinfer.edge import EdgeRunner
     from splitinfer.net import LinkShaper
@@ -116,7 +119,8 @@ def measure(bundle: Bundle, images: torch.Tensor, transports: tuple[str, ...] = 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| transport | inferences | up B/inference | of which payload | up - payload | down B/inference |",
+        "| transport | inferences | up B/inference | of which payload | up - payload "
+        "| down B/inference |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:

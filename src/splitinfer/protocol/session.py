@@ -177,7 +177,11 @@ def parse_hello(msg: Mapping[str, Any]) -> Hello:
             fingerprint = -1
         if fingerprint < 0:
             raise BadInput("hello: fingerprint must be 8 hex digits")
-    send, results, token = msg.get("send", "features"), msg.get("results", "binary"), msg.get("token")
+    send, results, token = (
+        msg.get("send", "features"),
+        msg.get("results", "binary"),
+        msg.get("token"),
+    )
     if send not in ("features", "image") or results not in ("binary", "json"):
         raise BadInput('hello: send is "features" or "image"; results "binary" or "json"')
     if token is not None and not isinstance(token, str):
@@ -205,8 +209,8 @@ def seek_text(request_id: int) -> str:
 
 
 def ready_text(bundle_id: str, fingerprint: int, k: int, send: Send, results: Results) -> str:
-    msg = {"op": "ready", "v": wire.SESSION_VERSION, "bundle": bundle_id,
-           "fingerprint": f"{fingerprint:08x}", "k": k, "send": send, "results": results}  # fmt: skip
+    msg = {"op": "ready", "v": wire.SESSION_VERSION, "bundle": bundle_id}
+    msg.update(fingerprint=f"{fingerprint:08x}", k=k, send=send, results=results)
     return json.dumps(msg, separators=(",", ":"))
 
 

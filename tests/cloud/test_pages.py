@@ -1,0 +1,61 @@
+"""The browser routes: pages behind the token, --no-ui, the ONNX halves with their
+fingerprint tag, the coder's tables, and a clear refusal for what a browser cannot run."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from splitinfer.bundle import Bundle
+from splitinfer.cloud.pages import COOKIE
+from tests.cloud.helpers import TOKEN, running
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def test_pages_follow_the_token_rules(bundle: Bundle) -> None:
+    with running(bundle) as (url, _, _):
+        for path in ("/edge/", "/ui/", "/static/edge.js", "/v1/monitor/stats"):
+            assert httpx.get(url + path).status_code == 401, path
+            assert httpx.get(url + path, headers=AUTH).status_code == 200, path
+        r = httpx.get(f"{url}/ui/?access_token={TOKEN}")
+        assert r.status_code == 200 and r.cookies.get(COOKIE) == TOKEN
+        assert httpx.get(f"{url}/static/monitor.js", cookies={COOKIE: TOKEN}).status_code == 200
+        assert httpx.get(f"{url}/ui/?access_token=wrong").status_code == 401
+        assert httpx.get(f"{url}/static/../pages.py", headers=AUTH).status_code == 404
+
+
+def test_no_ui_turns_the_pages_off(bundle: Bundle) -> None:
+    with running(bundle, server={"ui": False}) as (url, _, _):
+        assert httpx.get(url + "/edge/", headers=AUTH).status_code == 404
+        assert httpx.get(url + "/ui/", headers=AUTH).status_code == 404
+
+
+def test_edge_onnx_is_exported_once_and_tagged_with_the_fingerprint(bundle: Bundle) -> None:
+    pytest.importorskip("onnxruntime")
+    import onnxruntime as ort
+    import torch
+
+    from splitinfer.train.data import synthetic
+
+    with running(bundle) as (url, _, _):
+        path = f"{url}/v1/bundles/{bundle.spec.id}/edge.onnx"
+        first = httpx.get(path, headers=AUTH, timeout=120)  # the export takes seconds
+        second = httpx.get(path, headers=AUTH, timeout=120)
+    assert first.status_code == 200 and first.content == second.content
+    assert first.headers["etag"] == f'"{bundle.fingerprint:08x}-edge"'
+    session = ort.InferenceSession(first.content)
+    images = synthetic(2, seed=1)[0]
+    got = session.run(None, {"images": images.numpy()})[0]
+    want = bundle.edge.features(images)
+    assert torch.allclose(torch.from_numpy(got), want, atol=1e-4)
+
+
+def test_a_bundle_the_browser_cannot_code_is_refused_with_a_clear_message(
+    bundle: Bundle,
+) -> None:
+    with running(bundle) as (url, _, _):
+        for what in ("edge.json", "full.onnx"):
+            r = httpx.get(f"{url}/v1/bundles/{bundle.spec.id}/{what}", headers=AUTH, timeout=120)
+            assert r.status_code == 422 and r.json()["error"] == "no_edge_export", what
+            assert bundle.spec.id in r.json()["message"]
