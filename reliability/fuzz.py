@@ -362,7 +362,7 @@ def session_mutant(rng: random.Random, workload: Workload) -> str | bytes:
     texts = [
         session.Hello(b.spec.id, b.fingerprint).to_text(),
         session.seek_text(rng.randrange(2**32)),
-        '{"op":"hello","bundle":"%s","k":3}' % b.spec.id,
+        f'{{"op":"hello","bundle":"{b.spec.id}","k":3}}',
     ]
     roll = rng.random()
     if roll < 0.2:
