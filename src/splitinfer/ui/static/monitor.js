@@ -29,18 +29,22 @@ function drawChart(canvas, points) {
   ctx.clearRect(0, 0, W, H);
   const series = [["rps", "#1f6feb", "requests/s"], ["total_ms", "#d1242f", "server ms (p50)"],
                   ["bytes_up", "#2da44e", "bytes up / inference"]];
+  const band = H / series.length; // one band per series, each scaled to its own max
   series.forEach(([key, color, label], k) => {
     const values = points.map((p) => p[key] ?? 0);
     const max = Math.max(1e-9, ...values);
-    ctx.strokeStyle = color; ctx.beginPath();
+    const top = k * band + 16, bottom = (k + 1) * band - 4;
+    ctx.strokeStyle = "#e3e6eb"; ctx.beginPath();
+    ctx.moveTo(0, bottom + 2); ctx.lineTo(W, bottom + 2); ctx.stroke();
+    ctx.strokeStyle = color; ctx.lineWidth = 2; ctx.beginPath();
     values.forEach((v, i) => {
       const x = (i / Math.max(1, points.length - 1)) * (W - 10) + 5;
-      const y = H - 20 - (v / max) * (H - 40);
+      const y = bottom - (v / max) * (bottom - top);
       i ? ctx.lineTo(x, y) : ctx.moveTo(x, y);
     });
-    ctx.stroke();
+    ctx.stroke(); ctx.lineWidth = 1;
     ctx.fillStyle = color;
-    ctx.fillText(`${label} (max ${max.toFixed(1)})`, 8 + 180 * k, 12);
+    ctx.fillText(`${label}: now ${values[values.length - 1].toFixed(1)}, max ${max.toFixed(1)}`, 8, k * band + 12);
   });
 }
 
