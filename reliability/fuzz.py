@@ -411,12 +411,17 @@ async def fuzz_ws(
             else:
                 tally.fail(kind, data, f"answer to a bad first message: {reply!r:.80}")
 
-    async def batch(items: list[tuple[str, bytes]]) -> None:
+    async def batch(items: list[tuple[str, bytes]], bad: str | bytes | None = None) -> None:
+        """Payloads in one session; with ``bad`` (a message the session cannot take) sent
+        after them: every payload answered once, then a typed close."""
         async with connect(url, additional_headers=headers, compression=None, proxy=None) as ws:
             await ws.send(hello)
             await ws.recv()
             for _, payload in items:
                 await ws.send(payload)
+            if bad is not None:
+                tally.by_kind["mid-session"] += 1
+                await ws.send(bad)
             answered: Counter[int] = Counter()
             for _ in items:
                 try:
@@ -435,18 +440,56 @@ async def fuzz_ws(
                     tally.by_answer[f"error {msg['code']}"] += 1
                 else:
                     tally.fail("payload", b"", f"untyped error {msg!r:.120}")
-            if sorted(answered) != list(range(len(items))) or max(answered.values()) != 1:
+            if items and (
+                sorted(answered) != list(range(len(items))) or max(answered.values()) != 1
+            ):
                 tally.fail("payload", b"", f"ids not answered once each: {dict(answered)}")
+            if bad is not None:
+                await closed_after(ws, bad)
+
+    async def closed_after(ws: Any, bad: str | bytes) -> None:
+        data = bad.encode() if isinstance(bad, str) else bad
+        try:
+            extra = await asyncio.wait_for(ws.recv(), 30)
+            tally.fail("mid-session", data, f"an answer after the bad message: {extra!r:.80}")
+        except ConnectionClosed:
+            code, reason = ws.close_code, session.reason_code(ws.close_reason or "")
+            if code in WS_SESSION_CLOSES and reason in session.CLOSE_CODES:
+                tally.by_answer[f"close {code} {reason} (mid-session)"] += 1
+            else:
+                tally.fail("mid-session", data, f"close {code} {ws.close_reason!r}")
+        except asyncio.TimeoutError:
+            tally.fail("mid-session", data, "no close after a bad message")
+
+    def mid_session_mutant() -> str | bytes:
+        """A session mutant that is not a valid control (a valid seek would go on)."""
+        while True:
+            bad = session_mutant(rng, workload)
+            if isinstance(bad, bytes):
+                continue  # a binary message is just another payload
+            try:
+                msg = session.parse_control(bad)
+                if msg["op"] == "seek":
+                    session.parse_seek(msg)
+                    continue
+            except SplitInferError:
+                pass
+            return bad
 
     async def client() -> None:
         nonlocal left
         while left > 0:
-            if rng.random() < 0.2:
+            roll = rng.random()
+            if roll < 0.3:
                 left -= 1
                 await refused("session", session_mutant(rng, workload))
                 continue
-            take = min(WS_BATCH, left)
+            take = min(rng.randint(1, WS_BATCH), left)
             left -= take
+            bad = None
+            if roll < 0.5 and left > 0:
+                left -= 1
+                bad = mid_session_mutant()
             items = []
             for _ in range(take):
                 kind, frame = mutant(rng, corpus, workload)
@@ -455,7 +498,7 @@ async def fuzz_ws(
                     items.append((kind, wire.decode_frame(frame)[1]))
                 except SplitInferError:
                     items.append((kind, frame))
-            await batch(items)
+            await batch(items, bad)
 
     work = asyncio.gather(*(client() for _ in range(concurrency)))
     return await _measured(server, "websocket", work, n, tally)

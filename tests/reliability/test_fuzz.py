@@ -43,10 +43,11 @@ def test_fuzzed_frames_over_grpc_unary_and_streams(
 def test_fuzzed_websocket_messages_get_a_typed_answer_or_close_each(
     served: ServeProcess, workload: Workload
 ) -> None:
-    report = asyncio.run(fuzz_ws(served, workload, 1500, seed=13))
+    report = asyncio.run(fuzz_ws(served, workload, 1000, seed=13))
     assert report.failures == 0, report.failure_samples
-    assert report.by_kind["payload"] + report.by_kind["session"] == 1500 and report.alive_after
+    assert sum(report.by_kind.values()) == 1000 and report.alive_after
     assert any(a.startswith("close 44") for a in report.by_answer)  # typed closes happened
+    assert any(a.endswith("(mid-session)") for a in report.by_answer)
     assert report.hwm_after_kb - report.hwm_before_kb < PEAK_MARGIN_KB
 
 
