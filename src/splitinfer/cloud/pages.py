@@ -95,10 +95,12 @@ def edge_tables(b: Bundle) -> dict[str, Any]:
     coder), or a NoEdgeExport for codecs the page does not implement."""
     prior = b.model.prior
     if prior is None:
-        raise NoEdgeExport(
+        err = NoEdgeExport(
             f"bundle {b.spec.id} uses codec {b.spec.codec!r}; the browser codes only the "
-            "learned prior (learned:...) — use cloud-only or mobile-only for this bundle"
+            "learned prior (learned:...): use cloud-only for this bundle"
         )
+        log.warning("edge page: %s", err.message)
+        raise err
     return {
         "bundle": b.spec.id,
         "fingerprint": f"{b.fingerprint:08x}",

@@ -20,12 +20,15 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from splitinfer.bundle import Bundle, default_bundle_path
+from splitinfer.experiments.config import BenchConfig
+from splitinfer.experiments.result import Column, Result, table
 
 NAME = "wire-bytes"
 TITLE = "Bytes on the wire per inference: HTTP/1.1, gRPC, WebSocket (measured)"
@@ -115,6 +118,52 @@ def measure(
                 "down_bytes": round(down, 3), "up_over_payload": round(up - payload, 3),
             })  # fmt: skip
     return rows
+
+
+COLUMNS = [
+    Column("transport", "transport"), Column("inferences", "inferences", "measured"),
+    Column("up_bytes", "up", "measured", "B/inference"),
+    Column("payload_bytes", "of which payload", "measured", "B"),
+    Column("up_over_payload", "up - payload", "measured", "B"),
+    Column("down_bytes", "down", "measured", "B/inference"),
+    Column("connections", "connections", "measured"),
+]  # fmt: skip
+
+
+def run(cfg: BenchConfig, out_dir: Path) -> dict[str, Any]:
+    """The bench's experiment: :func:`measure` on the default bundle (or ``bundle``)."""
+    from splitinfer.experiments.subjects import resolve
+
+    c = cfg.wire_bytes
+    res = Result(NAME, TITLE, config=asdict(c))
+    bundle = Bundle.load(resolve(c.bundle) if c.bundle else default_bundle_path())
+    with torch_threads(1):
+        rows = measure(bundle, test_images(c.inferences))
+    caption = (
+        f"Bundle {bundle.spec.id}; every byte above TCP in both directions, counted by the "
+        "link emulator, connection setup amortised over the run. HTTP/1.1: one keep-alive POST "
+        "per frame, JSON top-5; gRPC: one InferStream, top-5; WebSocket: the stream session, "
+        "payload only up, binary top-1 result down."
+    )
+    res.tables.append(table("wire-bytes", "Bytes on the wire per inference", COLUMNS, rows,
+                            caption))  # fmt: skip
+    ws = next((r for r in rows if r["transport"] == "ws"), None)
+    res.summary = (
+        f"WebSocket: payload + {ws['up_over_payload']:.2f} B up, {ws['down_bytes']:.2f} B down "
+        f"per inference over {ws['inferences']} (measured)." if ws else f"{len(rows)} rows."
+    )  # fmt: skip
+    res.data = {"rows": rows}
+    return res.save(out_dir)
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
