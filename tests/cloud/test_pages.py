@@ -59,3 +59,18 @@ def test_a_bundle_the_browser_cannot_code_is_refused_with_a_clear_message(
             r = httpx.get(f"{url}/v1/bundles/{bundle.spec.id}/{what}", headers=AUTH, timeout=120)
             assert r.status_code == 422 and r.json()["error"] == "no_edge_export", what
             assert bundle.spec.id in r.json()["message"]
+
+
+def test_an_edge_report_shows_on_the_monitor_and_bad_ones_are_refused(bundle: Bundle) -> None:
+    good = {"bundle": bundle.spec.id, "mode": "split", "transport": "ws", "count": 100,
+            "head_ms": 1.5, "encode_ms": 0.1, "network_ms": 20.0}  # fmt: skip
+    with running(bundle) as (url, _, _):
+        path = f"{url}/v1/monitor/edge-report"
+        assert httpx.post(path, json=good).status_code == 401
+        assert httpx.post(path, json=good, headers=AUTH).status_code == 200
+        for bad in ({**good, "head_ms": -1}, {**good, "bundle": "nope"}, {**good, "x": 1}, []):
+            r = httpx.post(path, json=bad, headers=AUTH)
+            assert r.status_code == 400 and r.json()["error"] == "bad_input", bad
+        stats = httpx.get(f"{url}/v1/monitor/stats", headers=AUTH).json()
+    edge = stats["bundles"][0]["edge"]
+    assert (edge["mode"], edge["head_ms"], edge["network_ms"]) == ("split", 1.5, 20.0)

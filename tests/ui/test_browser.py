@@ -159,6 +159,7 @@ def test_monitor_counts_the_requests(page: Any, base_url: str, bundle: Bundle, s
     monitor.close()
     entry = next(b for b in snapshot["bundles"] if b["bundle"] == bundle.spec.id)
     assert entry["total"] >= before + N and entry["tiles"] is not None
+    assert entry["edge"]["mode"] == "split" and entry["edge"]["count"] == N  # the page's report
 
 
 def test_pages_need_the_token(base_url: str) -> None:

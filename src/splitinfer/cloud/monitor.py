@@ -21,9 +21,10 @@ import torch
 from splitinfer import wire
 from splitinfer.bundle import Bundle
 from splitinfer.cloud.result import Result
-from splitinfer.errors import SplitInferError
+from splitinfer.errors import BadInput, SplitInferError
 
 WINDOW_S = 10.0
+EDGE_KEYS = ("bundle", "mode", "transport", "count", "head_ms", "encode_ms", "network_ms")
 MAX_EVENTS = 4096
 
 
@@ -47,6 +48,7 @@ class _BundleStats:
     last_payload: bytes | None = None
     last_tiles: dict[str, Any] | None = None
     tiles_at: float = 0.0
+    edge: dict[str, Any] | None = None  # the last stage times an edge client reported
 
 
 class Monitor:
@@ -80,6 +82,30 @@ class Monitor:
             if payload is not None:
                 st.last_payload = payload
 
+    def edge_report(self, report: Any) -> None:
+        """Stage times an edge client measured (the edge page sends them after a run):
+        ``{"bundle", "mode", "transport", "count", "head_ms", "encode_ms", "network_ms"}``;
+        BadInput for anything else."""
+        if not isinstance(report, dict) or set(report) != set(EDGE_KEYS):
+            raise BadInput(f"an edge report has exactly the keys {', '.join(EDGE_KEYS)}")
+        st = self._stats.get(report["bundle"]) if isinstance(report["bundle"], str) else None
+        if st is None:
+            raise BadInput("an edge report must name a served bundle")
+        clean: dict[str, Any] = {"at": time.time()}
+        for key in ("mode", "transport"):
+            value = report[key]
+            if not isinstance(value, str) or len(value) > 16:
+                raise BadInput(f"edge report: {key} must be a short string")
+            clean[key] = value
+        for key in ("count", "head_ms", "encode_ms", "network_ms"):
+            value = report[key]
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            if not ok or not 0 <= value < 1e9 or value != value:
+                raise BadInput(f"edge report: {key} must be a number >= 0")
+            clean[key] = round(float(value), 3)
+        with self._lock:
+            st.edge = clean
+
     def error(self, bundle_id: str | None, code: str) -> None:
         st = self._stats.get(bundle_id or "")
         if st is not None:
@@ -94,9 +120,10 @@ class Monitor:
             with self._lock:
                 recent = [e for e in st.events if now - e.at <= WINDOW_S]
                 total, errors, payload = st.total, dict(st.errors), st.last_payload
+                edge = st.edge
             tiles = self._tiles(bid, st, payload, now)
             entry = {"bundle": bid, "total": total, "errors": errors, **_summary(recent)}
-            out.append({**entry, "tiles": tiles})
+            out.append({**entry, "edge": edge, "tiles": tiles})
         return {"at": now, "window_s": WINDOW_S, "bundles": out}
 
     def _tiles(

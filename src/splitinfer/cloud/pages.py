@@ -9,6 +9,7 @@
     GET /v1/bundles/{id}/edge.json       what the page needs to code: codec, shapes, tables
     GET /v1/bundles/{id}/test-images?n=  labelled test images of the bundle's data set
     GET /v1/monitor/events               live statistics (server-sent events)
+    POST /v1/monitor/edge-report         an edge client's stage times (the page, after a run)
 
 Auth as the API: with a token set, every route needs it, from the ``Authorization``
 header, or (for what a browser loads by itself) the ``splitinfer_token`` cookie that a
@@ -191,6 +192,19 @@ def mount_pages(app: FastAPI, dataplane: DataPlane, token: str | None, monitor: 
                 await asyncio.sleep(monitor.period_s)
 
         return StreamingResponse(stream(), media_type="text/event-stream")
+
+    @app.post("/v1/monitor/edge-report")
+    async def edge_report(request: Request) -> Any:
+        guard(request)
+        body = await request.body()
+        if len(body) > 1024:
+            raise BadInput("an edge report is at most 1 KiB of JSON")
+        try:
+            report = json.loads(body)
+        except ValueError:
+            raise BadInput("an edge report is a JSON object") from None
+        monitor.edge_report(report)
+        return {"status": "ok"}
 
     @app.get("/v1/monitor/stats")
     async def stats(request: Request) -> Any:

@@ -288,6 +288,10 @@ async function runTest(n) {
   }
   const s = summarize(e.mode, e.transport, results, labels);
   table(s);
+  const report = { bundle: e.bundle, mode: e.mode, transport: e.transport, count: s.count,
+                   head_ms: s.head_ms, encode_ms: s.encode_ms, network_ms: s.network_ms };
+  await api("/v1/monitor/edge-report", { method: "POST", body: JSON.stringify(report),
+                                         headers: { "Content-Type": "application/json" } });
   status(`done: ${s.correct} / ${s.count} correct (session ready in ${e.loadMs.toFixed(0)} ms)`);
   return s;
 }

@@ -84,6 +84,9 @@ function update(snapshot) {
       card("bytes up / inference", b.bytes_up, "B"), card("queue", b.queue_ms, "ms"),
       card("decode", b.decode_ms, "ms"), card("compute", b.compute_ms, "ms"),
       card("server total", b.total_ms, "ms"), card("batch size (mean)", b.batch),
+      ...(b.edge ? [card(`edge head (${b.edge.mode}, ${b.edge.transport})`, b.edge.head_ms, "ms"),
+                    card("edge encode", b.edge.encode_ms, "ms"),
+                    card("edge network", b.edge.network_ms, "ms")] : []),
     ].join("");
     const errors = Object.entries(b.errors).map(([k, v]) => `${k}: ${v}`).join(", ");
     el.querySelector(".errors").textContent = `errors: ${errors || "none"}`;
