@@ -74,3 +74,15 @@ def test_an_edge_report_shows_on_the_monitor_and_bad_ones_are_refused(bundle: Bu
         stats = httpx.get(f"{url}/v1/monitor/stats", headers=AUTH).json()
     edge = stats["bundles"][0]["edge"]
     assert (edge["mode"], edge["head_ms"], edge["network_ms"]) == ("split", 1.5, 20.0)
+
+
+def test_the_input_reaches_the_monitor_only_when_a_client_shares_it(bundle: Bundle) -> None:
+    with running(bundle) as (url, _, _):
+        stats = f"{url}/v1/monitor/stats"
+        assert httpx.get(stats, headers=AUTH).json()["bundles"][0]["input"] is None
+        path = f"{url}/v1/monitor/input/{bundle.spec.id}"
+        assert httpx.post(path, content=bytes(784)).status_code == 401
+        assert httpx.post(path, content=bytes(10), headers=AUTH).status_code == 400
+        assert httpx.post(path, content=bytes(range(256)) * 3 + bytes(16), headers=AUTH).is_success
+        shared = httpx.get(stats, headers=AUTH).json()["bundles"][0]["input"]
+    assert (shared["height"], shared["width"], shared["pixels"][:3]) == (28, 28, [0, 1, 2])

@@ -104,9 +104,13 @@ def python_edge(bundle: Bundle) -> dict[str, Any]:
     return {"payloads": payloads, "split": split, "full": full, "labels": labels.tolist()}
 
 
-def run_page(page: Any, base_url: str, bundle: Bundle, mode: str, transport: str) -> dict[str, Any]:
+def run_page(
+    page: Any, base_url: str, bundle: Bundle, mode: str, transport: str, share: bool = False
+) -> dict[str, Any]:
     url = (f"{base_url}/edge/?bundle={bundle.spec.id}&source=test&n={N}&mode={mode}"
            f"&transport={transport}&auto=1&access_token={TOKEN}")  # fmt: skip
+    if share:
+        url += "&share_input=1"
     page.goto(url)
     page.wait_for_function("window.splitinferResults && window.splitinferResults.done",
                            timeout=180_000)  # fmt: skip
@@ -147,8 +151,10 @@ def test_monitor_counts_the_requests(page: Any, base_url: str, bundle: Bundle, s
     monitor = page.context.new_page()  # open while the edge page sends, in another tab
     monitor.goto(f"{base_url}/ui/?access_token={TOKEN}")
     monitor.wait_for_function("window.splitinferMonitor !== undefined", timeout=30_000)
-    before = monitor.evaluate("window.splitinferMonitor")["bundles"][0]["total"]
-    run_page(page, base_url, bundle, "split", "ws")  # N more reach the server
+    first = monitor.evaluate("window.splitinferMonitor")["bundles"][0]
+    before = first["total"]
+    assert first["input"] is None  # no run so far opted in to show its input
+    run_page(page, base_url, bundle, "split", "ws", share=True)  # N more, inputs shown
     monitor.wait_for_function(
         f"Number(document.querySelector('#b-{bundle.spec.id}').dataset.total) >= {before + N}",
         timeout=30_000,
@@ -160,6 +166,7 @@ def test_monitor_counts_the_requests(page: Any, base_url: str, bundle: Bundle, s
     entry = next(b for b in snapshot["bundles"] if b["bundle"] == bundle.spec.id)
     assert entry["total"] >= before + N and entry["tiles"] is not None
     assert entry["edge"]["mode"] == "split" and entry["edge"]["count"] == N  # the page's report
+    assert entry["input"]["width"] == 28  # this run opted in
 
 
 def test_pages_need_the_token(base_url: str) -> None:

@@ -49,6 +49,7 @@ class _BundleStats:
     last_tiles: dict[str, Any] | None = None
     tiles_at: float = 0.0
     edge: dict[str, Any] | None = None  # the last stage times an edge client reported
+    shared_input: dict[str, Any] | None = None  # the last input a client chose to share
 
 
 class Monitor:
@@ -106,6 +107,20 @@ class Monitor:
         with self._lock:
             st.edge = clean
 
+    def share_input(self, bundle_id: str, pixels: bytes) -> None:
+        """The input image of an inference whose client opted in to show it (uint8, the
+        bundle's input shape). Nothing else ever sends the input to the server."""
+        st = self._stats.get(bundle_id)
+        if st is None:
+            raise BadInput(f"no bundle {bundle_id!r} here")
+        c, h, w = self.bundles[bundle_id].spec.input_shape
+        if len(pixels) != c * h * w:
+            raise BadInput(f"a shared input of bundle {bundle_id} is {c}x{h}x{w} = {c * h * w} "
+                           f"uint8 values, got {len(pixels)} bytes")  # fmt: skip
+        shared = {"channels": c, "height": h, "width": w, "pixels": list(pixels)}
+        with self._lock:
+            st.shared_input = shared
+
     def error(self, bundle_id: str | None, code: str) -> None:
         st = self._stats.get(bundle_id or "")
         if st is not None:
@@ -120,10 +135,10 @@ class Monitor:
             with self._lock:
                 recent = [e for e in st.events if now - e.at <= WINDOW_S]
                 total, errors, payload = st.total, dict(st.errors), st.last_payload
-                edge = st.edge
+                edge, shared = st.edge, st.shared_input
             tiles = self._tiles(bid, st, payload, now)
             entry = {"bundle": bid, "total": total, "errors": errors, **_summary(recent)}
-            out.append({**entry, "edge": edge, "tiles": tiles})
+            out.append({**entry, "edge": edge, "tiles": tiles, "input": shared})
         return {"at": now, "window_s": WINDOW_S, "bundles": out}
 
     def _tiles(

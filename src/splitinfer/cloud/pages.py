@@ -10,6 +10,7 @@
     GET /v1/bundles/{id}/test-images?n=  labelled test images of the bundle's data set
     GET /v1/monitor/events               live statistics (server-sent events)
     POST /v1/monitor/edge-report         an edge client's stage times (the page, after a run)
+    POST /v1/monitor/input/{id}          an input image a client opted in to show (off by default)
 
 Auth as the API: with a token set, every route needs it, from the ``Authorization``
 header, or (for what a browser loads by itself) the ``splitinfer_token`` cookie that a
@@ -204,6 +205,15 @@ def mount_pages(app: FastAPI, dataplane: DataPlane, token: str | None, monitor: 
         except ValueError:
             raise BadInput("an edge report is a JSON object") from None
         monitor.edge_report(report)
+        return {"status": "ok"}
+
+    @app.post("/v1/monitor/input/{bundle_id}")
+    async def shared_input(bundle_id: str, request: Request) -> Any:
+        guard(request)
+        body = await request.body()
+        if len(body) > 1 << 20:
+            raise BadInput("a shared input is at most 1 MiB of uint8 pixels")
+        monitor.share_input(bundle_id, body)
         return {"status": "ok"}
 
     @app.get("/v1/monitor/stats")

@@ -127,6 +127,10 @@ class Edge {
   }
 
   async run(pixels) {
+    if ($("share").checked) { // opted in: the input goes to the monitor, apart from inference
+      await api(`/v1/monitor/input/${this.bundle}`, { method: "POST", body: pixels,
+        headers: { "Content-Type": "application/octet-stream" } });
+    }
     const t = { head_ms: 0, encode_ms: 0, network_ms: 0 };
     const id = this.nextId++;
     const t0 = performance.now();
@@ -309,6 +313,7 @@ async function main() {
   $("bundle").innerHTML = bundles.map((b) => `<option>${b.id}</option>`).join("");
   for (const key of ["bundle", "mode", "transport"]) if (params.get(key)) $(key).value = params.get(key);
   if (params.get("n")) $("count").value = params.get("n");
+  $("share").checked = params.get("share_input") === "1";
   $("run-test").onclick = () => runTest(Number($("count").value)).catch(fail);
   $("file").onchange = async (ev) => {
     const file = ev.target.files[0];

@@ -14,7 +14,9 @@ function section(b) {
     el = document.createElement("section");
     el.id = `b-${b.bundle}`;
     el.innerHTML = `<h2>${b.bundle}</h2><div class="cards"></div>
-      <div class="row"><canvas class="chart" width="560" height="200"></canvas>
+      <div class="row"><canvas class="chart" width="440" height="200"></canvas>
+      <div class="shared" hidden><canvas class="input" width="112" height="112"></canvas>
+      <div class="status">input (a client opted in)</div></div>
       <div><canvas class="tiles" width="256" height="256"></canvas>
       <div class="status">restored features (last request), channels tiled</div></div></div>
       <p class="status errors"></p><p class="status top"></p>`;
@@ -93,6 +95,8 @@ function update(snapshot) {
     el.querySelector(".top").textContent = `recent top classes: ${(b.top_classes || []).join(", ")}`;
     drawChart(el.querySelector(".chart"), points);
     drawTiles(el.querySelector(".tiles"), b.tiles);
+    el.querySelector(".shared").hidden = !b.input;
+    drawTiles(el.querySelector(".input"), b.input);
   }
   window.splitinferMonitor = snapshot;
 }
