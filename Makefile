@@ -14,7 +14,7 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
 STAMP := $(VENV)/.installed
 
-.PHONY: venv data test test-fast lint lint-imports typecheck pytest demo bench clean help reliability proto
+.PHONY: venv data web test test-fast lint lint-imports typecheck pytest demo bench clean help reliability proto
 
 help:
 	@echo "make demo   - set up .venv and run 'splitinfer demo'"
@@ -50,6 +50,11 @@ venv: $(STAMP)
 data:
 	@bash scripts/ensure-data.sh "$(FMNIST_DIR)"
 
+# onnxruntime-web (npm, pinned, checksum) for the edge page, and Debian's chromium for the
+# browser tests (see scripts/ensure-web.sh).
+web:
+	@bash scripts/ensure-web.sh
+
 lint: venv
 	$(VENV)/bin/ruff check src tests benchmarks scripts reliability
 	$(VENV)/bin/ruff format --check src tests benchmarks scripts reliability
@@ -63,7 +68,7 @@ typecheck: venv
 	$(VENV)/bin/mypy
 
 # pytest exits 5 when it collected no tests: for us that is a failure, never a pass.
-pytest: venv data
+pytest: venv data web
 	@set +e; $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose" >&2; exit 1; fi; \
 	exit $$rc
@@ -75,7 +80,7 @@ test: lint lint-imports typecheck pytest
 test-fast: venv
 	$(PY) -m pytest -q -m "not slow and not integration" $(PYTEST_ARGS)
 
-demo: venv data
+demo: venv data web
 	$(VENV)/bin/splitinfer demo
 
 # The experiments -> reports/<date>/ (index.html, results.json, figures); BENCH_ARGS=--quick

@@ -1,6 +1,6 @@
 """Hostile input against a running server: fuzzed frames, bombs and oversized bodies.
 
-    python -m reliability.fuzz                       # 100,000 frames over HTTP, 10,000 over gRPC
+    python -m reliability.fuzz      # 100,000 frames over HTTP, 10,000 over gRPC, 10,000 WebSocket
     python -m reliability.fuzz --http 5000 --grpc 500 --seed 7
 
 Inputs: the golden frames of ``tests/wire/golden`` and real frames of the served bundle
@@ -37,12 +37,12 @@ import torch
 
 from reliability.load import machine, write_report
 from splitinfer import wire
-from splitinfer.errors import BadFrame
+from splitinfer.errors import BadFrame, SplitInferError
 from splitinfer.harness import rawhttp
 from splitinfer.harness import server as srv
 from splitinfer.harness.load import grpc_channel
 from splitinfer.harness.workload import Workload, load_workload
-from splitinfer.protocol import FRAME_TYPE, HTTP_STATUS, Result
+from splitinfer.protocol import FRAME_TYPE, HTTP_STATUS, Result, session
 
 GOLDEN_DIR = Path(__file__).resolve().parents[1] / "tests" / "wire" / "golden"
 BOUNDARY = (0x00, 0x01, 0x7F, 0x80, 0xFF)
@@ -353,6 +353,159 @@ async def fuzz_grpc(
         await channel.close()
 
 
+WS_SESSION_CLOSES = frozenset(c for c in session.CLOSE_CODES.values() if c != 1013)
+"""Close codes a bad session message may get (the table's codes for bad input)."""
+WS_BATCH = 50  # payload mutants per session
+
+
+def session_mutant(rng: random.Random, workload: Workload) -> str | bytes:
+    """A message the session must refuse or take: a mutated hello or control, or bytes."""
+    b = workload.bundle
+    texts = [
+        session.Hello(b.spec.id, b.fingerprint).to_text(),
+        session.seek_text(rng.randrange(2**32)),
+        f'{{"op":"hello","bundle":"{b.spec.id}","k":3}}',
+    ]
+    roll = rng.random()
+    if roll < 0.2:
+        return rng.randbytes(rng.randint(0, 64))
+    text = bytearray(rng.choice(texts).encode())
+    for _ in range(rng.randint(1, 3)):
+        _mutate(rng, text, [t.encode() for t in texts])
+    return bytes(text).decode("utf-8", "replace")
+
+
+async def fuzz_ws(
+    server: srv.Endpoint, workload: Workload, n: int, seed: int = 3, concurrency: int = 4
+) -> FuzzReport:
+    """``n`` WebSocket messages: mutated payloads inside valid sessions (each id answered
+    once, by a result or a typed error) and mutated session messages (a typed close, or a
+    ready when the mutation happens to be a valid hello)."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    tally = _Tally()
+    rng = random.Random(seed)
+    corpus = seed_corpus(workload)
+    left = n
+    url = server.url.replace("http", "ws", 1) + session.PATH
+    headers = {"Authorization": f"Bearer {server.token}"} if server.token else {}
+    hello = session.Hello(workload.bundle_id, workload.bundle.fingerprint).to_text()
+
+    async def refused(kind: str, message: str | bytes) -> None:
+        tally.by_kind[kind] += 1
+        data = message.encode() if isinstance(message, str) else message
+        async with connect(url, additional_headers=headers, compression=None, proxy=None) as ws:
+            await ws.send(message)
+            try:
+                reply = await asyncio.wait_for(ws.recv(), 30)
+            except ConnectionClosed:
+                code = ws.close_code
+                reason = session.reason_code(ws.close_reason or "")
+                if code in WS_SESSION_CLOSES and reason in session.CLOSE_CODES:
+                    tally.by_answer[f"close {code} {reason}"] += 1
+                else:
+                    tally.fail(kind, data, f"close {code} {ws.close_reason!r}")
+                return
+            if isinstance(reply, str) and json.loads(reply).get("op") == "ready":
+                tally.by_answer["ready (valid mutant)"] += 1
+                tally.accepted += 1
+            else:
+                tally.fail(kind, data, f"answer to a bad first message: {reply!r:.80}")
+
+    async def batch(items: list[tuple[str, bytes]], bad: str | bytes | None = None) -> None:
+        """Payloads in one session; with ``bad`` (a message the session cannot take) sent
+        after them: every payload answered once, then a typed close."""
+        async with connect(url, additional_headers=headers, compression=None, proxy=None) as ws:
+            await ws.send(hello)
+            await ws.recv()
+            for _, payload in items:
+                await ws.send(payload)
+            if bad is not None:
+                tally.by_kind["mid-session"] += 1
+                await ws.send(bad)
+            answered: Counter[int] = Counter()
+            for _ in items:
+                try:
+                    reply = await asyncio.wait_for(ws.recv(), 60)
+                except (ConnectionClosed, asyncio.TimeoutError) as err:
+                    tally.fail("payload", b"", f"session ended early: {err!r}")
+                    return
+                if isinstance(reply, bytes):
+                    answered[wire.decode_session_result(reply).request_id] += 1
+                    tally.by_answer["result (valid mutant)"] += 1
+                    tally.accepted += 1
+                    continue
+                msg = json.loads(reply)
+                answered[int(msg["id"])] += 1
+                if msg.get("code") in (*STREAM_INPUT_CODES, "overloaded"):  # typed, retryable
+                    tally.by_answer[f"error {msg['code']}"] += 1
+                else:
+                    tally.fail("payload", b"", f"untyped error {msg!r:.120}")
+            if items and (
+                sorted(answered) != list(range(len(items))) or max(answered.values()) != 1
+            ):
+                tally.fail("payload", b"", f"ids not answered once each: {dict(answered)}")
+            if bad is not None:
+                await closed_after(ws, bad)
+
+    async def closed_after(ws: Any, bad: str | bytes) -> None:
+        data = bad.encode() if isinstance(bad, str) else bad
+        try:
+            extra = await asyncio.wait_for(ws.recv(), 30)
+            tally.fail("mid-session", data, f"an answer after the bad message: {extra!r:.80}")
+        except ConnectionClosed:
+            code, reason = ws.close_code, session.reason_code(ws.close_reason or "")
+            if code in WS_SESSION_CLOSES and reason in session.CLOSE_CODES:
+                tally.by_answer[f"close {code} {reason} (mid-session)"] += 1
+            else:
+                tally.fail("mid-session", data, f"close {code} {ws.close_reason!r}")
+        except asyncio.TimeoutError:
+            tally.fail("mid-session", data, "no close after a bad message")
+
+    def mid_session_mutant() -> str | bytes:
+        """A session mutant that is not a valid control (a valid seek would go on)."""
+        while True:
+            bad = session_mutant(rng, workload)
+            if isinstance(bad, bytes):
+                continue  # a binary message is just another payload
+            try:
+                msg = session.parse_control(bad)
+                if msg["op"] == "seek":
+                    session.parse_seek(msg)
+                    continue
+            except SplitInferError:
+                pass
+            return bad
+
+    async def client() -> None:
+        nonlocal left
+        while left > 0:
+            roll = rng.random()
+            if roll < 0.3:
+                left -= 1
+                await refused("session", session_mutant(rng, workload))
+                continue
+            take = min(rng.randint(1, WS_BATCH), left)
+            left -= take
+            bad = None
+            if roll < 0.5 and left > 0:
+                left -= 1
+                bad = mid_session_mutant()
+            items = []
+            for _ in range(take):
+                kind, frame = mutant(rng, corpus, workload)
+                tally.by_kind["payload"] += 1
+                try:  # the session sends payloads: take the frame's, else the bytes as they are
+                    items.append((kind, wire.decode_frame(frame)[1]))
+                except SplitInferError:
+                    items.append((kind, frame))
+            await batch(items, bad)
+
+    work = asyncio.gather(*(client() for _ in range(concurrency)))
+    return await _measured(server, "websocket", work, n, tally)
+
+
 # --- bombs and oversized bodies --------------------------------------------------------------
 
 
@@ -524,6 +677,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bundle", type=Path, default=None, help="bundle dir (default: the default)")
     p.add_argument("--http", type=int, default=100_000, help="fuzzed frames over HTTP")
     p.add_argument("--grpc", type=int, default=10_000, help="fuzzed frames over gRPC")
+    p.add_argument("--ws", type=int, default=10_000, help="fuzzed WebSocket messages")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--bomb-elements", type=int, default=16 * 1024 * 1024)
     p.add_argument("--hwm-margin-mb", type=float, default=64.0, help="allowed peak RSS growth")
@@ -539,6 +693,9 @@ def main(argv: list[str] | None = None) -> int:
         print(reports[-1].line(), flush=True)
         if args.grpc:
             reports.append(asyncio.run(fuzz_grpc(server, workload, args.grpc, args.seed + 1)))
+            print(reports[-1].line(), flush=True)
+        if args.ws:
+            reports.append(asyncio.run(fuzz_ws(server, workload, args.ws, args.seed + 2)))
             print(reports[-1].line(), flush=True)
         blasts = bombs(server, workload, cap, args.bomb_elements)
         for b in blasts:

@@ -55,6 +55,7 @@ __all__ = [
     "MAX_REQUEST_ID",
     "MAX_SPEC_BYTES",
     "MAX_TOPK",
+    "SESSION_VERSION",
     "VERSION",
     "FrameHeader",
     "FrameKind",
@@ -62,8 +63,10 @@ __all__ = [
     "bundle_fingerprint",
     "decode_frame",
     "decode_result",
+    "decode_session_result",
     "encode_frame",
     "encode_result",
+    "encode_session_result",
     "frame_overhead",
     "varint_len",
 ]
@@ -646,4 +649,45 @@ def decode_result(buf: bytes | bytearray | memoryview) -> TopK:
         raise BadFrame("nan score: a result frame may not carry NaN scores")
     if r.pos != end:
         raise BadFrame(f"trailing bytes: {end - r.pos} byte(s) after the scores")
+    return TopK(request_id=request_id, class_ids=ids, scores=scores)
+
+
+# --- session messages (stream sessions, wire-format "session v1") ------------------------
+#
+# Inside a stream session (protocol/session.py: the WebSocket transport at /v1/stream) the
+# bundle, its fingerprint and the version are agreed once, in the session's hello, and the
+# carrier (WebSocket over TCP) delimits messages and checks their integrity. So an
+# inference goes up as its payload alone (its request id is implied by its position in the
+# session), and its answer comes down as a *session result*: the fields of a result frame
+# without prefix and CRC.
+
+SESSION_VERSION = 1
+"""The session layout this module reads and writes (agreed in the session's hello)."""
+
+
+def encode_session_result(result: TopK) -> bytes:
+    """A session result: ``varint request_id, varint k, k varint class ids, k float32 BE``.
+
+    9 bytes for top-1 and a request id under 16384 (8 under 128).
+    """
+    if not isinstance(result, TopK):
+        raise BadInput(f"result must be a TopK, not {type(result).__name__}")
+    parts = [_varint(result.request_id), _varint(len(result.class_ids))]
+    parts += [_varint(c) for c in result.class_ids]
+    parts += [_F32.pack(s) for s in result.scores]
+    return b"".join(parts)
+
+
+def decode_session_result(buf: bytes | bytearray | memoryview) -> TopK:
+    """Parse a session result; :class:`BadFrame` / :class:`PayloadTooLarge` as above."""
+    view = _as_view(buf)
+    r = _Reader(view, 0, len(view), "session result")
+    request_id = r.varint("request id", MAX_REQUEST_ID)
+    k = r.varint("result count", MAX_TOPK, PayloadTooLarge)
+    ids = tuple(r.varint("class id", MAX_CLASS_ID) for _ in range(k))
+    scores = struct.unpack(f">{k}f", r.take(4 * k, "scores"))
+    if any(math.isnan(s) for s in scores):
+        raise BadFrame("nan score: a session result may not carry NaN scores")
+    if r.pos != r.end:
+        raise BadFrame(f"trailing bytes: {r.end - r.pos} byte(s) after the scores")
     return TopK(request_id=request_id, class_ids=ids, scores=scores)

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from splitinfer import wire
 from splitinfer.bundle import Bundle
 from splitinfer.cloud import DataPlane
 from splitinfer.cloud.grpc import start_grpc_server
@@ -38,6 +37,8 @@ class Servers:
     dataplane: DataPlane
 
     def url(self, transport: str) -> str:
+        if transport == "ws":  # the stream session, on the HTTP port
+            return "ws" + self.http.removeprefix("http")
         return self.http if transport == "http" else self.grpc
 
 
@@ -49,16 +50,15 @@ class FlakyDataPlane(DataPlane):
         self.how, self.stall_s = how, stall_s
         self.seen: Counter[int] = Counter()
 
-    async def infer(
-        self, frame: bytes, bundle_id: str | None = None, k: int | None = None
+    async def infer_payload(
+        self, b: Bundle, payload: bytes, request_id: int, k: int | None = None
     ) -> Result:
-        request_id = wire.decode_frame(frame)[0].request_id
         self.seen[request_id] += 1
         if self.seen[request_id] == 1:
             if self.how == "overloaded":
                 raise Overloaded("test: the first attempt is refused")
             await asyncio.sleep(self.stall_s)
-        return await super().infer(frame, bundle_id, k)
+        return await super().infer_payload(b, payload, request_id, k)
 
 
 @contextmanager

@@ -20,14 +20,9 @@ from splitinfer.bottleneck import UnitConfig
 from splitinfer.bundle import Bundle, Preprocess, default_bundle_path
 from splitinfer.cli import build_app
 from splitinfer.data import FMNIST_CLASSES, load_fashion_mnist, synthetic
-from splitinfer.edge.onnx import (
-    OnnxCloudEngine,
-    OnnxEdgeEngine,
-    check_agreement,
-    export_bundle,
-    export_edge,
-)
+from splitinfer.edge.onnx import OnnxCloudEngine, OnnxEdgeEngine, check_agreement
 from splitinfer.errors import BadBundle, BadInput, MissingDependency
+from splitinfer.onnx_export import export_bundle, export_edge
 from tests.conftest import fmnist_installed
 
 # ONNX Runtime folds BatchNorm into the convolutions and runs its own kernels: features

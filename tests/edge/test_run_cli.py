@@ -173,6 +173,8 @@ def test_usage_errors_are_typed(folder: Path, args: list[str]) -> None:
         ("127.0.0.1:50051", "grpc", "grpc://127.0.0.1:50051"),
         ("grpcs://h:1", None, "grpcs://h:1"),
         ("https://h:1", "http", "https://h:1"),
+        ("127.0.0.1:8000", "ws", "ws://127.0.0.1:8000"),
+        ("wss://h:1", "ws", "wss://h:1"),
         (None, "grpc", None),
     ],
 )

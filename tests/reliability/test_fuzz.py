@@ -9,7 +9,7 @@ import math
 import httpx
 import pytest
 import torch
-from reliability.fuzz import bombs, described_frame, fuzz_grpc, fuzz_http
+from reliability.fuzz import bombs, described_frame, fuzz_grpc, fuzz_http, fuzz_ws
 
 from splitinfer import codecs, wire
 from splitinfer.errors import PayloadTooLarge
@@ -39,6 +39,17 @@ def test_fuzzed_frames_over_grpc_unary_and_streams(
     report = asyncio.run(fuzz_grpc(served, workload, 3500, seed=12))
     assert report.failures == 0, report.failure_samples
     assert sum(report.by_answer.values()) == 3500 and report.alive_after
+    assert report.hwm_after_kb - report.hwm_before_kb < PEAK_MARGIN_KB
+
+
+def test_fuzzed_websocket_messages_get_a_typed_answer_or_close_each(
+    served: ServeProcess, workload: Workload
+) -> None:
+    report = asyncio.run(fuzz_ws(served, workload, 1000, seed=13))
+    assert report.failures == 0, report.failure_samples
+    assert sum(report.by_kind.values()) == 1000 and report.alive_after
+    assert any(a.startswith("close 44") for a in report.by_answer)  # typed closes happened
+    assert any(a.endswith("(mid-session)") for a in report.by_answer)
     assert report.hwm_after_kb - report.hwm_before_kb < PEAK_MARGIN_KB
 
 

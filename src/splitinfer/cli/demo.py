@@ -102,6 +102,9 @@ def register(app: Any, console: Console) -> None:
         quick: bool = typer.Option(
             False, help="smoke run: 10 images, one link (wifi), accuracy on 200 images"
         ),
+        ui: bool = typer.Option(
+            False, "--ui", help="serve the live monitor (/ui/) while the demo runs; print its URL"
+        ),
     ) -> None:
         """Cloud-only vs split vs mobile-only over emulated links, through the real server.
 
@@ -126,12 +129,14 @@ def register(app: Any, console: Console) -> None:
                             ("--bundle", bundle)):  # fmt: skip
             if value is not None:
                 argv += [flag, str(value)]
-        argv += [f for f, on in (("--sequential", sequential), ("--quick", quick)) if on]
+        argv += [
+            f for f, on in (("--sequential", sequential), ("--quick", quick), ("--ui", ui)) if on
+        ]
         if device != "host":
             argv += ["--device", device]
         given: dict[str, Any] = {
             "bundle": bundle, "device": device, "parallel_links": not sequential,
-            "command": shlex.join(argv),
+            "command": shlex.join(argv), "ui": ui,
         }  # fmt: skip
         if images is not None:
             given["images"] = images
@@ -143,9 +148,15 @@ def register(app: Any, console: Console) -> None:
             config = DemoConfig(**given)
         folder = out or default_out_dir()
         t0 = time.perf_counter()
+
+        def announce(url: str) -> None:
+            console.print(f"monitor (live while the demo runs): {url}/ui/  edge page: {url}/edge/")
+
         try:
             with progress_display(console) as progress:
-                results = run_demo(config, progress=progress, log_dir=folder)
+                results = run_demo(
+                    config, progress=progress, log_dir=folder, on_server=announce if ui else None
+                )
         except KeyboardInterrupt:
             console.print("interrupted: the server and the link workers were stopped")
             raise typer.Exit(130) from None

@@ -129,7 +129,7 @@ def register(app: Any, console: Console) -> None:
         import torch
 
         from splitinfer.bundle import Bundle
-        from splitinfer.edge.onnx import export_bundle
+        from splitinfer.onnx_export import export_bundle
 
         if threads is not None:
             torch.set_num_threads(threads)

@@ -16,16 +16,23 @@ from rich.table import Table
 
 from splitinfer.cli.common import warn
 
-_FAMILY = {"http": "http", "https": "http", "grpc": "grpc", "grpcs": "grpc"}
-_DEFAULT_PORT = {"http": 80, "https": 443}
+_FAMILY = {
+    "http": "http",
+    "https": "http",
+    "grpc": "grpc",
+    "grpcs": "grpc",
+    "ws": "ws",
+    "wss": "ws",
+}
+_DEFAULT_PORT = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
 def server_url(server: str | None, transport: str | None) -> str | None:
     """``--server`` with the scheme ``--transport`` implies (http:// by default)."""
     from splitinfer.errors import BadInput
 
-    if transport not in (None, "http", "grpc"):
-        raise BadInput(f"--transport must be http or grpc, got {transport!r}")
+    if transport not in (None, "http", "grpc", "ws"):
+        raise BadInput(f"--transport must be http, grpc or ws, got {transport!r}")
     if server is None:
         return None
     scheme = urlsplit(server).scheme.lower() if "://" in server else ""
@@ -33,7 +40,7 @@ def server_url(server: str | None, transport: str | None) -> str | None:
         return f"{transport or 'http'}://{server}"
     family = _FAMILY.get(scheme)
     if family is None:
-        raise BadInput(f"--server {server!r}: use http(s)://HOST:PORT or grpc(s)://HOST:PORT")
+        raise BadInput(f"--server {server!r}: use http(s)://, grpc(s):// or ws(s)://HOST:PORT")
     if transport is not None and transport != family:
         raise BadInput(
             f"--transport {transport} but --server {server!r} is {scheme}://; "
@@ -150,7 +157,7 @@ def register(app: Any, console: Console) -> None:
             None, help="server URL: http(s)://HOST:PORT or grpc(s)://HOST:PORT"
         ),
         transport: str = typer.Option(
-            None, help="http | grpc (default: the URL's scheme, else http)"
+            None, help="http | grpc | ws (default: the URL's scheme, else http)"
         ),
         engine: str = typer.Option("torch", help="what runs the edge half: torch | onnx"),
         mode: str = typer.Option("split", help="split | cloud-only | mobile-only | auto"),

@@ -64,6 +64,9 @@ def register(app: Any, console: Console) -> None:
         request_timeout_s: float = typer.Option(
             None, help="deadline to receive and to answer a request (default: 30 s)"
         ),
+        no_ui: bool = typer.Option(
+            False, "--no-ui", help="do not serve the edge page (/edge/) and monitor (/ui/)"
+        ),
         use_ray: bool = typer.Option(
             False,
             "--ray",
@@ -95,6 +98,8 @@ def register(app: Any, console: Console) -> None:
                 "request_timeout_s": request_timeout_s, "workers": workers,
             }
         )  # fmt: skip
+        if no_ui:
+            settings = settings.model_copy(update={"ui": False})
         if use_ray:
             _serve_on_ray(console, settings, address, replicas, cpus_per_replica)
             # Serve and Ray are stopped and the metrics directory is gone, but the
@@ -122,6 +127,10 @@ def register(app: Any, console: Console) -> None:
                 ),
                 soft_wrap=True,
             )
+            if settings.ui:
+                base = f"{scheme}://{settings.host}:{settings.port}"
+                hint = "  (add ?access_token=TOKEN)" if settings.token else ""
+                console.print(escape(f"edge page {base}/edge/  monitor {base}/ui/{hint}"))
 
         run_server(settings, announce)
 

@@ -173,7 +173,7 @@ class DataPlane:
         b.cloud.check_header(header)
         return b
 
-    def _k(self, b: Bundle, k: int | None) -> int:
+    def resolve_k(self, b: Bundle, k: int | None) -> int:
         if k is None:
             return min(self.top_k, b.spec.num_classes)
         if not 1 <= k <= min(b.spec.num_classes, wire.MAX_TOPK):
@@ -186,12 +186,19 @@ class DataPlane:
         """Decode one frame, run the rest of the model (batched), return its top-k."""
         header, payload = wire.decode_frame(frame)
         b = self._route(header, bundle_id)
+        return await self.infer_payload(b, payload, header.request_id, k)
+
+    async def infer_payload(
+        self, b: Bundle, payload: bytes, request_id: int, k: int | None = None
+    ) -> Result:
+        """Decode one payload of bundle ``b`` (a stream session agreed the bundle, so no
+        frame carries it), run the rest of the model (batched), return its top-k."""
 
         def prepare() -> torch.Tensor:
             return b.cloud.decode_payload(payload)
 
-        job = Job(("split", b.fingerprint), prepare, b.cloud.run, self._k(b, k))
-        return await self._submit(job, b, header.request_id)
+        job = Job(("split", b.fingerprint), prepare, b.cloud.run, self.resolve_k(b, k))
+        return await self._submit(job, b, request_id)
 
     async def infer_image(
         self, image: bytes, bundle_id: str, request_id: int = 0, k: int | None = None
@@ -209,7 +216,7 @@ class DataPlane:
             pixels = decode_image(image, b.spec.input_shape, self.max_image_pixels)
             return b.spec.preprocess(pixels)
 
-        job = Job(("full", b.fingerprint), prepare, b.unsplit, self._k(b, k))
+        job = Job(("full", b.fingerprint), prepare, b.unsplit, self.resolve_k(b, k))
         return await self._submit(job, b, request_id)
 
     async def _submit(self, job: Job, b: Bundle, request_id: int) -> Result:

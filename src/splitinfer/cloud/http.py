@@ -7,6 +7,7 @@ Routes (all but the probes need ``Authorization: Bearer <token>`` when a token i
     GET  /v1/bundles                   what is served
     GET  /healthz  /readyz             liveness; readiness (503 while draining)
     GET  /metrics                      Prometheus text format
+    WS   /v1/stream                    stream sessions (splitinfer.protocol.session)
 
 Results are JSON, or a binary result frame with ``Accept: application/x-splitinfer-result``.
 Errors are ``{"error": code, "message": ...}`` with the status from
@@ -31,6 +32,9 @@ from splitinfer import wire
 from splitinfer.cloud.auth import check_bearer
 from splitinfer.cloud.body import check_declared_length, read_capped
 from splitinfer.cloud.dataplane import DataPlane
+from splitinfer.cloud.monitor import Monitor
+from splitinfer.cloud.pages import COOKIE, mount_pages
+from splitinfer.cloud.ws import StreamEndpoint
 from splitinfer.errors import (
     BadInput,
     DeadlineExceeded,
@@ -46,6 +50,7 @@ from splitinfer.protocol import (
     ErrorReply,
     Result,
     http_status,
+    session,
 )
 
 log = logging.getLogger("splitinfer.cloud")
@@ -111,8 +116,13 @@ def create_app(
     max_body_bytes: int = wire.MAX_FRAME_BYTES,
     drain_timeout_s: float = 30.0,
     request_timeout_s: float | None = 30.0,
+    ui: bool = True,
 ) -> FastAPI:
-    """A FastAPI app serving ``dataplane``; on shutdown it drains and closes it."""
+    """A FastAPI app serving ``dataplane``; on shutdown it drains and closes it.
+
+    With ``ui``, it also serves the edge page, the monitor and what they load
+    (:mod:`splitinfer.cloud.pages`).
+    """
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -122,6 +132,8 @@ def create_app(
 
     app = _app(lifespan)
     metrics = dataplane.metrics
+    monitor = Monitor(dataplane.by_id)
+    app.state.monitor = monitor
 
     @app.exception_handler(SplitInferError)
     async def on_error(_: Request, err: SplitInferError) -> Any:
@@ -136,6 +148,7 @@ def create_app(
         request: Request,
         call: Callable[[bytes], Awaitable[Result]],
         content_types: tuple[str, ...] | None = None,
+        bundle_id: str | None = None,
     ) -> Response:
         """Auth -> size checks -> drain check -> capped read -> DataPlane -> response.
 
@@ -151,8 +164,11 @@ def create_app(
             with dataplane.admitted():  # 503 now if draining, else served to the end
                 body = await read_body(request, max_body_bytes, request_timeout_s)
                 metrics.bytes_in.inc(len(body), route)
-                response = result_response(await call(body), request.headers.get("accept", ""))
+                result = await call(body)
+                monitor.record(result, len(body), body, is_frame=route == "infer")
+                response = result_response(result, request.headers.get("accept", ""))
         except SplitInferError as err:
+            monitor.error(bundle_id, err.code)
             response = error_response(err)
         except ClientDisconnect:
             response = Response(status_code=400)  # nobody is listening; counted only
@@ -167,7 +183,11 @@ def create_app(
     @app.post("/v1/bundles/{bundle_id}/infer")
     async def infer(bundle_id: str, request: Request, k: int | None = None) -> Any:
         return await serve(
-            "infer", request, lambda body: dataplane.infer(body, bundle_id, k), FRAME_TYPES
+            "infer",
+            request,
+            lambda body: dataplane.infer(body, bundle_id, k),
+            FRAME_TYPES,
+            bundle_id,
         )
 
     @app.post("/v1/bundles/{bundle_id}/infer-image")
@@ -178,6 +198,8 @@ def create_app(
             "infer-image",
             request,
             lambda body: dataplane.infer_image(body, bundle_id, request_id, k),
+            None,
+            bundle_id,
         )
 
     @app.get("/v1/bundles")
@@ -200,6 +222,20 @@ def create_app(
         check_bearer(request.headers.get("authorization"), token)
         return Response(metrics.render(), media_type=METRICS_TYPE)
 
+    stream = StreamEndpoint(
+        dataplane,
+        token=token,
+        max_payload_bytes=min(max_body_bytes, wire.MAX_PAYLOAD_BYTES),
+        hello_timeout_s=request_timeout_s,
+        token_from=lambda ws: ws.cookies.get(COOKIE),
+        on_result=lambda result, n, payload, image: monitor.record(
+            result, n, None if image else payload, False
+        ),
+    )
+    app.state.stream = stream
+    app.add_api_websocket_route(session.PATH, stream)
+    if ui:
+        mount_pages(app, dataplane, token, monitor)
     return app
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import uvicorn
 
+from splitinfer import wire
 from splitinfer.bundle import Bundle
 from splitinfer.cloud.dataplane import DataPlane
 from splitinfer.cloud.http import MAX_HEAD_BYTES, create_app, head_too_large
@@ -199,6 +200,7 @@ def make_server(settings: ServeSettings, dataplane: DataPlane) -> DrainingServer
         max_body_bytes=settings.max_body_bytes,
         drain_timeout_s=settings.drain_timeout_s,
         request_timeout_s=settings.request_timeout_s,
+        ui=settings.ui,
     )
     config = uvicorn.Config(
         app,
@@ -211,6 +213,7 @@ def make_server(settings: ServeSettings, dataplane: DataPlane) -> DrainingServer
         ssl_keyfile=settings.tls_key,
         http=head_deadline_protocol(settings.request_timeout_s),
         h11_max_incomplete_event_size=2 * MAX_HEAD_BYTES,  # ours answers first, with 431
+        ws_max_size=min(settings.max_body_bytes, wire.MAX_PAYLOAD_BYTES) + 1024,
     )
     redact_query_strings()
     return DrainingServer(config, dataplane)

@@ -60,6 +60,7 @@ class ServeSettings(BaseSettings):
     request_timeout_s: float = Field(
         30.0, gt=0, description="Deadline to receive a request body, and to answer it."
     )
+    ui: bool = Field(True, description="Serve the edge page (/edge/) and the monitor (/ui/).")
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = Field(
         "info", description="uvicorn log level."
     )

@@ -21,9 +21,10 @@ def _child_main(argv: list[str]) -> None:
     parser.add_argument("--torch-threads", type=int, default=1)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--timeout", type=float, default=10.0)
+    parser.add_argument("--ui", action="store_true")
     args = parser.parse_args(argv)
     if args.role == "serve":
-        serve_child(args.fd, args.bundle, args.torch_threads)
+        serve_child(args.fd, args.bundle, args.torch_threads, ui=args.ui)
     else:
         link_worker_main(args.bundle, args.port, args.warmup, args.timeout, args.torch_threads)
 

@@ -55,6 +55,7 @@ class DemoConfig:
     request_timeout_s: float = 10.0
     server_start_timeout_s: float = 120.0
     command: str = "splitinfer demo"
+    ui: bool = False  # serve the monitor (/ui/) and the edge page (/edge/) while it runs
 
     @classmethod
     def quick(cls, **overrides: Any) -> DemoConfig:

@@ -99,10 +99,13 @@ class ServerProcess(_Child):
     port is known at once and never raced for. Use as a context manager.
     """
 
-    def __init__(self, bundle_path: Path, log_path: Path | None, torch_threads: int) -> None:
+    def __init__(
+        self, bundle_path: Path, log_path: Path | None, torch_threads: int, ui: bool = False
+    ) -> None:
         super().__init__("server", log_path)
         self.bundle_path = bundle_path
         self.torch_threads = torch_threads
+        self.ui = ui
         self.port = 0
 
     @property
@@ -118,7 +121,7 @@ class ServerProcess(_Child):
             fd = sock.fileno()
             self._spawn(
                 ["serve", "--fd", str(fd), "--bundle", str(self.bundle_path),
-                 "--torch-threads", str(self.torch_threads)],
+                 "--torch-threads", str(self.torch_threads), *(["--ui"] if self.ui else [])],
                 pass_fds=(fd,),
             )  # fmt: skip
         finally:
@@ -137,7 +140,7 @@ class ServerProcess(_Child):
         return self
 
 
-def serve_child(fd: int, bundle_path: str, torch_threads: int) -> None:
+def serve_child(fd: int, bundle_path: str, torch_threads: int, ui: bool = False) -> None:
     """The server child's main: serve ``bundle_path`` on the inherited listening socket."""
     from splitinfer.cloud.server import build_dataplane, make_server
     from splitinfer.cloud.settings import ServeSettings
@@ -146,6 +149,7 @@ def serve_child(fd: int, bundle_path: str, torch_threads: int) -> None:
     fields: dict[str, Any] = {
         "bundles": [Path(bundle_path)], "host": "127.0.0.1", "port": 0, "token": None,
         "torch_threads": torch_threads, "log_level": "warning", "drain_timeout_s": 2.0,
+        "ui": ui,
     }  # fmt: skip
     settings = ServeSettings(**fields)  # explicit values beat SPLITINFER_* variables
     server = make_server(settings, build_dataplane(settings))

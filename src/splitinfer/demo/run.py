@@ -7,7 +7,7 @@ import contextlib
 import dataclasses
 import queue
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +100,10 @@ class _Clock:
 
 
 def run_demo(
-    config: DemoConfig, progress: ProgressFn | None = None, log_dir: Path | None = None
+    config: DemoConfig,
+    progress: ProgressFn | None = None,
+    log_dir: Path | None = None,
+    on_server: Callable[[str], None] | None = None,
 ) -> DemoResults:
     """Run the demo (see :mod:`splitinfer.demo`); ``log_dir`` receives the children's logs.
 
@@ -134,7 +137,7 @@ def run_demo(
     silence = 5 * (max(config.warmup, 1) + 1) * config.request_timeout_s + 60
     with contextlib.ExitStack() as stack:
         srv = stack.enter_context(
-            ServerProcess(config.bundle_path, log("server"), config.torch_threads)
+            ServerProcess(config.bundle_path, log("server"), config.torch_threads, config.ui)
         )
         # (link, share): a link slower than the budget is measured by several devices
         shares = [
@@ -161,6 +164,8 @@ def run_demo(
             accuracy = merge_accuracy([own, *jobs.wait().values()], bundle.baseline_label)
         with clock.phase("start"):
             srv.wait_ready(config.server_start_timeout_s)
+            if on_server is not None:
+                on_server(srv.url)
         with clock.phase("compute"), _torch_threads(config.torch_threads):
             compute = measure_compute(bundle, x)
             offline = _offline_predictions(bundle, images)

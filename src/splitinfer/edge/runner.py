@@ -173,6 +173,8 @@ class EdgeRunner:
             if isinstance(server, str)
             else server
         )
+        if hasattr(self.transport, "class_names"):  # binary results carry class ids only
+            self.transport.class_names = list(bundle.spec.classes)  # type: ignore[union-attr]
 
     @property
     def url(self) -> str | None:

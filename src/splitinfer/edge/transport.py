@@ -5,6 +5,7 @@ and timing breakdowns are the runner's job. Which transport a URL gets is its sc
 
     http://host:8000   https://host:8443      HttpTransport (httpx, keep-alive)
     grpc://host:50051  grpcs://host:50051     GrpcTransport (grpcio, proto/splitinfer.proto)
+    ws://host:8000     wss://host:8443        WsTransport (stream session, edge/wsclient.py)
 
 Both send ``Authorization: Bearer <token>`` (HTTP header / gRPC metadata) when given a
 token, and raise two typed errors: :class:`CloudUnavailable` when the server could not be
@@ -94,7 +95,7 @@ Answers = Generator[tuple[int, Reply | CloudError], None, None]
 class Transport(Protocol):
     """One server connection. Every call is a single attempt; the runner retries."""
 
-    name: str  # "http" or "grpc"
+    name: str  # "http", "grpc" or "ws"
     url: str
     sends_images: bool  # can carry the cloud-only baseline (an image instead of a frame)
 
@@ -120,14 +121,18 @@ class Transport(Protocol):
 def connect(
     url: str, *, token: str | None = None, timeout_s: float = 10.0, verify: Verify = True
 ) -> Transport:
-    """The transport for ``url``'s scheme (``http(s)://`` or ``grpc(s)://``)."""
+    """The transport for ``url``'s scheme (``http(s)://``, ``grpc(s)://`` or ``ws(s)://``)."""
     scheme = urlsplit(url).scheme.lower()
     if scheme in HTTP_SCHEMES:
         return HttpTransport(url, token=token, timeout_s=timeout_s, verify=verify)
     if scheme in GRPC_SCHEMES:
         return GrpcTransport(url, token=token, timeout_s=timeout_s, verify=verify)
+    if scheme in ("ws", "wss"):
+        from splitinfer.edge.wsclient import WsTransport
+
+        return WsTransport(url, token=token, timeout_s=timeout_s, verify=verify)
     raise BadInput(
-        f"server URL {url!r} needs a scheme: http://, https://, grpc:// or grpcs:// "
+        f"server URL {url!r} needs a scheme: http://, https://, grpc://, grpcs://, ws:// or wss:// "
         "(e.g. http://127.0.0.1:8000 or grpc://127.0.0.1:50051)"
     )
 

@@ -83,6 +83,12 @@ class EndToEndConfig:
 
 
 @dataclass
+class WireBytesConfig:
+    inferences: int = 1000  # per transport
+    bundle: str = ""  # "" = the default bundle
+
+
+@dataclass
 class BenchConfig:
     quick: bool = False
     experiments: list[str] = field(default_factory=list)  # [] = all
@@ -92,6 +98,7 @@ class BenchConfig:
     server: ServerConfig = field(default_factory=ServerConfig)
     rate_accuracy: RateAccuracyConfig = field(default_factory=RateAccuracyConfig)
     end_to_end: EndToEndConfig = field(default_factory=EndToEndConfig)
+    wire_bytes: WireBytesConfig = field(default_factory=WireBytesConfig)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -119,6 +126,7 @@ QUICK: dict[str, Any] = {
         "warmup": 10,
     },
     "end_to_end": {"images": 20},
+    "wire_bytes": {"inferences": 50},
 }
 
 

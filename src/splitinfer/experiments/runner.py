@@ -26,6 +26,7 @@ from splitinfer.experiments import (
     rate_accuracy,
     seeds,
     server_throughput,
+    wire_bytes,
 )
 from splitinfer.experiments.config import BenchConfig
 from splitinfer.experiments.result import dumps
@@ -63,7 +64,7 @@ class Experiment:
 #: Every experiment by name (an unknown name is a ``BadInput`` that lists the known ones).
 REGISTRY: Registry[Experiment] = Registry("experiment")
 _REPORT_ORDER = (seeds, cut_profiles, bandwidth_map, codec_speed, server_throughput,
-                 rate_accuracy, end_to_end)  # fmt: skip
+                 rate_accuracy, end_to_end, wire_bytes)  # fmt: skip
 for _module in _REPORT_ORDER:
     REGISTRY.add(_module.NAME, Experiment(_module.NAME, _module.TITLE, _module.run))
 

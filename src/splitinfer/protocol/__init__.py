@@ -8,6 +8,7 @@ each other)::
       retry.py    which error codes / statuses mean "busy: retry"
       status.py   error code -> HTTP status, error code -> gRPC status (one table each)
       result.py   the typed Result (+ Timing, ErrorReply) and its JSON / proto / frame converters
+      session.py  the WebSocket stream's session framing (/v1/stream) and its close codes
       pb/         gRPC stubs generated from proto/splitinfer.proto (``make proto``)
 
 The byte layout of frames stays in :mod:`splitinfer.wire`; this package builds on it.

@@ -24,6 +24,7 @@ HTTP_STATUS: Mapping[str, int] = MappingProxyType(
         "unauthenticated": 401,
         "unknown_bundle": 404,
         "payload_too_large": 413,
+        "no_edge_export": 422,
         "headers_too_large": 431,
         "overloaded": 503,
         "deadline_exceeded": 504,
