@@ -81,6 +81,28 @@ class EndToEndConfig:
 
 
 @dataclass
+class PrivacyConfig:
+    """The model-inversion comparison (splitinfer.privacy): families on one attack budget."""
+
+    epochs: int = 2  # attack decoder epochs
+    train_limit: int | None = 10_000  # first N training images the attacker uses
+    test_limit: int | None = None  # None: the full test split
+    width: int = 32
+    batch_size: int = 128
+    lr: float = 2e-3
+    seed: int = 0
+    classifier_epochs: int = 2
+    cloud_codec: str = "png"  # "" = no cloud-only row
+    bundle: str = ""  # "" = the default bundle; "none" = no default-bundle row
+    model: str = "fmnist_resnet10"  # the Ulhaq family's backbone
+    backbone: str = "runs/r10/weights.safetensors"
+    ulhaq_cuts: list[str] = field(default_factory=lambda: ["stage1", "stage3"])
+    ulhaq_codec: str = "quant:bits=8,clip=p99.9|tile|png"
+    bundles: list[str] = field(default_factory=list)  # trained bundles (globs allowed)
+    cache: str = ""  # "" = <report>/privacy/cache
+
+
+@dataclass
 class BenchConfig:
     quick: bool = False
     experiments: list[str] = field(default_factory=list)  # [] = all
@@ -90,6 +112,7 @@ class BenchConfig:
     server: ServerConfig = field(default_factory=ServerConfig)
     rate_accuracy: RateAccuracyConfig = field(default_factory=RateAccuracyConfig)
     end_to_end: EndToEndConfig = field(default_factory=EndToEndConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -117,6 +140,14 @@ QUICK: dict[str, Any] = {
         "warmup": 10,
     },
     "end_to_end": {"images": 20},
+    "privacy": {
+        "epochs": 2,
+        "train_limit": 1024,
+        "test_limit": 256,
+        "batch_size": 64,
+        "ulhaq_cuts": ["stage1"],
+        "classifier_epochs": 1,
+    },
 }
 
 

@@ -33,6 +33,7 @@ EXPERIMENTS: dict[str, str] = {
     "server": "splitinfer.experiments.server_throughput",
     "rate-accuracy": "splitinfer.experiments.rate_accuracy",
     "end-to-end": "splitinfer.experiments.end_to_end",
+    "privacy": "splitinfer.experiments.privacy",
 }
 
 Log = Callable[[str], None]
