@@ -45,10 +45,13 @@ def test_tiny_attack_on_synthetic_data_end_to_end(tmp_path: Path) -> None:
     rows = study.rows()
     assert [(r["family"], r["view"]) for r in rows] == [
         ("cloud-only", "image"), ("default bundle", "latent"), ("default bundle", "restored"),
+        ("reference", "-"), ("reference", "-"),
     ]  # fmt: skip
-    for r in rows:
+    for r in rows[:3]:
         assert r["frame_bytes"] > 0 and 0 < r["psnr"] < 100
         assert -1 <= r["ssim"] <= 1 and 0 <= r["top1"] <= 100 and 0 <= r["reid"] <= 100
+    # the no-frame reference's reconstructions are all one image: nobody is re-identified
+    assert rows[3]["reid"] <= 100 / len(test.images) and rows[3]["frame_bytes"] == 0
     assert rows[1]["shape"] == "2x7x7" and rows[0]["frame_bytes"] > rows[1]["frame_bytes"]
     assert study.results[1].views[0].decoder["steps"] == 40
     assert draw_quality_vs_bytes(study, tmp_path / "q.png").read_bytes()[:4] == b"\x89PNG"

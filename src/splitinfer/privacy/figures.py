@@ -41,6 +41,11 @@ def draw_quality_vs_bytes(study: Study, path: Path) -> Path:
             seen.add(label)
             axes[0].annotate(r.name, (r.frame_bytes, v.psnr), fontsize=6,
                              xytext=(3, 3), textcoords="offset points")  # fmt: skip
+    styles = (":", "--")
+    for ref, style in zip(study.references, styles, strict=False):
+        for ax, key in zip(axes, ("psnr", "ssim"), strict=True):
+            ax.axhline(ref[key], color="#888888", linestyle=style, linewidth=1,
+                       label=f"reference: {ref['name']}" if key == "ssim" else None)  # fmt: skip
     for ax, name in zip(axes, ("PSNR of the reconstruction (dB)", "SSIM"), strict=True):
         plain_log(ax, "x")
         ax.set_xlabel("mean frame bytes per inference (log)")

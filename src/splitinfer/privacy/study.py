@@ -14,7 +14,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,14 @@ import torch
 
 from splitinfer.privacy.attack import AttackResult, ViewResult, attack
 from splitinfer.privacy.budget import AttackBudget
-from splitinfer.privacy.metrics import top1, train_classifier
+from splitinfer.privacy.metrics import (
+    mean_psnr,
+    psnr_per_image,
+    reidentification_rate,
+    ssim_per_image,
+    top1,
+    train_classifier,
+)
 from splitinfer.privacy.observe import Observer
 
 Log = Callable[[str], None]
@@ -50,6 +57,7 @@ class Study:
     classifier: dict[str, Any]  # its own top-1 on the clean test images, its cost
     test_grid: torch.Tensor  # the first test images (uint8)
     seconds: float
+    references: list[dict[str, Any]] = field(default_factory=list)  # no-attack baselines
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per (subject, view), in subject order."""
@@ -62,7 +70,7 @@ class Study:
                     "psnr": v.psnr, "ssim": v.ssim, "top1": 100 * v.classifier_top1,
                     "reid": 100 * v.reid_rate, "decoder_s": v.decoder["train_seconds"],
                 })  # fmt: skip
-        return out
+        return out + self.references
 
 
 def _key(subject: Subject, budget: AttackBudget, n_test: int, n_train: int) -> str:
@@ -93,6 +101,33 @@ def _load(path: Path, shape: tuple[int, ...]) -> AttackResult | None:
         t = torch.tensor(grid, dtype=torch.float32).div(255).view(-1, *shape) if grid else None
         views.append(ViewResult(**v, grid=t))
     return AttackResult(**data, views=views)
+
+
+def _reference(name: str, recon: torch.Tensor, test: Split, clf: Any) -> dict[str, Any]:
+    target = test.images.float() / 255.0
+    return {
+        "family": "reference", "name": name, "view": "-", "shape": "-", "frame_bytes": 0.0,
+        "psnr": mean_psnr(psnr_per_image(recon, target)),
+        "ssim": float(ssim_per_image(recon, target).mean()),
+        "top1": 100 * top1(clf, recon, test.labels),
+        "reid": 100 * reidentification_rate(recon, target), "decoder_s": 0.0,
+    }  # fmt: skip
+
+
+def references(train: Split, test: Split, clf: Any) -> list[dict[str, Any]]:
+    """What an attacker gets from no frame at all: the train split's mean image for every
+    test image; and from the class alone: the mean train image of the test image's class."""
+    x = train.images.float() / 255.0
+    mean = x.mean(0, keepdim=True).expand(len(test.images), -1, -1, -1)
+    classes = int(max(train.labels.max(), test.labels.max())) + 1
+    per_class = torch.stack([
+        x[train.labels == k].mean(0) if bool((train.labels == k).any()) else x.mean(0)
+        for k in range(classes)
+    ])  # fmt: skip
+    return [
+        _reference("no frame: the mean train image", mean, test, clf),
+        _reference("class only: its class's mean image", per_class[test.labels], test, clf),
+    ]
 
 
 def run_study(
@@ -131,7 +166,7 @@ def run_study(
         _save(path, result)
         results.append(result)
     return Study(
-        budget=budget, results=results,
+        budget=budget, results=results, references=references(train, test, clf),
         classifier={"architecture": "2 conv (16, 32) + linear, ~26k weights",
                     "epochs": classifier_epochs, "train_images": len(train.images),
                     "train_seconds": round(clf_seconds, 1), "clean_top1": clean},
