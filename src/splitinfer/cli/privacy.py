@@ -33,10 +33,10 @@ def register(app: Any, console: Console) -> None:
         bundle: Path = typer.Argument(..., help="bundle folder to attack"),
         epochs: int = typer.Option(2, help="attack decoder epochs"),
         train_limit: int = typer.Option(
-            10_000, help="first N training images the attacker (and the classifier) uses"
+            5_000, help="first N training images the attacker (and the classifier) uses"
         ),
         test_limit: int = typer.Option(None, min=1, help="first N test images (default all)"),
-        batch_size: int = typer.Option(128, help="attack decoder batch size"),
+        batch_size: int = typer.Option(64, help="attack decoder batch size"),
         lr: float = typer.Option(2e-3, help="attack decoder learning rate (Adam)"),
         width: int = typer.Option(32, help="channels of the attack decoder's convolutions"),
         classifier_epochs: int = typer.Option(

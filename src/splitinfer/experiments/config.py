@@ -85,10 +85,10 @@ class PrivacyConfig:
     """The model-inversion comparison (splitinfer.privacy): families on one attack budget."""
 
     epochs: int = 2  # attack decoder epochs
-    train_limit: int | None = 10_000  # first N training images the attacker uses
+    train_limit: int | None = 5_000  # first N training images the attacker uses
     test_limit: int | None = None  # None: the full test split
     width: int = 32
-    batch_size: int = 128
+    batch_size: int = 64
     lr: float = 2e-3
     seed: int = 0
     classifier_epochs: int = 2

@@ -17,8 +17,8 @@ class AttackBudget:
     """How strong the attacker is. The CLI flags carry the same names (``--epochs`` ...)."""
 
     epochs: int = 2
-    train_limit: int | None = 10_000  # first N training images; None: all
-    batch_size: int = 128
+    train_limit: int | None = 5_000  # first N training images; None: all
+    batch_size: int = 64
     lr: float = 2e-3
     width: int = 32  # channels of the decoder's convolutions
     seed: int = 0
