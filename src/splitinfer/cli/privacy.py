@@ -14,12 +14,13 @@ from rich.table import Table
 def result_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="model inversion on the test split (lower bounds on leakage)",
                   title_justify="left")  # fmt: skip
-    heads = ("member", "view", "frame B", "PSNR dB", "SSIM", "classifier %", "re-id %",
-             "decoder s")  # fmt: skip
+    heads = ("member", "view", "frame B", "cloud top-1 %", "PSNR dB", "SSIM", "classifier %",
+             "re-id %", "decoder s")  # fmt: skip
     for h in heads:
         table.add_column(h, justify="left" if h in ("member", "view") else "right")
     for r in rows:
-        table.add_row(escape(r["name"]), r["view"], f"{r['frame_bytes']:.1f}",
+        acc = "-" if r["accuracy"] is None else f"{r['accuracy']:.2f}"
+        table.add_row(escape(r["name"]), r["view"], f"{r['frame_bytes']:.1f}", acc,
                       f"{r['psnr']:.2f}", f"{r['ssim']:.3f}", f"{r['top1']:.1f}",
                       f"{r['reid']:.1f}", f"{r['decoder_s']:.0f}")  # fmt: skip
     return table

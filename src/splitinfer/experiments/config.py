@@ -99,6 +99,7 @@ class PrivacyConfig:
     ulhaq_cuts: list[str] = field(default_factory=lambda: ["stage1", "stage3"])
     ulhaq_codec: str = "quant:bits=8,clip=p99.9|tile|png"
     bundles: list[str] = field(default_factory=list)  # trained bundles (globs allowed)
+    edge_noise: list[float] = field(default_factory=list)  # knob: noise on the default bundle
     cache: str = ""  # "" = <report>/privacy/cache
 
 

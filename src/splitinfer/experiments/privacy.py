@@ -43,8 +43,10 @@ def subjects_of(cfg: PrivacyConfig, notes: list[str]) -> list[Any]:
     elif cfg.ulhaq_cuts:
         notes.append(f"Ulhaq features skipped: no backbone at {cfg.backbone} (train one with "
                      "`splitinfer train backbone --out runs/r10`)")  # fmt: skip
+    default = resolve(cfg.bundle) if cfg.bundle not in ("", "none") else default_bundle_path()
     if cfg.bundle != "none":
-        out.append(s.bundle(resolve(cfg.bundle) if cfg.bundle else default_bundle_path(), True))
+        out.append(s.bundle(default, True))
+    out += [s.noisy_default(default, sigma) for sigma in cfg.edge_noise]
     for pattern in cfg.bundles:
         found = sorted(glob.glob(str(resolve(pattern))))
         if not found:

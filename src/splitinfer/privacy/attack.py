@@ -61,6 +61,7 @@ class AttackResult:
     observe_seconds: float
     views: list[ViewResult] = field(default_factory=list)
     about: dict[str, Any] = field(default_factory=dict)
+    accuracy: float | None = None  # the cloud's top-1 on these frames, when measured here
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -68,6 +69,7 @@ class AttackResult:
             "payload_bytes": self.payload_bytes, "test_images": self.test_images,
             "train_images": self.train_images, "observe_seconds": self.observe_seconds,
             "views": [v.to_json() for v in self.views], "about": self.about,
+            "accuracy": self.accuracy,
         }  # fmt: skip
 
     def best(self) -> ViewResult:
@@ -98,6 +100,8 @@ def attack(
         train_images=len(train_images), observe_seconds=round(time.perf_counter() - t0, 1),
         about=observer.describe(),
     )  # fmt: skip
+    if test_obs.predictions is not None:
+        result.accuracy = float((test_obs.predictions == test_labels).float().mean())
     target = test_images.float() / 255.0
     for view in observer.view_names():
         dec, cost = train_decoder(train_obs.views[view], train_images, budget)

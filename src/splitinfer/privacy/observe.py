@@ -33,6 +33,7 @@ class Observation:
     views: dict[str, torch.Tensor]
     frame_bytes: float
     payload_bytes: float
+    predictions: torch.Tensor | None = None  # the cloud's top-1 class per image, if measured
 
 
 class Observer(Protocol):
@@ -60,15 +61,27 @@ def check_image_input(bundle: Bundle) -> None:
 
 
 class BundleObserver:
-    """A bundle's latent (what ``cloud.decode`` returns) and restored feature, per frame."""
+    """A bundle's latent (what ``cloud.decode`` returns) and restored feature, per frame.
 
-    def __init__(self, bundle: Bundle, name: str | None = None, family: str = "bundle") -> None:
+    ``noise`` > 0 is a privacy knob on the edge: Gaussian noise of that standard deviation
+    is added to the unit's output (values in [0, 1]) before it is coded, and the cloud's
+    predictions are kept so the knob's accuracy cost is measured beside its leakage.
+    """
+
+    def __init__(
+        self, bundle: Bundle, name: str | None = None, family: str = "bundle",
+        noise: float = 0.0, seed: int = 0,
+    ) -> None:  # fmt: skip
         check_image_input(bundle)
         self.bundle = bundle
         self.name = name or bundle.spec.id
         self.family = family
         self.input_shape = bundle.spec.input_shape
         self.has_unit = bundle.spec.unit is not None
+        if noise < 0 or (noise > 0 and not self.has_unit):
+            raise BadBundle(f"edge noise needs a bundle with a unit and noise >= 0, got {noise}")
+        self.noise = noise
+        self.seed = seed
 
     def view_names(self) -> list[str]:
         return ["latent", "restored"] if self.has_unit else ["feature"]
@@ -79,8 +92,12 @@ class BundleObserver:
         latents: list[torch.Tensor] = []
         restored: list[torch.Tensor] = []
         frame_bytes = payload_bytes = 0
+        predictions: list[torch.Tensor] = []
+        g = torch.Generator().manual_seed(self.seed)
         for start in range(0, len(images), 500):
             z = b.edge.features(images[start : start + 500])
+            if self.noise:
+                z = (z + self.noise * torch.randn(z.shape, generator=g)).clamp(0, 1)
             decoded = []
             for i in range(len(z)):
                 frame = b.edge.frame(z[i : i + 1], start + i)
@@ -91,19 +108,22 @@ class BundleObserver:
             latents.append(zhat.half())
             if self.has_unit:
                 restored.append(b.model.restoration(zhat).half())
+            if self.noise:
+                predictions.append(b.cloud.run(zhat).argmax(1))
             if progress:
                 progress(start + len(z), len(images))
         n = max(len(images), 1)
         views = {"latent": torch.cat(latents), "restored": torch.cat(restored)} if (
             self.has_unit
         ) else {"feature": torch.cat(latents)}  # fmt: skip
-        return Observation(views, frame_bytes / n, payload_bytes / n)
+        preds = torch.cat(predictions) if predictions else None
+        return Observation(views, frame_bytes / n, payload_bytes / n, preds)
 
     def describe(self) -> dict[str, Any]:
         s = self.bundle.spec
         return {"bundle": s.id, "model": s.model, "cut": s.cut,
                 "unit": s.unit.to_dict() if s.unit else None, "codec": s.codec,
-                "accuracy": s.metrics.get("accuracy")}  # fmt: skip
+                "accuracy": s.metrics.get("accuracy"), "edge_noise": self.noise}  # fmt: skip
 
 
 class ImageObserver:

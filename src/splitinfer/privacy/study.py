@@ -63,10 +63,12 @@ class Study:
         """One row per (subject, view), in subject order."""
         out = []
         for r in self.results:
+            acc = r.accuracy if r.accuracy is not None else r.about.get("accuracy")
             for v in r.views:
                 out.append({
                     "family": r.family, "name": r.name, "view": v.view,
                     "shape": "x".join(map(str, v.shape)), "frame_bytes": r.frame_bytes,
+                    "accuracy": None if acc is None else 100 * float(acc),
                     "psnr": v.psnr, "ssim": v.ssim, "top1": 100 * v.classifier_top1,
                     "reid": 100 * v.reid_rate, "decoder_s": v.decoder["train_seconds"],
                 })  # fmt: skip
@@ -107,6 +109,7 @@ def _reference(name: str, recon: torch.Tensor, test: Split, clf: Any) -> dict[st
     target = test.images.float() / 255.0
     return {
         "family": "reference", "name": name, "view": "-", "shape": "-", "frame_bytes": 0.0,
+        "accuracy": None,
         "psnr": mean_psnr(psnr_per_image(recon, target)),
         "ssim": float(ssim_per_image(recon, target).mean()),
         "top1": 100 * top1(clf, recon, test.labels),

@@ -45,3 +45,12 @@ def bundle(path: str | Path, default: bool = False) -> Subject:
         else f"{family} {spec.codec}"
     )  # fmt: skip
     return Subject(family, name, lambda: BundleObserver(Bundle.load(path), name, family))
+
+
+def noisy_default(path: str | Path, noise: float) -> Subject:
+    """The default bundle with Gaussian noise on the edge's unit output (a privacy knob)."""
+    from splitinfer.bundle import Bundle
+
+    name = f"default + edge noise {noise:g}"
+    family = "default bundle + noise"
+    return Subject(family, name, lambda: BundleObserver(Bundle.load(path), name, family, noise))
