@@ -88,3 +88,17 @@ def test_a_budget_too_small_names_the_flag() -> None:
 def test_a_bundle_whose_input_is_not_an_image_is_refused() -> None:
     with pytest.raises(BadBundle, match="not an image"):
         BundleObserver(tiny_bundle((2, 28, 28)))
+
+
+def test_edge_noise_changes_what_the_server_holds_and_keeps_predictions() -> None:
+    images = synthetic(8, seed=5)[0]
+    bundle = tiny_bundle()
+    clean = BundleObserver(bundle).observe(images)
+    noisy = BundleObserver(bundle, noise=0.3).observe(images)
+    assert clean.predictions is None
+    assert noisy.predictions is not None and noisy.predictions.shape == (8,)
+    assert not torch.equal(clean.views["latent"], noisy.views["latent"])
+    assert torch.equal(BundleObserver(bundle).observe(images).views["latent"],
+                       clean.views["latent"])  # fmt: skip
+    with pytest.raises(BadBundle, match="noise"):
+        BundleObserver(bundle, noise=-1.0)
