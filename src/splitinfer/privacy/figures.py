@@ -10,7 +10,7 @@ from splitinfer.privacy.study import Study
 
 FAMILY_COLORS = {
     "cloud-only": "#444444", "ulhaq": "#1f77b4", "butterfly+jpeg": "#ff7f0e",
-    "default bundle": "#d62728", "learned prior": "#2ca02c",
+    "default bundle": "#d62728", "learned prior": "#2ca02c", "default bundle + noise": "#e377c2",
 }  # fmt: skip
 VIEW_MARKERS = {"image": "s", "feature": "o", "latent": "v", "restored": "^"}
 
@@ -39,7 +39,9 @@ def draw_quality_vs_bytes(study: Study, path: Path) -> Path:
                            marker=VIEW_MARKERS.get(v.view, "o"), s=36,
                            label=None if label in seen else label)  # fmt: skip
             seen.add(label)
-            axes[0].annotate(r.name, (r.frame_bytes, v.psnr), fontsize=6,
+        if r.views:  # one label per member, beside its most leaking view
+            best = r.best()
+            axes[0].annotate(r.name, (r.frame_bytes, best.psnr), fontsize=6,
                              xytext=(3, 3), textcoords="offset points")  # fmt: skip
     styles = (":", "--")
     for ref, style in zip(study.references, styles, strict=False):
