@@ -80,6 +80,7 @@ def columns() -> list[Column]:
     return [
         Column("family", "family"), Column("name", "member"), Column("view", "view"),
         Column("shape", "view shape"), Column("frame_bytes", "frame bytes", "measured", "B"),
+        Column("accuracy", "cloud top-1", "measured", "%"),
         Column("psnr", "PSNR", "measured", "dB"), Column("ssim", "SSIM", "measured"),
         Column("top1", "classifier top-1 on recon.", "measured", "%"),
         Column("reid", "re-identified", "measured", "%"),

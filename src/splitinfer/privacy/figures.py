@@ -39,9 +39,10 @@ def draw_quality_vs_bytes(study: Study, path: Path) -> Path:
                            marker=VIEW_MARKERS.get(v.view, "o"), s=36,
                            label=None if label in seen else label)  # fmt: skip
             seen.add(label)
-        if r.views:  # one label per member, beside its most leaking view
+        if r.views and r.family not in ("learned prior", "default bundle + noise"):
+            # one label per member beside its most leaking view (crowded families: legend)
             best = r.best()
-            axes[0].annotate(r.name, (r.frame_bytes, best.psnr), fontsize=6,
+            axes[0].annotate(r.name[:24], (r.frame_bytes, best.psnr), fontsize=6,
                              xytext=(3, 3), textcoords="offset points")  # fmt: skip
     styles = (":", "--")
     for ref, style in zip(study.references, styles, strict=False):
@@ -56,7 +57,7 @@ def draw_quality_vs_bytes(study: Study, path: Path) -> Path:
     b = study.budget
     fig.suptitle(f"Model inversion: higher = more of the image leaks (decoder width "
                  f"{b.width}, {b.epochs} epochs on {b.train_limit} train images)")  # fmt: skip
-    axes[1].legend(fontsize=7, loc="best")
+    axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
