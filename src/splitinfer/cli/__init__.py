@@ -25,6 +25,7 @@ def build_app() -> Any:
     from splitinfer.cli import bench as bench_cli
     from splitinfer.cli import codecs, export, link, partition, plan, run, serve, sweep, train
     from splitinfer.cli import demo as demo_cli
+    from splitinfer.cli import privacy as privacy_cli
 
     app = typer.Typer(
         add_completion=False,
@@ -44,6 +45,7 @@ def build_app() -> Any:
     run.register(app, console)
     export.register(app, console)
     bench_cli.register(app, console)
+    privacy_cli.register(app, console)
     return app
 
 

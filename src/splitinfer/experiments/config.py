@@ -89,6 +89,29 @@ class WireBytesConfig:
 
 
 @dataclass
+class PrivacyConfig:
+    """The model-inversion comparison (splitinfer.privacy): families on one attack budget."""
+
+    epochs: int = 2  # attack decoder epochs
+    train_limit: int | None = 5_000  # first N training images the attacker uses
+    test_limit: int | None = None  # None: the full test split
+    width: int = 32
+    batch_size: int = 64
+    lr: float = 2e-3
+    seed: int = 0
+    classifier_epochs: int = 2
+    cloud_codec: str = "png"  # "" = no cloud-only row
+    bundle: str = ""  # "" = the default bundle; "none" = no default-bundle row
+    model: str = "fmnist_resnet10"  # the Ulhaq family's backbone
+    backbone: str = "runs/r10/weights.safetensors"
+    ulhaq_cuts: list[str] = field(default_factory=lambda: ["stage1", "stage3"])
+    ulhaq_codec: str = "quant:bits=8,clip=p99.9|tile|png"
+    bundles: list[str] = field(default_factory=list)  # trained bundles (globs allowed)
+    edge_noise: list[float] = field(default_factory=list)  # knob: noise on the default bundle
+    cache: str = ""  # "" = <report>/privacy/cache
+
+
+@dataclass
 class BenchConfig:
     quick: bool = False
     experiments: list[str] = field(default_factory=list)  # [] = all
@@ -99,6 +122,7 @@ class BenchConfig:
     rate_accuracy: RateAccuracyConfig = field(default_factory=RateAccuracyConfig)
     end_to_end: EndToEndConfig = field(default_factory=EndToEndConfig)
     wire_bytes: WireBytesConfig = field(default_factory=WireBytesConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -127,6 +151,14 @@ QUICK: dict[str, Any] = {
     },
     "end_to_end": {"images": 20},
     "wire_bytes": {"inferences": 50},
+    "privacy": {
+        "epochs": 2,
+        "train_limit": 1024,
+        "test_limit": 256,
+        "batch_size": 64,
+        "ulhaq_cuts": ["stage1"],
+        "classifier_epochs": 1,
+    },
 }
 
 

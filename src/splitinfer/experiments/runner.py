@@ -23,6 +23,7 @@ from splitinfer.experiments import (
     codec_speed,
     cut_profiles,
     end_to_end,
+    privacy,
     rate_accuracy,
     seeds,
     server_throughput,
@@ -64,7 +65,7 @@ class Experiment:
 #: Every experiment by name (an unknown name is a ``BadInput`` that lists the known ones).
 REGISTRY: Registry[Experiment] = Registry("experiment")
 _REPORT_ORDER = (seeds, cut_profiles, bandwidth_map, codec_speed, server_throughput,
-                 rate_accuracy, end_to_end, wire_bytes)  # fmt: skip
+                 rate_accuracy, end_to_end, wire_bytes, privacy)  # fmt: skip
 for _module in _REPORT_ORDER:
     REGISTRY.add(_module.NAME, Experiment(_module.NAME, _module.TITLE, _module.run))
 
