@@ -47,3 +47,12 @@ def test_missing_data_gives_the_training_commands_message(
     assert (
         text.split("Fashion-MNIST not found")[1] == train_text.split("Fashion-MNIST not found")[1]
     )
+
+
+def test_the_shipped_privacy_config_is_a_valid_bench_config() -> None:
+    from splitinfer.experiments.config import bench_config
+
+    path = Path(__file__).resolve().parents[2] / "configs" / "privacy-fmnist.yaml"
+    cfg = bench_config(path=path)  # an unknown key would raise BadInput
+    assert cfg.privacy.ulhaq_cuts == ["stage1", "stage3"]
+    assert cfg.privacy.edge_noise == [0.1, 0.3] and len(cfg.privacy.bundles) == 2
