@@ -70,6 +70,13 @@ class WeightsMismatch(WeightsUnavailable):
         self.mismatched = list(mismatched)
 
 
+class NoEdgeExport(SplitInferError):
+    """A bundle's edge half (or whole network) cannot be offered to a browser: no ONNX export,
+    or a codec the page's JavaScript coder does not implement."""
+
+    code = "no_edge_export"
+
+
 class UnknownCutPoint(SplitInferError):
     """A cut name that is not one of the model's valid cut points."""
 

@@ -36,7 +36,7 @@ from splitinfer.bundle import Bundle
 from splitinfer.cloud.auth import check_bearer
 from splitinfer.cloud.dataplane import DataPlane
 from splitinfer.cloud.monitor import Monitor
-from splitinfer.errors import BadInput, SplitInferError
+from splitinfer.errors import BadInput, NoEdgeExport, SplitInferError
 from splitinfer.ui import STATIC
 
 log = logging.getLogger("splitinfer.cloud")
@@ -44,12 +44,6 @@ COOKIE = "splitinfer_token"
 MAX_TEST_IMAGES = 1000
 _TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm",
           ".css": "text/css", ".html": "text/html; charset=utf-8"}  # fmt: skip
-
-
-class NoEdgeExport(SplitInferError):
-    """The bundle's edge half (or whole network) cannot be exported to ONNX."""
-
-    code = "no_edge_export"
 
 
 def token_of(request: Request) -> str | None:

@@ -46,6 +46,7 @@ GRPC_STATUS: Mapping[str, str] = MappingProxyType(
         "unauthenticated": "UNAUTHENTICATED",
         "unknown_bundle": "NOT_FOUND",
         "payload_too_large": "RESOURCE_EXHAUSTED",
+        "no_edge_export": "FAILED_PRECONDITION",
         "headers_too_large": "RESOURCE_EXHAUSTED",
         "overloaded": "UNAVAILABLE",
         "deadline_exceeded": "DEADLINE_EXCEEDED",
