@@ -36,7 +36,7 @@ def test_edge_onnx_is_exported_once_and_tagged_with_the_fingerprint(bundle: Bund
     import onnxruntime as ort
     import torch
 
-    from splitinfer.train.data import synthetic
+    from splitinfer.data import synthetic
 
     with running(bundle) as (url, _, _):
         path = f"{url}/v1/bundles/{bundle.spec.id}/edge.onnx"

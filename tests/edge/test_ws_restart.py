@@ -21,9 +21,9 @@ from splitinfer.bundle import Bundle
 from splitinfer.cloud import DataPlane
 from splitinfer.cloud.server import DrainingServer, make_server, reuse_port_socket
 from splitinfer.cloud.settings import ServeSettings
+from splitinfer.data import synthetic
 from splitinfer.edge import EdgeRunner
 from splitinfer.protocol import Result
-from splitinfer.train.data import synthetic
 from tests.cloud.conftest import CODEC, build
 from tests.cloud.helpers import CAP, TOKEN
 

@@ -31,7 +31,7 @@ def random_case(rng: random.Random, n: int, levels: int) -> dict[str, Any]:
 
 def bundle_cases(count: int) -> dict[str, Any]:
     """The default bundle's features for ``count`` synthetic images, symbols and frames."""
-    from splitinfer.train.data import synthetic
+    from splitinfer.data import synthetic
 
     b = Bundle.load(default_bundle_path())
     images = synthetic(count, seed=9)[0]

@@ -44,7 +44,7 @@ def _missing() -> str | None:
     if not vendor_ready():
         return "onnxruntime-web is not installed in splitinfer/ui/static/vendor (make web)"
     try:
-        from splitinfer.train.data import fmnist_root
+        from splitinfer.data import fmnist_root
 
         fmnist_root()
     except Exception as err:
@@ -91,7 +91,7 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def python_edge(bundle: Bundle) -> dict[str, Any]:
     """What the Python edge makes of the same images: payloads, split and full predictions."""
-    from splitinfer.train.data import load_fashion_mnist
+    from splitinfer.data import load_fashion_mnist
 
     images, labels = load_fashion_mnist("test")
     images, labels = images[:N], labels[:N]

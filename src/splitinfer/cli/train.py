@@ -70,6 +70,18 @@ def open_data(
     return streamed
 
 
+# Options `train backbone` and `train units` share: one definition, one help text.
+DATA_OPT = typer.Option(None, help=DATA_HELP)
+IMAGE_SIZE_OPT = typer.Option(
+    None, min=8, help="square input side (default: the weights' crop, else the model's)"
+)
+MEAN_OPT = typer.Option(None, help="input mean per channel, e.g. 0.485,0.456,0.406")
+STD_OPT = typer.Option(None, help="input std per channel, e.g. 0.229,0.224,0.225")
+DEVICE_OPT = typer.Option("auto", help="auto | cpu | cuda | cuda:N")
+AMP_OPT = typer.Option(True, help="bf16 autocast on CUDA (no effect on CPU)")
+WORKERS_OPT = typer.Option(2, min=0, help="DataLoader worker processes (streamed data)")
+
+
 def load_recipe(path: Path) -> dict[str, dict[str, Any]]:
     """A recipe file's command sections (``yaml.safe_load``), with option names as keys."""
     import yaml
@@ -131,15 +143,13 @@ def register(app: Any, console: Console) -> None:
         weights: str = typer.Option(
             None, help="start from: a .safetensors / state-dict file, or torchvision:ENUM_NAME"
         ),
-        data: str = typer.Option(None, help=DATA_HELP),
-        image_size: int = typer.Option(
-            None, min=8, help="square input side (default: the weights' crop, else the model's)"
-        ),
-        mean: str = typer.Option(None, help="input mean per channel, e.g. 0.485,0.456,0.406"),
-        std: str = typer.Option(None, help="input std per channel, e.g. 0.229,0.224,0.225"),
-        device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N"),
-        amp: bool = typer.Option(True, help="bf16 autocast on CUDA (no effect on CPU)"),
-        workers: int = typer.Option(2, min=0, help="DataLoader worker processes (streamed data)"),
+        data: str = DATA_OPT,
+        image_size: int = IMAGE_SIZE_OPT,
+        mean: str = MEAN_OPT,
+        std: str = STD_OPT,
+        device: str = DEVICE_OPT,
+        amp: bool = AMP_OPT,
+        workers: int = WORKERS_OPT,
         out: Path = typer.Option(Path("runs/backbone"), help="output folder"),
         epochs: int = typer.Option(8, min=1, help="training epochs"),
         batch_size: int = typer.Option(128, min=1, help="images per step (per process)"),
@@ -238,15 +248,13 @@ def register_units(train_app: Any, console: Console) -> None:
         model: str = typer.Option(
             "fmnist_resnet10", help="zoo, torchvision or timm:NAME model the weights belong to"
         ),
-        data: str = typer.Option(None, help=DATA_HELP),
-        image_size: int = typer.Option(
-            None, min=8, help="square input side (default: the weights' crop, else the model's)"
-        ),
-        mean: str = typer.Option(None, help="input mean per channel, e.g. 0.485,0.456,0.406"),
-        std: str = typer.Option(None, help="input std per channel, e.g. 0.229,0.224,0.225"),
-        device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N"),
-        amp: bool = typer.Option(True, help="bf16 autocast on CUDA (no effect on CPU)"),
-        workers: int = typer.Option(2, min=0, help="DataLoader worker processes (streamed data)"),
+        data: str = DATA_OPT,
+        image_size: int = IMAGE_SIZE_OPT,
+        mean: str = MEAN_OPT,
+        std: str = STD_OPT,
+        device: str = DEVICE_OPT,
+        amp: bool = AMP_OPT,
+        workers: int = WORKERS_OPT,
         cut: str = typer.Option(..., help="cut point (see `splitinfer profile MODEL`)"),
         channels: int = typer.Option(2, min=1, help="channels after the reduction unit"),
         stride: int = typer.Option(1, min=1, help="spatial reduction of the unit"),

@@ -75,8 +75,8 @@ def serving(bundle: Bundle) -> Iterator[tuple[int, int]]:
 
 def test_images(n: int) -> torch.Tensor:
     """The first ``n`` Fashion-MNIST test images (synthetic ones without the data set)."""
+    from splitinfer.data import load_fashion_mnist, synthetic
     from splitinfer.errors import BadInput
-    from splitinfer.train.data import load_fashion_mnist, synthetic
 
     try:
         return load_fashion_mnist("test")[0][:n]
