@@ -8,6 +8,10 @@ the bytes leave at exactly ``rate`` after the first ``burst`` bytes.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from splitinfer.net.trace import Capacity
 
 
 class TokenBucket:
@@ -45,3 +49,34 @@ class TokenBucket:
             tokens = 0.0
         self._tokens, self._at = tokens, t
         return t
+
+
+class TraceBucket:
+    """A token bucket whose rate follows a trace's capacity curve ``C(t)``.
+
+    ``origin`` is the loop time at which the trace starts. The link's position ``P`` is
+    the capacity used so far; capacity left unused while idle is kept up to ``burst``
+    bytes (``P >= C(now) - burst``), as in :class:`TokenBucket`, so with a constant
+    curve both give the same release times. A chunk leaves at ``C⁻¹(P)``: during a
+    drop-out (rate 0) it waits for the rate to come back.
+    """
+
+    def __init__(self, capacity: Capacity, burst: int, origin: float) -> None:
+        self.capacity = capacity
+        self.burst = float(burst)
+        self.origin = origin
+        self._used = capacity.bytes_by(0.0) - self.burst
+        self._at = origin
+
+    @property
+    def busy_until(self) -> float:
+        """Release time of the last chunk booked."""
+        return self._at
+
+    def release_time(self, nbytes: int, now: float) -> float:
+        """Book ``nbytes`` that arrived at ``now``; return when they leave the bucket."""
+        t = now - self.origin
+        self._used = max(self._used, self.capacity.bytes_by(t) - self.burst) + nbytes
+        release = max(now, self._at, self.origin + self.capacity.time_for(self._used))
+        self._at = release
+        return release

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import socket
 import struct
 
@@ -19,6 +20,7 @@ from splitinfer.net.direction import Direction
 from splitinfer.net.settings import LinkSettings
 from splitinfer.net.stats import ConnectionStats
 from splitinfer.net.timing import TimerLateness
+from splitinfer.net.trace import LinkTrace
 
 log = logging.getLogger("splitinfer.net")
 
@@ -32,10 +34,14 @@ async def proxy_connection(
     *,
     connect_timeout_s: float,
     lateness: TimerLateness | None = None,
+    schedule: LinkTrace | None = None,
+    origin: float = 0.0,
+    rng: random.Random | None = None,
 ) -> None:
     """Proxy one accepted client connection to ``upstream`` through the emulated link.
 
-    Returns when the connection is over; the caller closes ``client_w``.
+    With a ``schedule`` both directions follow it, on a clock that starts at loop time
+    ``origin``. Returns when the connection is over; the caller closes ``client_w``.
     """
     try:
         up_r, up_w = await asyncio.wait_for(asyncio.open_connection(*upstream), connect_timeout_s)
@@ -44,8 +50,23 @@ async def proxy_connection(
         log.warning("conn %d: %s; closing the client connection", stats.id, stats.error)
         return
     s, delay = settings, settings.one_way_delay_s
-    up = Direction(client_r, up_w, s.up_bytes_per_s, s.burst_bytes, delay, stats.up, lateness)
-    down = Direction(up_r, client_w, s.down_bytes_per_s, s.burst_bytes, delay, stats.down, lateness)
+    if schedule is None:
+        up = Direction(client_r, up_w, s.up_bytes_per_s, s.burst_bytes, delay, stats.up, lateness)
+        down = Direction(
+            up_r, client_w, s.down_bytes_per_s, s.burst_bytes, delay, stats.down, lateness
+        )
+    else:
+        delay = max(schedule.up.rtt_ms.max, schedule.down.rtt_ms.max) / 2000.0
+        pairs = (
+            (client_r, up_w, stats.up, schedule.up),
+            (up_r, client_w, stats.down, schedule.down),
+        )
+        up, down = (
+            Direction(
+                r, w, 1.0, s.burst_bytes, delay, st, lateness, schedule=x, origin=origin, rng=rng
+            )
+            for r, w, st, x in pairs
+        )
     tasks = {asyncio.ensure_future(d.run()): d for d in (up, down)}
     try:
         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)

@@ -21,3 +21,12 @@ class ShaperError(SplitInferError):
     """The link shaper could not start (address in use, not permitted) or stopped abnormally."""
 
     code = "link_shaper_error"
+
+
+class BadTrace(BadInput):
+    """A link trace file that is empty, malformed, has negative rates or goes back in time.
+
+    The message names the file and the line, e.g. ``traces/x.csv line 4: ...``.
+    """
+
+    code = "bad_trace"

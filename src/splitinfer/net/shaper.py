@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import signal
 import threading
 import time
@@ -67,8 +68,19 @@ class LinkShaper:
         *,
         name: str = "custom",
         connect_timeout_s: float = 5.0,
+        loss: float = 0.0,
+        trace: str | None = None,
+        down_trace: str | None = None,
+        seed: int | None = None,
     ) -> None:
-        self.settings = LinkSettings(up_mbps, down_mbps, rtt_ms, burst_bytes, name)
+        self.settings = LinkSettings(
+            up_mbps, down_mbps, rtt_ms, burst_bytes, name, loss, trace, down_trace
+        )
+        #: The schedule followed (a trace, or fixed rates with loss); None: fixed, no loss.
+        self.schedule = self.settings.schedule()  # reads the trace: BadTrace now, not later
+        self._rng = random.Random(seed)
+        self._origin: float | None = None
+        self._started_wall: float | None = None
         self.listen = parse_address(listen)
         self.upstream = parse_address(upstream)
         if not isinstance(connect_timeout_s, int | float) or not connect_timeout_s > 0:
@@ -86,13 +98,14 @@ class LinkShaper:
     @classmethod
     def from_settings(
         cls, settings: LinkSettings, listen: Address | str, upstream: Address | str,
-        *, connect_timeout_s: float = 5.0,
+        *, connect_timeout_s: float = 5.0, seed: int | None = None,
     ) -> LinkShaper:  # fmt: skip
-        """A shaper for already-validated :class:`LinkSettings`."""
+        """A shaper for already-validated :class:`LinkSettings` (``seed``: the loss model's)."""
         s = settings
         return cls(
             listen, upstream, s.up_mbps, s.down_mbps, s.rtt_ms, s.burst_bytes,
-            name=s.name, connect_timeout_s=connect_timeout_s,
+            name=s.name, connect_timeout_s=connect_timeout_s, loss=s.loss, trace=s.trace,
+            down_trace=s.down_trace, seed=seed,
         )  # fmt: skip
 
     @classmethod
@@ -107,13 +120,21 @@ class LinkShaper:
         rtt_ms: float | None = None,
         burst_bytes: int = DEFAULT_BURST_BYTES,
         connect_timeout_s: float = 5.0,
+        loss: float = 0.0,
+        trace: str | None = None,
+        down_trace: str | None = None,
+        seed: int | None = None,
     ) -> LinkShaper:
         """A shaper for a link profile of :mod:`splitinfer.plan.profiles` (``"4g"``,
-        ``"wifi"``, ``"custom:up=2,down=10,rtt=80"``), with optional overrides."""
+        ``"wifi"``, ``"custom:up=2,down=10,rtt=80"``), with optional overrides; a
+        ``trace`` file (CSV, or Mahimahi for the uplink) makes the link follow it."""
         settings = LinkSettings.from_profile(
-            profile, up_mbps=up_mbps, down_mbps=down_mbps, rtt_ms=rtt_ms, burst_bytes=burst_bytes
+            profile, up_mbps=up_mbps, down_mbps=down_mbps, rtt_ms=rtt_ms, burst_bytes=burst_bytes,
+            loss=loss, trace=trace, down_trace=down_trace,
+        )  # fmt: skip
+        return cls.from_settings(
+            settings, listen, upstream, connect_timeout_s=connect_timeout_s, seed=seed
         )
-        return cls.from_settings(settings, listen, upstream, connect_timeout_s=connect_timeout_s)
 
     # --- state ----------------------------------------------------------------------------
 
@@ -132,6 +153,12 @@ class LinkShaper:
         """
         with self._stats_lock:
             return sorted([*self._closed, *self._open.values()], key=lambda c: c.id)
+
+    def trace_time(self) -> float | None:
+        """Seconds since the trace clock started (at :meth:`start`); None before."""
+        if self._started_wall is None:
+            return None
+        return time.time() - self._started_wall
 
     def describe(self) -> str:
         """Settings and addresses in one line."""
@@ -153,6 +180,8 @@ class LinkShaper:
                 "is the port in use? (port 0 picks a free one)"
             ) from None
         self._address = self._server.sockets[0].getsockname()[:2]
+        self._origin = asyncio.get_running_loop().time()
+        self._started_wall = time.time()
         log.info("link %s", self.describe())
 
     async def stop(self) -> None:
@@ -166,6 +195,7 @@ class LinkShaper:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await server.wait_closed()
         self._address = None
+        self._origin = self._started_wall = None
 
     async def __aenter__(self) -> LinkShaper:
         await self.start()
@@ -261,6 +291,7 @@ class LinkShaper:
             await proxy_connection(
                 reader, writer, self.upstream, self.settings, stats,
                 connect_timeout_s=self.connect_timeout_s, lateness=self._lateness,
+                schedule=self.schedule, origin=self._origin or 0.0, rng=self._rng,
             )  # fmt: skip
         except asyncio.CancelledError:
             # stop() cancels the connection tasks; not re-raised, because asyncio's stream

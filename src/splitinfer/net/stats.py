@@ -12,6 +12,7 @@ class DirectionStats:
     read: int = 0
     delivered: int = 0
     eof: bool = False  # the source half-closed and the EOF was passed on
+    resent: int = 0  # bytes booked again by the loss model (lost segments sent again)
 
 
 @dataclass
