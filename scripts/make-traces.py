@@ -127,7 +127,7 @@ def main() -> int:
             path.write_text(text)
             print(f"wrote {path.relative_to(OUT.parent)} ({len(text.splitlines())} lines)")
     if stale:
-        print(f"out of date: {', '.join(stale)}; run python scripts/make-traces.py", file=sys.stderr)
+        print(f"out of date: {', '.join(stale)}; run scripts/make-traces.py", file=sys.stderr)
         return 1
     return 0
 

@@ -10,12 +10,13 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from splitinfer.cli import build_app
-from splitinfer.net import BadAddress, BadLinkSettings
+from splitinfer.net import BadAddress, BadLinkSettings, BadTrace
 from tests.net.servers import echo, serve
 
 pytestmark = pytest.mark.integration  # starts servers, subprocesses or heavy tools
@@ -78,4 +79,20 @@ def test_link_help_lists_the_overrides() -> None:
     result = CliRunner().invoke(build_app(), ["link", "--help"])
     assert result.exit_code == 0
     for option in ("--profile", "--listen", "--upstream", "--up", "--down", "--rtt"):
+        assert option in result.output
+
+
+def test_link_bad_trace_names_the_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("t_s,up_mbps,down_mbps,rtt_ms,loss\n0,1,1,10,0\n3,-1,2,10,0\n")
+    result = CliRunner().invoke(
+        build_app(), ["link", "--upstream", "127.0.0.1:1", "--trace", str(bad)]
+    )
+    assert isinstance(result.exception, BadTrace)
+    assert "bad.csv line 3: up_mbps must be >= 0" in result.exception.message
+
+
+def test_link_help_lists_the_trace_options() -> None:
+    result = CliRunner().invoke(build_app(), ["link", "--help"])
+    for option in ("--trace", "--down-trace", "--loss", "--seed"):
         assert option in result.output

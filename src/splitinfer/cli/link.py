@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -25,9 +26,17 @@ def settings_table(shaper: Any) -> Table:
 
     table.add_row("listen", format_address(shaper.address))
     table.add_row("upstream", format_address(shaper.upstream))
-    table.add_row("up (client -> upstream)", rate(s.up_mbps))
-    table.add_row("down (upstream -> client)", rate(s.down_mbps))
-    table.add_row("RTT", f"{s.rtt_ms:g} ms ({s.rtt_ms / 2:g} ms each way)")
+    trace = shaper.schedule if s.trace is not None else None
+    if trace is not None:
+        table.add_row("trace", trace.describe())
+    csv = trace is not None and trace.format == "csv"
+    up = f"follows {s.trace}" if s.trace else rate(s.up_mbps)
+    down = f"follows {s.down_trace}" if s.down_trace else rate(s.down_mbps)
+    table.add_row("up (client -> upstream)", "from the trace" if csv else up)
+    table.add_row("down (upstream -> client)", "from the trace" if csv else down)
+    if not csv:
+        table.add_row("RTT", f"{s.rtt_ms:g} ms ({s.rtt_ms / 2:g} ms each way)")
+        table.add_row("loss", f"{s.loss:g} per 1500 B segment (costs a resend and one RTT)")
     table.add_row("burst", f"{s.burst_bytes} B")
     return table
 
@@ -46,9 +55,26 @@ def register(app: Any, console: Console) -> None:
         down: float = typer.Option(None, "--down", help="override the downlink rate (Mbps)"),
         rtt: float = typer.Option(None, "--rtt", help="override the round-trip time (ms)"),
         burst: int = typer.Option(None, "--burst", help="token-bucket depth (bytes)"),
+        loss: float = typer.Option(
+            0.0,
+            "--loss",
+            help="probability a 1500 B segment is lost: it costs a resend and "
+            "one RTT (docs/link-emulator.md); a CSV trace sets its own",
+        ),
+        trace: Path = typer.Option(
+            None,
+            "--trace",
+            help="follow a trace: CSV t_s,up_mbps,down_mbps,rtt_ms,loss "
+            "(holds its last row), or Mahimahi (ms per 1500 B delivery, loops) for the uplink",
+        ),
+        down_trace: Path = typer.Option(
+            None, "--down-trace", help="Mahimahi trace for the downlink (with a Mahimahi --trace)"
+        ),
+        seed: int = typer.Option(None, "--seed", help="seed of the loss model (default: random)"),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="log every connection"),
     ) -> None:
-        """Emulate a link between clients and a server: bandwidth each way and RTT, for real."""
+        """Emulate a link between clients and a server: bandwidth each way and RTT, for real;
+        fixed, or following a --trace file."""
         from splitinfer.net import DEFAULT_BURST_BYTES, LinkShaper
 
         logging.basicConfig(
@@ -57,7 +83,9 @@ def register(app: Any, console: Console) -> None:
         )
         shaper = LinkShaper.from_profile(
             profile, listen, upstream, up_mbps=up, down_mbps=down, rtt_ms=rtt,
-            burst_bytes=DEFAULT_BURST_BYTES if burst is None else burst,
+            burst_bytes=DEFAULT_BURST_BYTES if burst is None else burst, loss=loss,
+            trace=None if trace is None else str(trace),
+            down_trace=None if down_trace is None else str(down_trace), seed=seed,
         )  # fmt: skip
 
         def started() -> None:

@@ -113,7 +113,9 @@ def fallback_cause(summary: Any) -> str:
 
 
 @contextlib.contextmanager
-def _via_link(server: str | None, profile: str | None) -> Iterator[str | None]:
+def _via_link(
+    server: str | None, profile: str | None, trace: Path | None = None
+) -> Iterator[str | None]:
     """The URL to use: the server itself, or an in-process link emulator in front of it."""
     if server is None or profile is None:
         yield server
@@ -125,7 +127,10 @@ def _via_link(server: str | None, profile: str | None) -> Iterator[str | None]:
     port = parts.port or _DEFAULT_PORT.get(parts.scheme)
     if port is None:
         raise BadInput(f"--server {server!r} needs a port to put the emulated link in front")
-    shaper = LinkShaper.from_profile(profile, "127.0.0.1:0", f"{parts.hostname}:{port}")
+    shaper = LinkShaper.from_profile(
+        profile, "127.0.0.1:0", f"{parts.hostname}:{port}",
+        trace=None if trace is None else str(trace),
+    )  # fmt: skip
     with shaper.running() as local:
         yield f"{parts.scheme}://127.0.0.1:{local}"
 
@@ -173,6 +178,12 @@ def register(app: Any, console: Console) -> None:
         emulate: bool = typer.Option(
             True, help="put an emulated --link in front of the server (else: decide only)"
         ),
+        trace: Path = typer.Option(
+            None,
+            "--trace",
+            help="the emulated --link follows this trace file (CSV or "
+            "Mahimahi uplink; see `splitinfer link --help` and traces/README.md)",
+        ),
         device: str = typer.Option("host", help="device profile for --mode auto"),
         repeats: int = typer.Option(
             20, min=1, help="--mode auto: timed runs per half when profiling the bundle here"
@@ -211,6 +222,11 @@ def register(app: Any, console: Console) -> None:
             raise BadInput(f"--mode must be one of {', '.join(RUN_MODES)}, got {mode!r}")
         if mode in ("split", "cloud-only") and server is None:
             raise BadInput(f"--mode {mode} needs --server URL (see `splitinfer serve`)")
+        if trace is not None and (link is None or not emulate or server is None):
+            raise BadInput(
+                "--trace shapes the emulated link: give --server and --link PROFILE too (its "
+                "RTT and downlink apply beside a Mahimahi trace; a CSV trace sets all)"
+            )
         if mode == "auto" and link is None:
             raise BadInput("--mode auto needs --link 3g|4g|wifi|custom:up=..,down=..,rtt=..")
         url = server_url(server, transport)
@@ -223,7 +239,7 @@ def register(app: Any, console: Console) -> None:
         x, y, source = _images(images, b, limit)
         verify: bool | Path = ca_cert if ca_cert is not None else True
         with (
-            _via_link(url, link if emulate else None) as via,
+            _via_link(url, link if emulate else None, trace) as via,
             EdgeRunner(b, via, token=token, retries=retries, timeout_s=timeout_s,
                        fallback=fallback == "allow", verify=verify, engine=engine) as runner,
         ):  # fmt: skip
@@ -260,6 +276,7 @@ def register(app: Any, console: Console) -> None:
         data = {
             **summary.to_json(), "bundle": b.spec.id, "server": server, "transport": family,
             "engine": runner.engine_name, "stream": stream, "link": link,
+            "trace": None if trace is None else str(trace),
             "link_emulated": bool(link and emulate and url), "device": device,
             "source": source,
         }  # fmt: skip

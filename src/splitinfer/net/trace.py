@@ -184,7 +184,7 @@ class LinkTrace:
 
     def describe(self) -> str:
         how = "loops" if self.format == "mahimahi" else "holds its last row"
-        return f"trace {self.source} ({self.format}, {self.duration_s:g} s, then {how})"
+        return f"{self.source} ({self.format}, {self.duration_s:g} s, then {how})"
 
 
 # --- parsing --------------------------------------------------------------------------
