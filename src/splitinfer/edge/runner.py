@@ -44,6 +44,7 @@ import torch
 
 from splitinfer import wire
 from splitinfer.bundle import Bundle
+from splitinfer.edge.estimate import LinkEstimate, LinkEstimator
 from splitinfer.edge.transport import (
     CloudRefused,
     CloudUnavailable,
@@ -125,6 +126,10 @@ class EdgeResult:
     transport: str = "local"  # "http", "grpc", or "local" (nothing sent)
     planned: str | None = None  # mode "auto": the mode the planner chose
     predicted_ms: float | None = None  # mode "auto": its modeled latency
+    # the runner's link estimate after this result (splitinfer.edge.estimate), passive
+    est_up_mbps: float | None = None  # uplink throughput; None until it can be told
+    est_rtt_ms: float | None = None
+    est_basis: str = "none"  # fit | rtt-held | latency-only | none
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -157,6 +162,7 @@ class EdgeRunner:
         fallback: bool = True,
         verify: Verify = True,
         engine: str | EdgeEngine = "torch",
+        estimator: LinkEstimator | None = None,
     ) -> None:
         if retries < 0 or not timeout_s > 0:
             raise BadInput("retries must be >= 0 and timeout_s > 0")
@@ -166,6 +172,8 @@ class EdgeRunner:
         self.engine = load_engine(bundle, engine)
         self.engine_name = engine if isinstance(engine, str) else type(engine).__name__
         self.decision: Decision | None = None
+        #: Passive uplink/RTT estimate, fed by every answered (non-streamed) request.
+        self.estimator = estimator or LinkEstimator()
         self._next_id = 0
         self._owns_transport = isinstance(server, str)
         self.transport: Transport | None = (
@@ -179,6 +187,11 @@ class EdgeRunner:
     @property
     def url(self) -> str | None:
         return self.transport.url if self.transport is not None else None
+
+    @property
+    def link_estimate(self) -> LinkEstimate:
+        """The link as this runner's own exchanges show it (see :mod:`.estimate`)."""
+        return self.estimator.estimate
 
     @property
     def modes(self) -> tuple[Mode, ...]:
@@ -323,6 +336,8 @@ class EdgeRunner:
     def _mark(self, result: EdgeResult, mode: str) -> EdgeResult:
         if mode == "auto" and self.decision is not None:
             result.planned, result.predicted_ms = self.decision.mode, self.decision.predicted_ms
+        est = self.estimator.estimate
+        result.est_up_mbps, result.est_rtt_ms, result.est_basis = est.up_mbps, est.rtt_ms, est.basis
         return result
 
     def _mobile(self, images: torch.Tensor, request_id: int) -> EdgeResult:
@@ -389,18 +404,23 @@ class EdgeRunner:
 
     def _answered(
         self, reply: Reply, request_id: int, mode: Mode, bytes_up: int, attempts: int,
-        errors: list[str],
+        errors: list[str], observe: bool = True,
     ) -> EdgeResult:  # fmt: skip
+        """The result of an answered request; ``observe``: feed the link estimator (not
+        for streamed requests, whose times overlap)."""
         if reply.request_id != request_id:
             raise CloudRefused(
                 "OK", "bad_reply", f"answer for request {reply.request_id}, sent {request_id}"
             )
-        return EdgeResult(
+        result = EdgeResult(
             request_id, mode, reply.class_id, reply.class_name,
             network_ms=max(reply.elapsed_ms - reply.server_ms, 0.0), server_ms=reply.server_ms,
             bytes_up=bytes_up, bytes_down=reply.bytes_down, attempts=attempts, errors=errors,
             transport=cast(Transport, self.transport).name,
         )  # fmt: skip
+        if observe:
+            self.estimator.observe(bytes_up, result.network_ms)
+        return result
 
     def _give_up(self, images: torch.Tensor, request_id: int, errors: list[str]) -> EdgeResult:
         """After the last failed attempt: mobile-only (recorded), or CloudUnavailable."""
@@ -463,7 +483,7 @@ class EdgeRunner:
 
     def _streamed(self, job: _Pending, request_id: int, reply: Reply) -> EdgeResult:
         result = self._answered(
-            reply, request_id, "split", len(job.frame), job.attempts, job.errors
+            reply, request_id, "split", len(job.frame), job.attempts, job.errors, observe=False
         )
         result.head_ms, result.encode_ms = job.head_ms, job.encode_ms
         result.total_ms = job.head_ms + job.encode_ms + reply.elapsed_ms

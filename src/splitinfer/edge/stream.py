@@ -35,6 +35,7 @@ class StreamSummary:
     duplicates: int = 0  # results for an id already counted (never expected; never counted)
     started: float = field(default_factory=time.perf_counter)
     decision: dict[str, Any] | None = None
+    link_estimate: dict[str, Any] | None = None  # the runner's passive estimate at the end
     _ids: set[int] = field(default_factory=set, repr=False)
 
     def add(self, result: EdgeResult, label: int | None) -> None:
@@ -86,6 +87,7 @@ class StreamSummary:
             **{f"{k}_p50": self._stat(k) for k in STAGES},
             "measured": True,
             "decision": self.decision,
+            "link_estimate": self.link_estimate,
         }
 
 
@@ -106,6 +108,7 @@ def run_stream(
         summary.add(result, int(labels[i]) if labels is not None else None)
         if progress:
             progress(summary)
+    summary.link_estimate = runner.link_estimate.to_json()
     return summary
 
 

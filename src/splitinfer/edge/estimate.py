@@ -1,0 +1,136 @@
+"""Passive link estimation: uplink throughput and RTT from the runner's own exchanges.
+
+No probes and no transport: :class:`LinkEstimator` is fed, per answered request, the
+bytes sent and the network time (wall time of the exchange minus the time the server
+reports for itself), and fits the model ``network = rtt + bytes_up / up_rate``::
+
+    (bytes_up, network_ms) per request ─► window (last N) ─► robust fit ─► EWMA ─► estimate
+
+- **Robust fit** over the window. Where the sizes in the window differ (by
+  ``min_spread`` or more, e.g. split frames beside cloud-only images, or frames whose
+  entropy-coded size varies), a Theil-Sen fit: the slope (seconds per byte) is the
+  median of the slopes between pairs of requests, the RTT the median of what is left of
+  each request's time. Where they do not, the two cannot be told apart from timings
+  alone: the RTT is held at its last fitted value (or the ``rtt_ms`` prior) and each
+  request's throughput is ``bytes / (network - rtt)``, the median taken over the window.
+  Without either, only the RTT is estimated (the median network time, transfer
+  neglected) and the throughput is unknown (``None``).
+- **EWMA** (weight ``alpha``) of the fitted values smooths what the window hands on.
+
+Medians ignore a single outlier (a request delayed by a retransmission or a GC pause)
+entirely while the window holds at least three requests, so one outlier never moves the
+estimate by more than the spread of the others. After a step change the window's median
+flips after ``window // 2 + 1`` requests and the EWMA closes the rest geometrically
+(``(1 - alpha)`` per request): with the defaults (window 5, alpha 0.5) the estimate is
+within 10% of the new rate 7 requests after a 4x step of the rate when request sizes are
+equal, and 9 after a 4x step of the rate with the RTT stepping too when sizes vary
+(the pairwise fit needs a clear majority of new requests; tests/edge/test_estimate.py).
+
+Not modelled: the downlink (the answer's bytes are counted in the RTT), protocol bytes
+beyond the payload (headers: they fall into the RTT, or lower the throughput slightly
+when sizes are constant), and streamed requests (their times overlap; not fed).
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from splitinfer.errors import BadInput
+
+#: Network time below this (ms) is treated as this, so a throughput sample stays finite.
+MIN_TRANSFER_MS = 0.05
+
+
+@dataclass(frozen=True)
+class LinkEstimate:
+    """The estimator's view of the link after ``samples`` requests.
+
+    ``basis``: ``"fit"`` (RTT and rate fitted from requests of different sizes),
+    ``"rtt-held"`` (equal sizes: the rate from the last known RTT), ``"latency-only"``
+    (RTT from the network times, rate unknown) or ``"none"`` (no request answered yet).
+    """
+
+    up_mbps: float | None
+    rtt_ms: float | None
+    samples: int
+    basis: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "up_mbps": None if self.up_mbps is None else round(self.up_mbps, 4),
+            "rtt_ms": None if self.rtt_ms is None else round(self.rtt_ms, 3),
+            "samples": self.samples,
+            "basis": self.basis,
+        }
+
+
+class LinkEstimator:
+    """EWMA over a windowed robust fit of ``network_ms = rtt + bytes_up / rate``."""
+
+    def __init__(
+        self,
+        window: int = 5,
+        alpha: float = 0.5,
+        *,
+        min_spread: float = 1.5,
+        rtt_ms: float | None = None,
+        up_mbps: float | None = None,
+    ) -> None:
+        if window < 3 or not 0 < alpha <= 1 or not min_spread > 1:
+            raise BadInput("window must be >= 3, alpha in (0, 1], min_spread > 1")
+        for name, prior in (("rtt_ms", rtt_ms), ("up_mbps", up_mbps)):
+            if prior is not None and not prior >= 0:
+                raise BadInput(f"the {name} prior must be >= 0, got {prior}")
+        self.window, self.alpha, self.min_spread = window, alpha, min_spread
+        self._seen: deque[tuple[int, float]] = deque(maxlen=window)
+        self._rtt_ms, self._bps = rtt_ms, None if up_mbps is None else up_mbps * 1e6
+        self._known_rtt = rtt_ms  # the last fitted (or prior) RTT, for equal-size windows
+        self._samples = 0
+        self._basis = "none"
+
+    @property
+    def estimate(self) -> LinkEstimate:
+        mbps = None if self._bps is None else self._bps / 1e6
+        return LinkEstimate(mbps, self._rtt_ms, self._samples, self._basis)
+
+    def observe(self, bytes_up: int, network_ms: float) -> LinkEstimate:
+        """Add one answered request: its payload bytes and its network time (ms)."""
+        if bytes_up < 0 or not network_ms >= 0:
+            raise BadInput(f"bytes_up and network_ms must be >= 0, got {bytes_up}, {network_ms}")
+        self._seen.append((int(bytes_up), float(network_ms)))
+        self._samples += 1
+        rtt, bps, self._basis = self._fit()
+        if rtt is not None:
+            self._rtt_ms = rtt if self._rtt_ms is None else self._ewma(self._rtt_ms, rtt)
+        if bps is not None:
+            self._bps = bps if self._bps is None else self._ewma(self._bps, bps)
+        return self.estimate
+
+    def _ewma(self, old: float, new: float) -> float:
+        return old + self.alpha * (new - old)
+
+    def _fit(self) -> tuple[float | None, float | None, str]:
+        """(RTT ms, uplink bit/s, basis) of the window, each None when not identified."""
+        seen = list(self._seen)
+        slopes = [
+            (n2 - n1) / (b2 - b1)
+            for (b1, n1), (b2, n2) in itertools.combinations(seen, 2)
+            if min(b1, b2) > 0 and max(b1, b2) >= self.min_spread * min(b1, b2)
+        ]
+        if len(slopes) >= 3:
+            ms_per_byte = statistics.median(slopes)
+            if ms_per_byte > 0:
+                rtt = max(statistics.median(n - ms_per_byte * b for b, n in seen), 0.0)
+                self._known_rtt = rtt
+                return rtt, 8e3 / ms_per_byte, "fit"
+        if self._known_rtt is not None:
+            rtt = self._known_rtt
+            rates = [
+                8e3 * b / max(n - rtt, MIN_TRANSFER_MS) for b, n in seen if b > 0
+            ]  # bit/s of each request's transfer
+            return rtt, statistics.median(rates) if rates else None, "rtt-held"
+        return statistics.median(n for _, n in seen), None, "latency-only"

@@ -1,0 +1,114 @@
+"""The passive link estimator: converges after a step within a stated number of requests,
+ignores a single outlier, separates RTT from rate when sizes vary, and feeds results."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from splitinfer.edge.estimate import LinkEstimator
+from splitinfer.errors import BadInput
+
+#: The stated convergence: within 10% of the new value this many requests after a step
+#: of up to 4x, with the defaults (window 5, alpha 0.5). Equal sizes (RTT known): the
+#: median flips after 3 requests, the EWMA closes the rest in 4 more. Varying sizes with
+#: the RTT stepping too: the pairwise fit needs a clear majority of new requests, 9.
+CONVERGE_HELD = 7
+CONVERGE_FIT = 9
+
+
+def network_ms(nbytes: int, mbps: float, rtt_ms: float) -> float:
+    return rtt_ms + 8e3 * nbytes / (mbps * 1e6)
+
+
+def feed(est: LinkEstimator, n: int, mbps: float, rtt: float, sizes: list[int]) -> None:
+    for i in range(n):
+        b = sizes[i % len(sizes)]
+        est.observe(b, network_ms(b, mbps, rtt))
+
+
+@pytest.mark.parametrize(("before", "after"), [(0.8, 0.2), (0.2, 0.8), (6.0, 1.5)])
+def test_rate_converges_after_a_step_with_equal_sizes(before: float, after: float) -> None:
+    est = LinkEstimator(rtt_ms=70.0)  # equal sizes: the RTT is known, the rate estimated
+    feed(est, 10, before, 70.0, [20_000])
+    assert est.estimate.up_mbps == pytest.approx(before, rel=0.01)
+    feed(est, CONVERGE_HELD, after, 70.0, [20_000])
+    assert est.estimate.up_mbps == pytest.approx(after, rel=0.10)
+    assert est.estimate.basis == "rtt-held"
+
+
+@pytest.mark.parametrize(("before", "after"), [(1.0, 4.0), (4.0, 1.0)])
+def test_rate_and_rtt_converge_when_sizes_vary(before: float, after: float) -> None:
+    sizes = [2_000, 30_000, 9_000, 60_000, 15_000]  # frames and images of the same link
+    est = LinkEstimator()
+    feed(est, 10, before, 40.0, sizes)
+    e = est.estimate
+    assert e.basis == "fit"
+    assert e.up_mbps == pytest.approx(before, rel=0.01)
+    assert e.rtt_ms == pytest.approx(40.0, rel=0.01)
+    feed(est, CONVERGE_FIT, after, 100.0, sizes)  # the rate and the RTT both step
+    e = est.estimate
+    assert e.up_mbps == pytest.approx(after, rel=0.10)
+    assert e.rtt_ms == pytest.approx(100.0, rel=0.10)
+
+
+def test_a_single_outlier_does_not_move_the_estimate() -> None:
+    rng = random.Random(4)
+    est = LinkEstimator(rtt_ms=70.0)
+    for _ in range(20):  # 1 Mbps with 2% timing noise
+        est.observe(20_000, network_ms(20_000, 1.0, 70.0) * rng.uniform(0.99, 1.01))
+    steady = est.estimate.up_mbps
+    assert steady == pytest.approx(1.0, rel=0.05)
+    est.observe(20_000, 5_000.0)  # one request 20x slow (a retransmission timeout, a pause)
+    assert est.estimate.up_mbps == pytest.approx(steady, rel=0.05)
+    est.observe(20_000, 0.01)  # and one impossibly fast
+    assert est.estimate.up_mbps == pytest.approx(steady, rel=0.05)
+    # a plain EWMA at the same weight would have halved: the median is what holds it
+    naive = steady + 0.5 * (8e3 * 20_000 / (5_000.0 - 70.0) / 1e6 - steady)
+    assert naive < 0.6 * steady
+
+
+def test_without_a_prior_or_size_spread_only_the_rtt_is_estimated() -> None:
+    est = LinkEstimator()
+    assert est.estimate.basis == "none" and est.estimate.rtt_ms is None
+    feed(est, 6, 2.0, 50.0, [1_000])
+    e = est.estimate
+    assert e.basis == "latency-only" and e.up_mbps is None
+    assert e.rtt_ms == pytest.approx(network_ms(1_000, 2.0, 50.0))
+    feed(est, 6, 2.0, 50.0, [1_000, 20_000])  # sizes now vary: both are fitted
+    assert est.estimate.basis == "fit"
+    assert est.estimate.up_mbps == pytest.approx(2.0, rel=0.05)
+
+
+def test_after_a_fit_equal_sizes_hold_the_fitted_rtt() -> None:
+    est = LinkEstimator()
+    feed(est, 10, 2.0, 50.0, [1_000, 20_000, 5_000])
+    feed(est, 10, 1.0, 50.0, [20_000])
+    e = est.estimate
+    assert e.basis == "rtt-held"
+    # the last fit saw a window of both rates, so the held RTT is off by a few ms
+    assert e.rtt_ms == pytest.approx(50.0, rel=0.10)
+    assert e.up_mbps == pytest.approx(1.0, rel=0.10)
+
+
+@pytest.mark.parametrize("kwargs", [{"window": 2}, {"alpha": 0.0}, {"alpha": 1.5},
+                                    {"min_spread": 1.0}, {"rtt_ms": -1.0}])  # fmt: skip
+def test_bad_settings(kwargs: dict[str, float]) -> None:
+    with pytest.raises(BadInput):
+        LinkEstimator(**kwargs)  # type: ignore[arg-type]
+
+
+def test_bad_observations() -> None:
+    with pytest.raises(BadInput):
+        LinkEstimator().observe(-1, 10.0)
+    with pytest.raises(BadInput):
+        LinkEstimator().observe(10, float("nan"))
+
+
+def test_json() -> None:
+    est = LinkEstimator(rtt_ms=10.0)
+    est.observe(10_000, 90.0)
+    assert est.estimate.to_json() == {
+        "up_mbps": 1.0, "rtt_ms": 10.0, "samples": 1, "basis": "rtt-held",
+    }  # fmt: skip

@@ -1,0 +1,96 @@
+"""The runner feeds its link estimator from its own exchanges and stamps every result.
+
+A scripted transport answers at once with the elapsed time a link of known rate and RTT
+would take (no sockets, no sleeping), so the estimates can be checked exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+import torch
+
+from splitinfer import wire
+from splitinfer.bundle import Bundle
+from splitinfer.data import synthetic
+from splitinfer.edge import EdgeRunner, Reply
+from splitinfer.edge.estimate import LinkEstimator
+from splitinfer.edge.stream import run_stream
+from splitinfer.edge.transport import Answers
+from tests.cloud.conftest import CODEC, build
+
+
+class ScriptedLink:
+    """A transport whose answers take ``rtt + bytes / rate`` (plus the server's 2 ms)."""
+
+    name, url, sends_images = "http", "http://scripted", True
+
+    def __init__(self, mbps: float, rtt_ms: float) -> None:
+        self.mbps, self.rtt_ms = mbps, rtt_ms
+
+    def _reply(self, request_id: int, nbytes: int) -> Reply:
+        elapsed = self.rtt_ms + 8e3 * nbytes / (self.mbps * 1e6) + 2.0
+        return Reply(request_id, 0, "zero", 2.0, elapsed, 60)
+
+    def infer_frame(self, bundle_id: str, frame: bytes) -> Reply:
+        return self._reply(wire.decode_frame(frame)[0].request_id, len(frame))
+
+    def infer_image(self, bundle_id: str, image: bytes, request_id: int) -> Reply:
+        return self._reply(request_id, len(image))
+
+    def stream(self, bundle_id: str, frames: Sequence[tuple[int, bytes]]) -> Answers:
+        for request_id, frame in frames:
+            yield request_id, self._reply(request_id, len(frame))
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def bundle() -> Bundle:
+    return build("edge-test", CODEC)
+
+
+@pytest.fixture(scope="module")
+def images() -> torch.Tensor:
+    return synthetic(12, seed=5)[0]
+
+
+def test_results_carry_the_estimate(bundle: Bundle, images: torch.Tensor) -> None:
+    link = ScriptedLink(mbps=0.5, rtt_ms=80.0)
+    runner = EdgeRunner(bundle, link, estimator=LinkEstimator(rtt_ms=80.0))  # type: ignore[arg-type]
+    first = runner.infer(images[0], "mobile-only")
+    assert (first.est_up_mbps, first.est_rtt_ms, first.est_basis) == (None, 80.0, "none")
+    results = [runner.infer(images[i], "split") for i in range(8)]
+    last = results[-1]
+    assert last.est_basis == "rtt-held"
+    assert last.est_up_mbps == pytest.approx(0.5, rel=0.01)
+    assert last.to_json()["est_up_mbps"] == last.est_up_mbps
+    assert runner.link_estimate.samples == 8
+
+
+def test_mixed_modes_separate_rtt_and_rate(bundle: Bundle, images: torch.Tensor) -> None:
+    """Split frames and cloud-only images differ in size: both RTT and rate are fitted."""
+    runner = EdgeRunner(bundle, ScriptedLink(mbps=2.0, rtt_ms=40.0))  # type: ignore[arg-type]
+    sizes = set()
+    for i in range(12):
+        r = runner.infer(images[i], "split" if i % 2 else "cloud-only")
+        sizes.add(r.bytes_up)
+    est = runner.link_estimate
+    if max(sizes) < 1.5 * min(sizes):
+        pytest.skip(f"frames and images of this bundle are too alike in size: {sizes}")
+    assert est.basis == "fit"
+    assert est.up_mbps == pytest.approx(2.0, rel=0.02)
+    assert est.rtt_ms == pytest.approx(40.0, abs=0.5)
+
+
+def test_streamed_requests_are_not_fed_and_the_summary_has_it(
+    bundle: Bundle, images: torch.Tensor
+) -> None:
+    runner = EdgeRunner(bundle, ScriptedLink(mbps=1.0, rtt_ms=30.0))  # type: ignore[arg-type]
+    summary = run_stream(runner, images, None, "split", stream=True)
+    assert runner.link_estimate.samples == 0
+    assert summary.to_json()["link_estimate"] == runner.link_estimate.to_json()
+    summary = run_stream(runner, images[:4], None, "split")
+    assert summary.to_json()["link_estimate"]["samples"] == 4
