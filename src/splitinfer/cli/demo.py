@@ -105,6 +105,12 @@ def register(app: Any, console: Console) -> None:
         ui: bool = typer.Option(
             False, "--ui", help="serve the live monitor (/ui/) while the demo runs; print its URL"
         ),
+        trace: Path = typer.Option(
+            None,
+            "--trace",
+            help="every link follows this trace: Mahimahi (uplink; each "
+            "profile's RTT and downlink) or CSV (one link); see traces/README.md",
+        ),
     ) -> None:
         """Cloud-only vs split vs mobile-only over emulated links, through the real server.
 
@@ -126,7 +132,7 @@ def register(app: Any, console: Console) -> None:
         chosen = tuple(s.strip() for s in links.split(",") if s.strip()) if links else None
         argv = ["splitinfer", "demo"]
         for flag, value in (("--images", images), ("--links", links), ("--out", out),
-                            ("--bundle", bundle)):  # fmt: skip
+                            ("--bundle", bundle), ("--trace", trace)):  # fmt: skip
             if value is not None:
                 argv += [flag, str(value)]
         argv += [
@@ -137,6 +143,7 @@ def register(app: Any, console: Console) -> None:
         given: dict[str, Any] = {
             "bundle": bundle, "device": device, "parallel_links": not sequential,
             "command": shlex.join(argv), "ui": ui,
+            "trace": None if trace is None else str(trace),
         }  # fmt: skip
         if images is not None:
             given["images"] = images

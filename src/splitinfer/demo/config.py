@@ -56,6 +56,10 @@ class DemoConfig:
     server_start_timeout_s: float = 120.0
     command: str = "splitinfer demo"
     ui: bool = False  # serve the monitor (/ui/) and the edge page (/edge/) while it runs
+    #: every link follows this trace file (splitinfer.net.trace): a Mahimahi uplink trace
+    #: beside each profile's RTT and downlink, or a CSV trace (then one link only); the
+    #: planner still models each profile's fixed rates
+    trace: str | None = None
 
     @classmethod
     def quick(cls, **overrides: Any) -> DemoConfig:
@@ -75,6 +79,12 @@ class DemoConfig:
             raise BadInput(f"each link once, please: got {', '.join(self.links)}")
         if self.accuracy_images is not None and not 1 <= self.accuracy_images <= 10000:
             raise BadInput(f"accuracy_images must be in 1..10000, got {self.accuracy_images}")
+        csv_trace = self.trace is not None and str(self.trace).lower().endswith(".csv")
+        if csv_trace and len(self.links) > 1:
+            raise BadInput(
+                "a CSV trace sets the whole link (rates, RTT, loss): give one link, "
+                f"not {', '.join(self.links)}"
+            )
         if self.warmup < 0 or self.torch_threads < 1 or self.max_devices_per_link < 1:
             raise BadInput("torch_threads and max_devices_per_link must be >= 1, warmup >= 0")
 

@@ -250,7 +250,7 @@ def measure_link(
     s = shapers[""].settings
     info = {
         "name": s.name, "up_mbps": s.up_mbps, "down_mbps": s.down_mbps, "rtt_ms": s.rtt_ms,
-        "burst_bytes": s.burst_bytes,
+        "burst_bytes": s.burst_bytes, "trace": s.trace, "loss": s.loss,
     }  # fmt: skip
     return LinkRun(
         s.name, info, {m: samples[m] for m in MODES}, time.perf_counter() - t0,

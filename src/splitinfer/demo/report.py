@@ -147,6 +147,11 @@ def markdown_report(r: DemoResults, files: Sequence[str]) -> str:
             f"{s['rtt_ms']:g} ms, token-bucket burst {s['burst_bytes']} B; measured in "
             f"{lr.seconds:.1f} s by {s.get('devices', 1)} emulated device(s), each with its "
             "own emulator, sharing the images"
+            + (
+                f"; the link followed trace {s['trace']} (the planner models the fixed rates above)"
+                if s.get("trace")
+                else ""
+            )
         )
     lines += [
         f"- {c.images} test images per link (+{c.warmup} warm-up per path); each image goes "

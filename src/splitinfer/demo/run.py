@@ -119,8 +119,11 @@ def run_demo(
     machine = _machine()
     clock = _Clock(tell)
     links = [
-        LinkSettings.from_profile(name, burst_bytes=config.burst_bytes) for name in config.links
+        LinkSettings.from_profile(name, burst_bytes=config.burst_bytes, trace=config.trace)
+        for name in config.links
     ]
+    for settings in links:
+        settings.schedule()  # a bad trace fails here, naming its line, before any start-up
     with clock.phase("load"):
         bundle, x, y = _load_inputs(config)
     n = config.images

@@ -87,15 +87,18 @@ def quick_sweep(sweep_config: Path, out: Path, test_images: int = 200) -> dict[s
 
 
 def run_end_to_end(
-    images: int, links: list[str], quick: bool, bundle: Path | None, out: Path
-) -> dict[str, Any]:
-    """``splitinfer.demo.run_demo`` on ``links`` with ``images`` test images per link."""
+    images: int, links: list[str], quick: bool, bundle: Path | None, out: Path,
+    trace: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """``splitinfer.demo.run_demo`` on ``links`` with ``images`` test images per link;
+    ``trace``: every link follows that trace file."""
     try:
         from splitinfer.demo import DemoConfig, run_demo, write_run
     except ImportError as err:
         raise NotAvailable(f"the demo API is not available ({err})") from None
     extra: dict[str, Any] = {"images": images, "links": tuple(links), "bundle": bundle,
-                             "command": "splitinfer bench (end-to-end)"}  # fmt: skip
+                             "command": "splitinfer bench (end-to-end)",
+                             "trace": trace}  # fmt: skip
     config = DemoConfig.quick(**extra) if quick else DemoConfig(**extra)
     results = run_demo(config, log_dir=out)
     write_run(results, out)

@@ -80,6 +80,7 @@ class EndToEndConfig:
     images: int = 200
     links: list[str] = field(default_factory=lambda: ["3g", "4g", "wifi"])
     from_json: str = ""  # a `splitinfer demo` results.json to present instead of running it
+    trace: str = ""  # every link follows this trace file ("" = fixed rates); see traces/
 
 
 @dataclass

@@ -46,7 +46,9 @@ def run(cfg: BenchConfig, out_dir: Path) -> dict[str, Any]:
     else:
         bundle = resolve(cfg.subjects.bundle) if cfg.subjects.bundle else default_bundle_path()
         try:
-            got = run_end_to_end(c.images, c.links, cfg.quick, bundle, out_dir / "demo")
+            got = run_end_to_end(
+                c.images, c.links, cfg.quick, bundle, out_dir / "demo", c.trace or None
+            )
         except NotAvailable as err:
             return res.skip(f"not available: {err}; run `splitinfer demo` when it exists")
     rows = [_row(r) for r in got["rows"]]

@@ -133,9 +133,12 @@ class LinkSettings:
 
 
 def _name(profile: str, overridden: bool, trace: str | None) -> str:
-    if trace is not None:
-        return f"trace:{str(trace).replace(chr(92), '/').rsplit('/', 1)[-1]}"
-    return f"{profile}+overrides" if overridden else profile
+    base = f"{profile}+overrides" if overridden else profile
+    if trace is None:
+        return base
+    file = str(trace).replace("\\", "/").rsplit("/", 1)[-1]
+    # a CSV trace sets everything; beside a Mahimahi one the profile gives RTT (and down)
+    return f"trace:{file}" if file.lower().endswith(".csv") else f"{base}+trace:{file}"
 
 
 def _is_number(value: object) -> bool:
