@@ -24,6 +24,11 @@ server stays unreachable the runner falls back to mobile-only (``fell_back=True`
 failures in ``errors``). A result is never dropped silently: every image gives a
 result or a raised :class:`~splitinfer.errors.SplitInferError`.
 
+Every answered (non-streamed) request also feeds a passive link estimate
+(:mod:`splitinfer.edge.estimate`): uplink throughput and RTT, from the bytes sent and the
+network time; each result carries it (``est_up_mbps``, ``est_rtt_ms``, ``est_basis``) and
+:attr:`EdgeRunner.link_estimate` holds the latest (docs/link-estimation.md).
+
 The edge half runs on an :class:`EdgeEngine` (``engine="torch"``: the bundle's own
 PyTorch edge half; ``"onnx"``: :class:`splitinfer.edge.onnx.OnnxEdgeEngine`; or any
 object with ``features(images_u8) -> Tensor``). Mobile-only runs the whole network in
