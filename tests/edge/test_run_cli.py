@@ -21,6 +21,7 @@ from splitinfer.errors import BadInput
 from tests.cloud.conftest import CODEC, build
 from tests.edge.helpers import TOKEN, Servers, serving
 
+COMMUTE = str(Path(__file__).resolve().parents[2] / "traces" / "commute.csv")
 pytestmark = pytest.mark.integration  # starts servers, subprocesses or heavy tools
 
 
@@ -77,6 +78,7 @@ def run(tmp_path: Path, folder: Path, *args: str) -> dict[str, Any]:
         ("grpc", "split", ("--stream",)),
         ("http", "split", ("--link", "wifi")),
         ("grpc", "split", ("--link", "wifi", "--stream")),
+        ("http", "cloud-only", ("--link", "4g", "--trace", COMMUTE)),
     ],
 )
 def test_run_streams_images_and_writes_a_summary(
@@ -92,6 +94,10 @@ def test_run_streams_images_and_writes_a_summary(
     assert 0 <= data["accuracy"] <= 1 and data["ran"] == {mode: 8}
     if "wifi" in extra:  # the emulated link adds its RTT to every request
         assert data["link_emulated"] and data["latency_ms_p50"] >= 20.0
+    if "--trace" in extra:  # the commute trace starts on Wi-Fi: RTT 18-22 ms
+        assert data["trace"] == COMMUTE and data["latency_ms_p50"] >= 17.0
+    estimate = data["link_estimate"]  # streamed requests are not fed to the estimator
+    assert estimate["samples"] == (0 if "--stream" in extra else 8)
 
 
 @needs_fmnist
@@ -159,6 +165,7 @@ def test_the_onnx_engine_from_the_command_line(
         ["--server", "http://127.0.0.1:1", "--transport", "grpc"],
         ["--server", "grpc://127.0.0.1:1", "--mode", "cloud-only"],
         ["--mode", "mobile-only", "--images", "/nonexistent"],
+        ["--server", "http://127.0.0.1:1", "--trace", COMMUTE],  # a trace needs --link
     ],
 )
 def test_usage_errors_are_typed(folder: Path, args: list[str]) -> None:
