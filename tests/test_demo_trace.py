@@ -37,5 +37,5 @@ def test_a_csv_trace_takes_one_link() -> None:
 def test_a_bad_trace_fails_before_start_up(tmp_path: Path) -> None:
     bad = tmp_path / "bad.trace"
     bad.write_text("10\n5\n")
-    with pytest.raises(BadTrace, match="bad.trace line 2"):
+    with pytest.raises(BadTrace, match=r"bad\.trace line 2"):
         run_demo(DemoConfig.quick(trace=str(bad)))
