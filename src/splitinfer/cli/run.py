@@ -267,8 +267,8 @@ def register(app: Any, console: Console) -> None:
         x, y, source = _images(images, b, limit)
         verify: bool | Path = ca_cert if ca_cert is not None else True
         with (
+            _via_link(url, link if emulate else None, trace) as via,  # its threads: host speed
             _emulated(device if emulate_device else "host", b, console) as emu,
-            _via_link(url, link if emulate else None, trace) as via,
             EdgeRunner(b, via, token=token, retries=retries, timeout_s=timeout_s,
                        fallback=fallback == "allow", verify=verify, engine=engine,
                        device=emu) as runner,

@@ -198,7 +198,8 @@ def measure_link(
     has its own runner (one keep-alive connection through its emulator, opened during
     warm-up in path order), so the emulators' per-connection counters give each path's
     bytes on the wire. No retries and no fallback: a failed request raises.
-    ``device``: a :class:`splitinfer.device.DeviceEmulation` the edge's work runs under.
+    ``device``: a :class:`splitinfer.device.DeviceEmulation` the edge's work runs under
+    (the emulators' threads start outside it).
     """
     from splitinfer.edge import EdgeRunner
     from splitinfer.net import LinkSettings, LinkShaper
@@ -210,7 +211,8 @@ def measure_link(
     paths = [*MODES, *([LOOPBACK + m for m in MODES] if calibrate else [])]
     t0 = time.perf_counter()
     with contextlib.ExitStack() as stack:
-        ports = {k: stack.enter_context(sh.running()) for k, sh in shapers.items()}
+        with device.outside() if device is not None else contextlib.nullcontext():
+            ports = {k: stack.enter_context(sh.running()) for k, sh in shapers.items()}
         runners = {}
         for p in paths:
             prefix, mode = _split_path(p)

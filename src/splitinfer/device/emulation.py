@@ -6,9 +6,14 @@
         ─► Quota (quota.py) ─► cgroup (cgroup.py) ─► with emulation.slowed(): edge work
 
 The edge's compute (head and framing, the whole network in mobile-only, the PNG in
-cloud-only) runs inside :meth:`DeviceEmulation.slowed`, which moves the calling thread
-into the group for the call. Where there is no cgroup (not Linux, not root), the run goes
-on at host speed and every output says so (``emulated: false`` and the reason).
+cloud-only) runs inside :meth:`DeviceEmulation.slowed`. The first call moves the calling
+thread into the group and it STAYS there until :meth:`DeviceEmulation.close`: moving a
+task between cgroups takes the kernel milliseconds (and a thread joining a throttled
+group waits there), far more than a small model's head, so joining per call would
+measure the move, not the device. Threads that thread starts afterwards inherit the
+group; start a link emulator before the first call, or inside
+:meth:`DeviceEmulation.outside`. Where there is no cgroup (not Linux, not root), the run
+goes on at host speed and every output says so (``emulated: false`` and the reason).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from splitinfer.device.cgroup import CgroupUnavailable, CpuGroup, detect, open_group
@@ -36,6 +42,7 @@ class DeviceEmulation:
     reason: str = ""  # why it is not emulated ("" when it is)
     cgroup_version: int | None = None  # set when emulated; kept after close, for the labels
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _joined: dict[int, Path] = field(default_factory=dict, repr=False)  # tid -> group left
 
     def __post_init__(self) -> None:
         if self.group is not None:
@@ -74,24 +81,43 @@ class DeviceEmulation:
 
     @contextlib.contextmanager
     def slowed(self) -> Iterator[None]:
-        """Run the body at the device's speed (a no-op when not emulated)."""
-        group = self.group
-        if group is None:
-            yield
-            return
+        """Run the body at the device's speed (a no-op when not emulated); the calling
+        thread joins the group on its first call and stays in it (see the module)."""
+        self.enter()
+        yield
+
+    def enter(self) -> None:
+        """Move the calling thread into the group, unless it is there already."""
         tid = threading.get_native_id()
-        back_to = group.join(tid)
+        with self._lock:
+            if self.group is not None and tid not in self._joined:
+                self._joined[tid] = self.group.join(tid)
+
+    @contextlib.contextmanager
+    def outside(self) -> Iterator[None]:
+        """Run the block, and the threads it starts (a link emulator), at host speed."""
+        tid = threading.get_native_id()
+        with self._lock:
+            back_to = self._joined.pop(tid, None)
+            if back_to is not None and self.group is not None:
+                self.group.leave(tid, back_to)
         try:
             yield
         finally:
-            group.leave(tid, back_to)
+            if back_to is not None:
+                self.enter()
 
     def close(self) -> None:
-        """Remove the cgroup (safe to call twice)."""
+        """Move the threads back and remove the cgroup (safe to call twice)."""
         with self._lock:
             group, self.group = self.group, None
-        if group is not None:
-            group.remove()
+            joined, self._joined = self._joined, {}
+        if group is None:
+            return
+        for tid, back_to in joined.items():
+            with contextlib.suppress(OSError):  # a thread that has exited (ESRCH)
+                group.leave(tid, back_to)
+        group.remove()
 
     def __enter__(self) -> DeviceEmulation:
         return self
