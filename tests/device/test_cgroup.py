@@ -114,3 +114,46 @@ def _dead_pid() -> int:
     while Path(f"/proc/{pid}").exists() or pid == os.getpid():
         pid -= 1
     return pid
+
+
+def _tasks(emulation: DeviceEmulation) -> set[str]:
+    assert emulation.group is not None
+    return set((emulation.group.path / _members(emulation.group.controller)).read_text().split())
+
+
+def _started_thread_tid(target_started: list[int], stop: threading.Event) -> threading.Thread:
+    def run() -> None:
+        target_started.append(threading.get_native_id())
+        stop.wait(5)
+
+    t = threading.Thread(target=run)
+    t.start()
+    while not target_started:
+        time.sleep(0.001)
+    return t
+
+
+def test_the_edge_thread_stays_in_and_threads_started_outside_stay_out() -> None:
+    controller = _controller()
+    if controller.version != 1:
+        pytest.skip("cgroup v2 moves whole processes: no thread-level membership to check")
+    stop = threading.Event()
+    with DeviceEmulation.start("test:speed=0.5") as emulation:
+        me = str(threading.get_native_id())
+        with emulation.slowed():
+            pass
+        assert me in _tasks(emulation)  # joined once, and stays after the block
+        inside: list[int] = []
+        t_in = _started_thread_tid(inside, stop)  # inherits the group
+        outside: list[int] = []
+        with emulation.outside():
+            assert me not in _tasks(emulation)
+            t_out = _started_thread_tid(outside, stop)  # e.g. a link emulator
+        assert me in _tasks(emulation)
+        members = _tasks(emulation)
+        assert str(inside[0]) in members and str(outside[0]) not in members
+        stop.set()
+        t_in.join()
+        t_out.join()
+        path = emulation.group.path if emulation.group is not None else None
+    assert path is not None and not path.exists()  # closed: the thread moved back, group gone

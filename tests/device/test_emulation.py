@@ -73,3 +73,16 @@ def test_the_runner_runs_the_devices_work_inside_slowed() -> None:
         assert spy.blocks == 1
         runner._frame(image[None], 0)  # the split path's device work: head + frame
         assert spy.blocks == 2
+
+
+def test_a_demo_link_run_keeps_its_device_label_through_json_and_merge() -> None:
+    from splitinfer.demo.results import LinkRun
+
+    label = {"profile": "phone", "emulated": True, "note": "device phone: emulated"}
+    run = LinkRun("wifi", {"name": "wifi"}, {}, 1.0, {}, label)
+    back = LinkRun.from_json(run.to_json())
+    assert back.device_emulation == label
+    assert LinkRun.merge([back, back]).device_emulation == label
+    old = run.to_json()
+    del old["device_emulation"]  # results written before device emulation existed
+    assert LinkRun.from_json(old).device_emulation is None

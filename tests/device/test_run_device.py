@@ -68,3 +68,13 @@ def test_run_with_an_unknown_device_lists_the_valid_ones(
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "unknown_profile" in err and "known: host, jetson-tx2, phone" in err
+
+
+def test_bench_with_an_unknown_device_fails_before_running(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--only", "end-to-end", "--device", "x", "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "known: host, jetson-tx2, phone" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
