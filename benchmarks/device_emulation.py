@@ -13,7 +13,10 @@ measured time is the mean wall time per call, the join into the group included (
 joining a throttled group waits there); the profile's prediction is the planner's, FLOPs /
 the profile's GFLOP/s. Target: measured / predicted within 15% (0.85..1.15). A second
 ratio isolates the cgroup from the FLOP model: measured / (this thread's CPU ms per call
-at host speed / the share).
+at host speed / the share). Each cell runs twice: open loop (the probe's share) and
+calibrated (as ``run --device`` does: one feedback step on the whole network, so for the
+whole network that row shows how well the correction holds, and the edge half is the
+independent check).
 
 A quota limits CPU time per period, so the figure to compare is the mean over many calls
 (a single call shorter than a period may run on the period's unused budget). One torch
@@ -93,18 +96,21 @@ def measure(budget_s: float) -> list[dict[str, Any]]:
     for name, head, full, x in subjects():
         parts = (("head", head), ("full", full))
         flops = {part: count_flops(fn, x) for part, fn in parts}
-        for spec in PROFILES:
+        for spec, calibrated in [(p, c) for p in PROFILES for c in (False, True)]:
             probe = lambda f=full, x=x: host_gflops(f, x, 1.0)  # noqa: E731
             with DeviceEmulation.start(spec, probe) as emu:
-                print(f"{name}: {emu.describe()}", flush=True)
                 if not emu.emulated or emu.quota is None:
+                    print(f"{name}: {emu.describe()}", flush=True)
                     rows.append({"subject": name, "device": spec, "emulated": False,
                                  "note": emu.describe()})  # fmt: skip
                     continue
                 # this thread's CPU ms per call at host speed, before it joins the group
                 host = {part: cpu_ms(fn, x, budget_s / 4, 5) for part, fn in parts}
+                gflops = emu.profile.gflops or 0.0
+                if calibrated:  # as `run --device` does: one step on the whole network
+                    emu.calibrate(full, x, flops["full"] / (gflops * 1e6), 1.0)
+                print(f"{name}: {emu.describe()}", flush=True)
                 for part, fn in parts:
-                    gflops = emu.profile.gflops or 0.0
                     predicted = flops[part] / (gflops * 1e6)
                     calls = calls_for(predicted, budget_s)
                     host_ms = host[part]
@@ -114,15 +120,17 @@ def measure(budget_s: float) -> list[dict[str, Any]]:
                     quota_ratio = measured * emu.quota.effective / host_ms
                     rows.append({
                         "subject": name, "device": spec, "part": part, "emulated": True,
+                        "calibrated": calibrated, "calibration": emu.calibration,
                         "flops": flops[part], "host_gflops": emu.host_gflops,
                         "quota": emu.quota.to_json() if emu.quota else None, "calls": calls,
                         "measured_ms": measured, "predicted_ms": predicted, "ratio": ratio,
                         "host_ms": host_ms, "quota_ratio": quota_ratio,
                         "within_target": abs(ratio - 1) <= TARGET,
                     })  # fmt: skip
-                    print(f"  {part:4s} measured {measured:8.2f} ms  predicted {predicted:8.2f}"
-                          f" ms  ratio {ratio:.3f}  (host {host_ms:.2f} ms: vs host/share "
-                          f"{quota_ratio:.3f}; {calls} calls)", flush=True)  # fmt: skip
+                    how = "calibrated" if calibrated else "open loop"
+                    print(f"  {how:10s} {part:4s} measured {measured:8.2f} ms  predicted "
+                          f"{predicted:8.2f} ms  ratio {ratio:.3f}  (host {host_ms:.2f} ms: vs "
+                          f"host/share {quota_ratio:.3f}; {calls} calls)", flush=True)  # fmt: skip
     return rows
 
 

@@ -157,3 +157,22 @@ def test_the_edge_thread_stays_in_and_threads_started_outside_stay_out() -> None
         t_out.join()
         path = emulation.group.path if emulation.group is not None else None
     assert path is not None and not path.exists()  # closed: the thread moved back, group gone
+
+
+def test_calibration_retunes_the_quota_and_labels_it() -> None:
+    _controller()
+    work = 200_000
+
+    def busy(n: int) -> int:
+        return sum(range(n))
+
+    with DeviceEmulation.start("test:speed=0.5") as emulation:
+        before = emulation.quota
+        assert before is not None
+        emulation.calibrate(busy, work, target_ms=1e-3, seconds=0.05)  # asks for far faster
+        after, c = emulation.quota, emulation.calibration
+        assert after is not None and c is not None and c["calls"] >= 3
+        assert after.effective > before.effective  # more CPU for a device that ran slow
+        assert c["share_before"] == before.effective and c["share_after"] == after.effective
+        assert "calibrated from" in emulation.describe()
+        assert emulation.to_json()["calibration"] == c

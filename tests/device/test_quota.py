@@ -8,6 +8,7 @@ from splitinfer.device.quota import (
     DEFAULT_PERIOD_US,
     MAX_PERIOD_US,
     MIN_QUOTA_US,
+    corrected_share,
     quota_for,
     share_for,
 )
@@ -85,3 +86,22 @@ def test_an_unknown_device_lists_the_valid_ones() -> None:
 def test_a_malformed_device_spec_is_a_bad_input(spec: str) -> None:
     with pytest.raises(BadProfileSpec):
         device(spec)
+
+
+@pytest.mark.parametrize(
+    ("measured", "target", "after"),
+    [(10.0, 10.0, 0.2), (12.0, 10.0, 0.24), (8.0, 10.0, 0.16), (100.0, 10.0, 0.4),
+     (1.0, 10.0, 0.1)],
+)  # fmt: skip
+def test_one_calibration_step_scales_the_share_within_a_factor_of_two(
+    measured: float, target: float, after: float
+) -> None:
+    assert corrected_share(0.2, measured, target) == pytest.approx(after)
+
+
+@pytest.mark.parametrize(("share", "measured", "target"), [(0, 1, 1), (0.2, 0, 1), (0.2, 1, -1)])
+def test_calibration_refuses_non_positive_inputs(
+    share: float, measured: float, target: float
+) -> None:
+    with pytest.raises(BadInput):
+        corrected_share(share, measured, target)

@@ -20,13 +20,20 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from splitinfer.device.cgroup import CgroupUnavailable, CpuGroup, detect, open_group
-from splitinfer.device.quota import DEFAULT_PERIOD_US, Quota, quota_for, share_for
+from splitinfer.device.quota import (
+    DEFAULT_PERIOD_US,
+    Quota,
+    corrected_share,
+    quota_for,
+    share_for,
+)
 from splitinfer.plan import DeviceProfile
 from splitinfer.plan import device as device_profile
 
@@ -41,6 +48,7 @@ class DeviceEmulation:
     group: CpuGroup | None = None
     reason: str = ""  # why it is not emulated ("" when it is)
     cgroup_version: int | None = None  # set when emulated; kept after close, for the labels
+    calibration: dict[str, float] | None = None  # the feedback step, when one was taken
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _joined: dict[int, Path] = field(default_factory=dict, repr=False)  # tid -> group left
 
@@ -107,6 +115,35 @@ class DeviceEmulation:
             if back_to is not None:
                 self.enter()
 
+    def calibrate(
+        self, fn: Callable[[Any], Any], x: Any, target_ms: float, seconds: float = 0.5,
+        min_calls: int = 3,
+    ) -> None:  # fmt: skip
+        """One feedback step: time ``fn(x)`` under the quota (mean wall ms per call, back to
+        back, after one warm-up call) and scale the share by measured / ``target_ms``, so
+        what the probe could not see (other load, a throttled thread's cold caches) is
+        paid for. The calling thread joins the group (and stays)."""
+        import torch
+
+        if self.group is None or self.quota is None or self.quota.capped:
+            return
+        with torch.inference_mode(), self.slowed():
+            fn(x)
+            calls, start = 0, time.perf_counter()
+            while calls < min_calls or time.perf_counter() - start < seconds:
+                fn(x)
+                calls += 1
+            measured = (time.perf_counter() - start) * 1e3 / calls
+        before = self.quota
+        share = corrected_share(before.effective, measured, target_ms)
+        after = quota_for(share, before.period_us)
+        self.group.limit(after)
+        self.quota = after
+        self.calibration = {
+            "calls": calls, "measured_ms": measured, "target_ms": target_ms,
+            "share_before": before.effective, "share_after": after.effective,
+        }  # fmt: skip
+
     def close(self) -> None:
         """Move the threads back and remove the cgroup (safe to call twice)."""
         with self._lock:
@@ -134,7 +171,15 @@ class DeviceEmulation:
                 "on one thread, measured)"
             )
         if self.cgroup_version is not None and self.quota is not None:
-            return f"{what}: emulated by a cgroup v{self.cgroup_version} {self.quota.describe()}"
+            how = "without a limit" if self.quota.capped else "with a"
+            line = f"{what}: in a cgroup v{self.cgroup_version} {how} {self.quota.describe()}"
+            c = self.calibration
+            if c is not None:
+                line += (
+                    f", calibrated from {100 * c['share_before']:.1f}% ({c['measured_ms']:.2f} "
+                    f"ms per call under the quota, {c['target_ms']:.2f} ms wanted)"
+                )
+            return line
         return f"{what}: NOT emulated, {self.reason}"
 
     def to_json(self) -> dict[str, Any]:
@@ -147,20 +192,34 @@ class DeviceEmulation:
             "emulated": self.emulated,
             "cgroup_version": self.cgroup_version,
             "quota": self.quota.to_json() if self.quota is not None else None,
+            "calibration": self.calibration,
             "edge_threads": 1,
             "note": self.describe(),
         }
 
 
-def for_bundle(spec: str | DeviceProfile, bundle: Any, seconds: float = 0.5) -> DeviceEmulation:
+def for_bundle(
+    spec: str | DeviceProfile, bundle: Any, seconds: float = 0.5, calibrate: bool = True
+) -> DeviceEmulation:
     """:meth:`DeviceEmulation.start` with the host measured on ``bundle``'s whole network
-    (:meth:`Bundle.unsplit`, the planner's host rate), on one random image; run it on the
-    thread (and with the torch thread count) the edge will use."""
+    (:meth:`Bundle.unsplit`, the planner's host rate), on one random image, then (gflops
+    profiles, ``calibrate``) one :meth:`~DeviceEmulation.calibrate` step on that network
+    against the profile's time for it, FLOPs / GFLOP/s. Run it on the thread (and with the
+    torch thread count) the edge will use: that thread stays in the group."""
     import torch
 
-    from splitinfer.device.probe import host_gflops
+    from splitinfer.device.probe import count_flops, host_gflops
 
     g = torch.Generator().manual_seed(0)
     shape = (1, *bundle.spec.input_shape)
     x = bundle.spec.preprocess(torch.randint(0, 256, shape, generator=g, dtype=torch.uint8))
-    return DeviceEmulation.start(spec, lambda: host_gflops(bundle.unsplit, x, seconds))
+    emulation = DeviceEmulation.start(spec, lambda: host_gflops(bundle.unsplit, x, seconds))
+    gflops = emulation.profile.gflops
+    if calibrate and emulation.emulated and gflops:
+        try:
+            target_ms = count_flops(bundle.unsplit, x) / (gflops * 1e6)
+            emulation.calibrate(bundle.unsplit, x, target_ms, seconds)
+        except BaseException:
+            emulation.close()
+            raise
+    return emulation

@@ -99,3 +99,19 @@ def quota_for(share: float, period_us: int = DEFAULT_PERIOD_US) -> Quota:
     period = min(period, MAX_PERIOD_US)
     quota = max(MIN_QUOTA_US, round(share * period))
     return Quota(share, quota, period)
+
+
+#: one calibration step moves the share by at most this factor either way
+MAX_CORRECTION = 2.0
+
+
+def corrected_share(share: float, measured_ms: float, target_ms: float) -> float:
+    """The share after one feedback step: the work took ``measured_ms`` under ``share``
+    and should take ``target_ms``, so scale by measured / target (within
+    :data:`MAX_CORRECTION` either way; a host that is busier than the probe saw gets more)."""
+    if not (share > 0 and measured_ms > 0 and target_ms > 0):
+        raise BadInput(
+            f"share, measured and target must be > 0, got {share}, {measured_ms}, {target_ms}"
+        )
+    factor = min(max(measured_ms / target_ms, 1 / MAX_CORRECTION), MAX_CORRECTION)
+    return share * factor
