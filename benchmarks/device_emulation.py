@@ -14,9 +14,9 @@ joining a throttled group waits there); the profile's prediction is the planner'
 the profile's GFLOP/s. Target: measured / predicted within 15% (0.85..1.15). A second
 ratio isolates the cgroup from the FLOP model: measured / (this thread's CPU ms per call
 at host speed / the share). Each cell runs twice: open loop (the probe's share) and
-calibrated (as ``run --device`` does: one feedback step on the whole network, so for the
-whole network that row shows how well the correction holds, and the edge half is the
-independent check).
+calibrated (``DeviceEmulation.calibrate``: one feedback step on the whole network, so for
+the whole network that row shows how well the correction holds, and the edge half is the
+independent check; ``run --device`` does not calibrate).
 
 A quota limits CPU time per period, so the figure to compare is the mean over many calls
 (a single call shorter than a period may run on the period's unused budget). One torch
@@ -107,7 +107,7 @@ def measure(budget_s: float) -> list[dict[str, Any]]:
                 # this thread's CPU ms per call at host speed, before it joins the group
                 host = {part: cpu_ms(fn, x, budget_s / 4, 5) for part, fn in parts}
                 gflops = emu.profile.gflops or 0.0
-                if calibrated:  # as `run --device` does: one step on the whole network
+                if calibrated:  # one feedback step on the whole network
                     emu.calibrate(full, x, flops["full"] / (gflops * 1e6), 1.0)
                 print(f"{name}: {emu.describe()}", flush=True)
                 for part, fn in parts:

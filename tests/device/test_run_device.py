@@ -53,10 +53,8 @@ def test_run_device_runs_the_edge_emulated_and_labels_the_results(
     label = data["device_emulation"]
     assert data["device"] == device and label["profile"] == device.split(":")[0]
     assert data["images"] == 6 and data["fallbacks"] == 0 and label["edge_threads"] == 1
-    capped_at_start = label["quota"]["capped"] and label["calibration"] is None
-    assert label["emulated"] is (_cgroups() and not capped_at_start)
-    if label["emulated"] and label["gflops"]:  # gflops profiles are calibrated once
-        assert label["calibration"]["calls"] >= 3
+    assert label["emulated"] is (_cgroups() and not label["quota"]["capped"])
+    assert label["calibration"] is None  # run does not calibrate (see the docs)
     assert ("NOT emulated" in label["note"]) is not label["emulated"]
     assert f"device {label['profile']}" in result.output
     assert _ours() == []  # the group is gone once the run ends

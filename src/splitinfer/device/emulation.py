@@ -199,13 +199,15 @@ class DeviceEmulation:
 
 
 def for_bundle(
-    spec: str | DeviceProfile, bundle: Any, seconds: float = 0.5, calibrate: bool = True
+    spec: str | DeviceProfile, bundle: Any, seconds: float = 0.5, calibrate: bool = False
 ) -> DeviceEmulation:
     """:meth:`DeviceEmulation.start` with the host measured on ``bundle``'s whole network
     (:meth:`Bundle.unsplit`, the planner's host rate), on one random image, then (gflops
     profiles, ``calibrate``) one :meth:`~DeviceEmulation.calibrate` step on that network
     against the profile's time for it, FLOPs / GFLOP/s. Run it on the thread (and with the
-    torch thread count) the edge will use: that thread stays in the group."""
+    torch thread count) the edge will use: that thread stays in the group. Calibration is
+    off by default: on a loaded host one short timed pass is as noisy as the error it
+    corrects (docs/device-emulation.md)."""
     import torch
 
     from splitinfer.device.probe import count_flops, host_gflops
