@@ -39,14 +39,16 @@ def _ours() -> list[Path]:
 
 
 @needs_fmnist
-@pytest.mark.parametrize("device", ["phone", "slow:speed=0.3"])
+@pytest.mark.parametrize(
+    ("device", "extra"), [("phone", ()), ("slow:speed=0.3", ("--link", "wifi"))]
+)
 def test_run_device_runs_the_edge_emulated_and_labels_the_results(
-    tmp_path: Path, servers: Servers, device: str
+    tmp_path: Path, servers: Servers, device: str, extra: tuple[str, ...]
 ) -> None:
     out = tmp_path / "summary.json"
     result = CliRunner().invoke(build_app(), [
         "run", "--server", servers.http, "--mode", "split", "--images", "6",
-        "--token", TOKEN, "--device", device, "--json", str(out),
+        "--token", TOKEN, "--device", device, "--json", str(out), *extra,
     ])  # fmt: skip
     assert result.exit_code == 0, result.output + repr(result.exception)
     data = json.loads(out.read_text())
@@ -57,6 +59,8 @@ def test_run_device_runs_the_edge_emulated_and_labels_the_results(
     assert label["calibration"] is None  # run does not calibrate (see the docs)
     assert ("NOT emulated" in label["note"]) is not label["emulated"]
     assert f"device {label['profile']}" in result.output
+    if extra:  # the emulated link (its threads at host speed) and the device together
+        assert data["link_emulated"] and data["latency_ms_p50"] >= 20.0
     assert _ours() == []  # the group is gone once the run ends
 
 
