@@ -274,8 +274,9 @@ def _link_worker(
 
         try:
             result: dict[str, Any]
-            if job["settings"] is None:
-                result = accuracy_counts(bundle, images, labels, progress=tick)
+            if job["settings"] is None:  # accuracy is not a device measurement: host speed
+                with emulation.outside() if emulation is not None else contextlib.nullcontext():
+                    result = accuracy_counts(bundle, images, labels, progress=tick)
             else:
                 result = measure_link(
                     bundle, ("127.0.0.1", port), LinkSettings(**job["settings"]), images,
