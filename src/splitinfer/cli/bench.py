@@ -43,6 +43,11 @@ def register(app: Any, console: Console) -> None:
         sweep: Path = typer.Option(None, help="sweep.json for rate-accuracy"),
         demo_json: Path = typer.Option(None, help="a `splitinfer demo` results.json to show"),
         bundle: Path = typer.Option(None, help="bundle to study (default: the shipped one)"),
+        device: str = typer.Option(
+            None,
+            help="end-to-end: run the edge workers at this device profile's speed (phone, "
+            "jetson-tx2, NAME:gflops=X) under a cgroup CPU quota (default: host speed)",
+        ),
         list_: bool = typer.Option(False, "--list", help="list the experiments and exit"),
     ) -> None:
         """Run the experiments; write index.html, results.json, config.json and PNG figures."""
@@ -60,6 +65,11 @@ def register(app: Any, console: Console) -> None:
             cfg.end_to_end.from_json = str(demo_json)
         if bundle:
             cfg.subjects.bundle = str(bundle)
+        if device:
+            from splitinfer.plan import device as device_profile
+
+            device_profile(device)  # an unknown name fails here, listing the valid ones
+            cfg.end_to_end.device = device
         folder = out or default_out_dir(quick)
         names = [n.strip() for n in only.split(",") if n.strip()] if only else None
         command = command_line()

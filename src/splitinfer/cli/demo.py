@@ -94,7 +94,12 @@ def register(app: Any, console: Console) -> None:
         ),
         bundle: Path = typer.Option(None, help="bundle directory (default: the shipped one)"),
         device: str = typer.Option(
-            "host", help="device profile for the modeled energy (host, phone, jetson-tx2, ...)"
+            "host",
+            help="device profile (host, phone, jetson-tx2, NAME:gflops=X): the modeled energy, "
+            "and the edge's work runs at its speed under a cgroup CPU quota",
+        ),
+        emulate_device: bool = typer.Option(
+            True, help="slow the edge to --device's speed (else: energy model only)"
         ),
         sequential: bool = typer.Option(
             False, help="measure one link at a time instead of in parallel (slower)"
@@ -140,8 +145,14 @@ def register(app: Any, console: Console) -> None:
         ]
         if device != "host":
             argv += ["--device", device]
+        if not emulate_device:
+            argv += ["--no-emulate-device"]
+        from splitinfer.plan import device as device_profile
+
+        device_profile(device)  # an unknown name fails here, listing the valid ones
         given: dict[str, Any] = {
-            "bundle": bundle, "device": device, "parallel_links": not sequential,
+            "bundle": bundle, "device": device, "emulate_device": emulate_device,
+            "parallel_links": not sequential,
             "command": shlex.join(argv), "ui": ui,
             "trace": None if trace is None else str(trace),
         }  # fmt: skip

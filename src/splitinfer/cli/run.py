@@ -135,6 +135,25 @@ def _via_link(
         yield f"{parts.scheme}://127.0.0.1:{local}"
 
 
+@contextlib.contextmanager
+def _emulated(device: str, bundle: Any, console: Console) -> Iterator[Any]:
+    """The device emulation for ``--device`` (None for the host), removed on exit."""
+    if device == "host":
+        yield None
+        return
+    import torch
+
+    from splitinfer.device import for_bundle
+
+    torch.set_num_threads(1)  # the quota is a share of ONE host core: the edge uses one
+    with for_bundle(device, bundle) as emu:
+        if emu.emulated:
+            console.print(emu.describe(), highlight=False, soft_wrap=True)
+        else:
+            warn(emu.describe())
+        yield emu
+
+
 def _images(spec: str, bundle: Any, limit: int | None) -> tuple[Any, Any, str]:
     """``--images``: N Fashion-MNIST test images, or an image file / ImageFolder."""
     from splitinfer.edge.stream import fit_images, load_images
@@ -184,7 +203,14 @@ def register(app: Any, console: Console) -> None:
             help="the emulated --link follows this trace file (CSV or "
             "Mahimahi uplink; see `splitinfer link --help` and traces/README.md)",
         ),
-        device: str = typer.Option("host", help="device profile for --mode auto"),
+        device: str = typer.Option(
+            "host",
+            help="device profile (phone | jetson-tx2 | host | NAME:gflops=X): the edge's "
+            "work runs at its speed under a cgroup CPU quota, and --mode auto plans for it",
+        ),
+        emulate_device: bool = typer.Option(
+            True, help="slow the edge to --device's speed (else: plan for it only)"
+        ),
         repeats: int = typer.Option(
             20, min=1, help="--mode auto: timed runs per half when profiling the bundle here"
         ),
@@ -215,6 +241,7 @@ def register(app: Any, console: Console) -> None:
         from splitinfer.edge.runner import RUN_MODES
         from splitinfer.edge.stream import run_stream
         from splitinfer.errors import BadInput
+        from splitinfer.plan import device as device_profile
 
         if fallback not in ("allow", "never"):
             raise BadInput(f"--fallback must be allow or never, got {fallback!r}")
@@ -235,13 +262,16 @@ def register(app: Any, console: Console) -> None:
             raise BadInput("--mode cloud-only sends images, which gRPC does not carry: use http")
         if stream and family != "grpc":
             raise BadInput("--stream needs a gRPC server (--transport grpc, grpc://HOST:PORT)")
+        device_profile(device)  # an unknown name fails here, listing the valid ones
         b = Bundle.load(bundle or default_bundle_path())
         x, y, source = _images(images, b, limit)
         verify: bool | Path = ca_cert if ca_cert is not None else True
         with (
-            _via_link(url, link if emulate else None, trace) as via,
+            _via_link(url, link if emulate else None, trace) as via,  # its threads: host speed
+            _emulated(device if emulate_device else "host", b, console) as emu,
             EdgeRunner(b, via, token=token, retries=retries, timeout_s=timeout_s,
-                       fallback=fallback == "allow", verify=verify, engine=engine) as runner,
+                       fallback=fallback == "allow", verify=verify, engine=engine,
+                       device=emu) as runner,
         ):  # fmt: skip
             if mode == "auto":
                 decision = runner.plan_auto(link, device, sample=x, repeats=repeats)
@@ -278,7 +308,7 @@ def register(app: Any, console: Console) -> None:
             "engine": runner.engine_name, "stream": stream, "link": link,
             "trace": None if trace is None else str(trace),
             "link_emulated": bool(link and emulate and url), "device": device,
-            "source": source,
+            "device_emulation": emu.to_json() if emu is not None else None, "source": source,
         }  # fmt: skip
         if json_out:
             json_out.parent.mkdir(parents=True, exist_ok=True)

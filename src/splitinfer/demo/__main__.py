@@ -22,11 +22,14 @@ def _child_main(argv: list[str]) -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--timeout", type=float, default=10.0)
     parser.add_argument("--ui", action="store_true")
+    parser.add_argument("--device", default="host")
     args = parser.parse_args(argv)
     if args.role == "serve":
         serve_child(args.fd, args.bundle, args.torch_threads, ui=args.ui)
     else:
-        link_worker_main(args.bundle, args.port, args.warmup, args.timeout, args.torch_threads)
+        link_worker_main(
+            args.bundle, args.port, args.warmup, args.timeout, args.torch_threads, args.device
+        )
 
 
 if __name__ == "__main__":

@@ -44,7 +44,8 @@ class DemoConfig:
     bundle: Path | None = None  # None: splitinfer.bundle.default_bundle_path()
     images: int = 200  # test images per link, each sent in every mode
     links: tuple[str, ...] = DEFAULT_LINKS
-    device: str = "host"  # device profile for modeled energy (latency is measured here)
+    device: str = "host"  # device profile: modeled energy, and the edge's emulated speed
+    emulate_device: bool = True  # run the link workers' edge work under the device's quota
     accuracy_images: int | None = None  # None: the full test split
     warmup: int = 5  # untimed requests per mode and link
     burst_bytes: int = 1

@@ -186,6 +186,7 @@ def measure_link(
     timeout_s: float = 10.0,
     tick: Callable[[], None] | None = None,
     calibrate: bool = True,
+    device: Any = None,
 ) -> LinkRun:
     """Send every image in every mode through a LinkShaper with ``settings`` in front of
     ``upstream``; the paths are interleaved per image (see :func:`_path_order`).
@@ -197,6 +198,8 @@ def measure_link(
     has its own runner (one keep-alive connection through its emulator, opened during
     warm-up in path order), so the emulators' per-connection counters give each path's
     bytes on the wire. No retries and no fallback: a failed request raises.
+    ``device``: a :class:`splitinfer.device.DeviceEmulation` the edge's work runs under
+    (the emulators' threads start outside it).
     """
     from splitinfer.edge import EdgeRunner
     from splitinfer.net import LinkSettings, LinkShaper
@@ -208,13 +211,16 @@ def measure_link(
     paths = [*MODES, *([LOOPBACK + m for m in MODES] if calibrate else [])]
     t0 = time.perf_counter()
     with contextlib.ExitStack() as stack:
-        ports = {k: stack.enter_context(sh.running()) for k, sh in shapers.items()}
+        with device.outside() if device is not None else contextlib.nullcontext():
+            ports = {k: stack.enter_context(sh.running()) for k, sh in shapers.items()}
         runners = {}
         for p in paths:
             prefix, mode = _split_path(p)
             url = None if mode == "mobile-only" else f"http://127.0.0.1:{ports[prefix]}"
             runners[p] = stack.enter_context(
-                EdgeRunner(bundle, url, retries=0, fallback=False, timeout_s=timeout_s)
+                EdgeRunner(
+                    bundle, url, retries=0, fallback=False, timeout_s=timeout_s, device=device
+                )
             )
         for p in paths:  # warm-up; opens each emulator's connections in NETWORK_MODES order
             for i in range(max(warmup, 1)):
@@ -255,6 +261,7 @@ def measure_link(
     return LinkRun(
         s.name, info, {m: samples[m] for m in MODES}, time.perf_counter() - t0,
         {m: samples[LOOPBACK + m] for m in MODES} if calibrate else {},
+        device.to_json() if device is not None else None,
     )  # fmt: skip
 
 

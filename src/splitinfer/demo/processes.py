@@ -181,7 +181,8 @@ class LinkWorker(_Child):
         self._spawn(
             ["link-worker", "--bundle", str(self.bundle_path), "--port", str(self.port),
              "--warmup", str(c.warmup), "--timeout", str(c.request_timeout_s),
-             "--torch-threads", str(c.torch_threads)],
+             "--torch-threads", str(c.torch_threads),
+             "--device", c.device if c.emulate_device else "host"],
             stdout=subprocess.PIPE,
         )  # fmt: skip
         self._reader = threading.Thread(target=self._read, name=f"{self.name}-reader", daemon=True)
@@ -224,9 +225,26 @@ class LinkWorker(_Child):
 
 
 def link_worker_main(
-    bundle_path: str, port: int, warmup: int, timeout_s: float, torch_threads: int
-) -> None:
-    """The link worker's main (see :class:`LinkWorker`)."""
+    bundle_path: str, port: int, warmup: int, timeout_s: float, torch_threads: int,
+    device: str = "host",
+) -> None:  # fmt: skip
+    """The link worker's main (see :class:`LinkWorker`); with a ``device`` other than the
+    host, its edge work runs under that device's CPU quota (one torch thread)."""
+    with contextlib.ExitStack() as stack:
+        emulation = None
+        if device != "host":
+            from splitinfer.device import for_bundle
+
+            torch.set_num_threads(1)  # the quota is a share of one host core
+            emulation = stack.enter_context(for_bundle(device, Bundle.load(bundle_path)))
+            print(emulation.describe(), file=sys.stderr, flush=True)  # the worker's log
+        _link_worker(bundle_path, port, warmup, timeout_s, torch_threads, emulation)
+
+
+def _link_worker(
+    bundle_path: str, port: int, warmup: int, timeout_s: float, torch_threads: int,
+    emulation: Any,
+) -> None:  # fmt: skip
     from splitinfer.net import LinkSettings
 
     proto = os.fdopen(os.dup(1), "w", buffering=1)
@@ -237,7 +255,8 @@ def link_worker_main(
         with lock:
             proto.write(json.dumps(event) + "\n")
 
-    torch.set_num_threads(torch_threads)
+    if emulation is None:
+        torch.set_num_threads(torch_threads)
     sys.setswitchinterval(0.001)  # the emulator's timers share this interpreter
     bundle = Bundle.load(bundle_path)
     emit({"event": "ready"})
@@ -255,12 +274,13 @@ def link_worker_main(
 
         try:
             result: dict[str, Any]
-            if job["settings"] is None:
-                result = accuracy_counts(bundle, images, labels, progress=tick)
+            if job["settings"] is None:  # accuracy is not a device measurement: host speed
+                with emulation.outside() if emulation is not None else contextlib.nullcontext():
+                    result = accuracy_counts(bundle, images, labels, progress=tick)
             else:
                 result = measure_link(
                     bundle, ("127.0.0.1", port), LinkSettings(**job["settings"]), images,
-                    labels, warmup=warmup, timeout_s=timeout_s, tick=tick,
+                    labels, warmup=warmup, timeout_s=timeout_s, tick=tick, device=emulation,
                 ).to_json()  # fmt: skip
         except SplitInferError as err:
             emit({"event": "error", "job": name, "message": f"[{err.code}] {err.message}"})

@@ -51,8 +51,16 @@ def table_caption(r: DemoResults) -> str:
         "(planner - p50) / p50; B up: request body (frame or PNG); wire B up: with HTTP; "
         f"mJ: device energy MODELED for device profile {r.config.device!r}; top-1: accuracy "
         f"on {acc} test images through the mode's deployed path; ÷ cloud: this mode over "
-        "cloud-only on the same link (< 1: less)"
+        "cloud-only on the same link (< 1: less)" + _emulation_note(r)
     )
+
+
+def _emulation_note(r: DemoResults) -> str:
+    """How the edge's compute ran: emulated (the device's speed) or at host speed."""
+    labels = [run.device_emulation for run in r.links if run.device_emulation]
+    if not labels:
+        return "; edge compute: at host speed (no --device emulated)"
+    return f"; edge compute: {labels[0]['note']}"
 
 
 def summary_table(r: DemoResults) -> Any:

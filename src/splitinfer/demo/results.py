@@ -105,6 +105,7 @@ class LinkRun:
     modes: dict[str, ModeSamples]
     seconds: float = 0.0
     loopback: dict[str, ModeSamples] = field(default_factory=dict)
+    device_emulation: dict[str, Any] | None = None  # DeviceEmulation.to_json() of the edge
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -113,6 +114,7 @@ class LinkRun:
             "seconds": round(self.seconds, 2),
             "modes": {m: s.to_json() for m, s in self.modes.items()},
             "loopback": {m: s.to_json() for m, s in self.loopback.items()},
+            "device_emulation": self.device_emulation,
         }
 
     @classmethod
@@ -134,13 +136,17 @@ class LinkRun:
             {m: merged([r.modes[m] for r in runs]) for m in first.modes},
             max(r.seconds for r in runs),
             {m: merged([r.loopback[m] for r in runs]) for m in first.loopback},
+            first.device_emulation,
         )  # fmt: skip
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LinkRun:
         modes = {m: ModeSamples.from_json(v) for m, v in data["modes"].items()}
         loop = {m: ModeSamples.from_json(v) for m, v in data["loopback"].items()}
-        return cls(data["link"], data["settings"], modes, data["seconds"], loop)
+        return cls(
+            data["link"], data["settings"], modes, data["seconds"], loop,
+            data.get("device_emulation"),
+        )  # fmt: skip
 
 
 # --- the whole demo -------------------------------------------------------------------

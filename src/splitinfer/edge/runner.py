@@ -33,6 +33,11 @@ The edge half runs on an :class:`EdgeEngine` (``engine="torch"``: the bundle's o
 PyTorch edge half; ``"onnx"``: :class:`splitinfer.edge.onnx.OnnxEdgeEngine`; or any
 object with ``features(images_u8) -> Tensor``). Mobile-only runs the whole network in
 PyTorch either way.
+
+``device=`` slows the device's own work (head and framing, the whole network in
+mobile-only, the PNG in cloud-only) to a device profile's speed: any object with a
+``slowed()`` context manager, such as :class:`splitinfer.device.DeviceEmulation` (a cgroup
+CPU quota on the calling thread). Network waits are not slowed.
 """
 
 from __future__ import annotations
@@ -80,8 +85,15 @@ __all__ = [
     "EdgeRunner",
     "Mode",
     "RunMode",
+    "Slowdown",
     "load_engine",
 ]
+
+
+class Slowdown(Protocol):
+    """Runs a block at an emulated device's speed (:class:`splitinfer.device.DeviceEmulation`)."""
+
+    def slowed(self) -> contextlib.AbstractContextManager[None]: ...
 
 
 class EdgeEngine(Protocol):
@@ -168,6 +180,7 @@ class EdgeRunner:
         verify: Verify = True,
         engine: str | EdgeEngine = "torch",
         estimator: LinkEstimator | None = None,
+        device: Slowdown | None = None,
     ) -> None:
         if retries < 0 or not timeout_s > 0:
             raise BadInput("retries must be >= 0 and timeout_s > 0")
@@ -176,6 +189,7 @@ class EdgeRunner:
         self.fallback = fallback
         self.engine = load_engine(bundle, engine)
         self.engine_name = engine if isinstance(engine, str) else type(engine).__name__
+        self.device = device
         self.decision: Decision | None = None
         #: Passive uplink/RTT estimate, fed by every answered (non-streamed) request.
         self.estimator = estimator or LinkEstimator()
@@ -338,6 +352,9 @@ class EdgeRunner:
         self._next_id = (self._next_id + 1) % (wire.MAX_REQUEST_ID + 1)
         return request_id
 
+    def _slowed(self) -> contextlib.AbstractContextManager[None]:
+        return self.device.slowed() if self.device is not None else contextlib.nullcontext()
+
     def _mark(self, result: EdgeResult, mode: str) -> EdgeResult:
         if mode == "auto" and self.decision is not None:
             result.planned, result.predicted_ms = self.decision.mode, self.decision.predicted_ms
@@ -346,12 +363,13 @@ class EdgeRunner:
         return result
 
     def _mobile(self, images: torch.Tensor, request_id: int) -> EdgeResult:
-        t0 = time.perf_counter()
-        with torch.no_grad():
+        t0 = time.perf_counter()  # the first call joins the group: count its wait
+        with self._slowed(), torch.no_grad():
             logits = self.bundle.unsplit(self.bundle.spec.preprocess(images))
+        t1 = time.perf_counter()
         pred = int(logits.argmax(1)[0])
         return EdgeResult(request_id, "mobile-only", pred, self.bundle.spec.classes[pred],
-                          head_ms=(time.perf_counter() - t0) * 1e3)  # fmt: skip
+                          head_ms=(t1 - t0) * 1e3)  # fmt: skip
 
     def _split(self, images: torch.Tensor, request_id: int) -> EdgeResult:
         head_ms, encode_ms, frame = self._frame(images, request_id)
@@ -366,15 +384,17 @@ class EdgeRunner:
         return result
 
     def _frame(self, images: torch.Tensor, request_id: int) -> tuple[float, float, bytes]:
-        t0 = time.perf_counter()
-        z = self.engine.features(images)
-        t1 = time.perf_counter()
-        frame = self.bundle.edge.frame(z, request_id)
+        t0 = time.perf_counter()  # the first call joins the group: count its wait
+        with self._slowed():
+            z = self.engine.features(images)
+            t1 = time.perf_counter()
+            frame = self.bundle.edge.frame(z, request_id)
         return (t1 - t0) * 1e3, (time.perf_counter() - t1) * 1e3, frame
 
     def _cloud_only(self, images: torch.Tensor, request_id: int) -> EdgeResult:
-        t0 = time.perf_counter()
-        png = encode_png(images[0])
+        t0 = time.perf_counter()  # the first call joins the group: count its wait
+        with self._slowed():
+            png = encode_png(images[0])
         head_ms = (time.perf_counter() - t0) * 1e3
         transport = cast(Transport, self.transport)
         bundle_id = self.bundle.spec.id

@@ -89,16 +89,18 @@ def quick_sweep(sweep_config: Path, out: Path, test_images: int = 200) -> dict[s
 def run_end_to_end(
     images: int, links: list[str], quick: bool, bundle: Path | None, out: Path,
     trace: str | None = None,
+    device: str = "host",
 ) -> dict[str, Any]:  # fmt: skip
     """``splitinfer.demo.run_demo`` on ``links`` with ``images`` test images per link;
-    ``trace``: every link follows that trace file."""
+    ``trace``: every link follows that trace file; the link workers' edge work runs at
+    ``device``'s speed (see :mod:`splitinfer.device`)."""
     try:
         from splitinfer.demo import DemoConfig, run_demo, write_run
     except ImportError as err:
         raise NotAvailable(f"the demo API is not available ({err})") from None
     extra: dict[str, Any] = {"images": images, "links": tuple(links), "bundle": bundle,
                              "command": "splitinfer bench (end-to-end)",
-                             "trace": trace}  # fmt: skip
+                             "trace": trace, "device": device}  # fmt: skip
     config = DemoConfig.quick(**extra) if quick else DemoConfig(**extra)
     results = run_demo(config, log_dir=out)
     write_run(results, out)
@@ -117,4 +119,6 @@ def load_end_to_end(path: str | Path) -> dict[str, Any]:
     charts = [folder / n for n in ("latency.png", "fidelity.png") if (folder / n).is_file()]
     meta = {k: doc.get(k) for k in ("started", "config", "machine", "bundle", "notes",
                                     "phases_s", "planner_inputs")}  # fmt: skip
+    labels = [lr.get("device_emulation") for lr in doc.get("links") or [] if isinstance(lr, dict)]
+    meta["device_emulation"] = next((x for x in labels if x), None)
     return {"rows": doc["rows"], "figures": charts, "meta": meta, "source": str(path)}

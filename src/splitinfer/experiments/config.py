@@ -81,6 +81,7 @@ class EndToEndConfig:
     links: list[str] = field(default_factory=lambda: ["3g", "4g", "wifi"])
     from_json: str = ""  # a `splitinfer demo` results.json to present instead of running it
     trace: str = ""  # every link follows this trace file ("" = fixed rates); see traces/
+    device: str = "host"  # device profile: the edge workers run at its speed (cgroup quota)
 
 
 @dataclass

@@ -47,8 +47,9 @@ def run(cfg: BenchConfig, out_dir: Path) -> dict[str, Any]:
         bundle = resolve(cfg.subjects.bundle) if cfg.subjects.bundle else default_bundle_path()
         try:
             got = run_end_to_end(
-                c.images, c.links, cfg.quick, bundle, out_dir / "demo", c.trace or None
-            )
+                c.images, c.links, cfg.quick, bundle, out_dir / "demo", c.trace or None,
+                c.device,
+            )  # fmt: skip
         except NotAvailable as err:
             return res.skip(f"not available: {err}; run `splitinfer demo` when it exists")
     rows = [_row(r) for r in got["rows"]]
@@ -63,7 +64,8 @@ def run(cfg: BenchConfig, out_dir: Path) -> dict[str, Any]:
         "unshaped proxy) and with wire-format inputs only; error = (planner - p50) / p50. "
         f"Top-1 on {cfg_used.get('accuracy_images') or 'all'} test images through each "
         "mode's deployed path; energy modeled for device profile "
-        f"{cfg_used.get('device', '?')!r}. Source: {got['source']}.", readme=True,
+        f"{cfg_used.get('device', '?')!r}; edge compute: {_edge_compute(meta)}. "
+        f"Source: {got['source']}.", readme=True,
     ))  # fmt: skip
     for chart in got["figures"]:
         name = f"demo-{Path(chart).name}"
@@ -98,3 +100,9 @@ def _caption(name: str) -> tuple[str, str]:
             "Compares cloud-only, split and mobile-only on each emulated link: bars are the "
             "measured p50, whiskers the p95, diamonds the planner's prediction "
             "(modeled, calibrated inputs).")  # fmt: skip
+
+
+def _edge_compute(meta: dict[str, Any]) -> str:
+    """How the demo's edge work ran: emulated at a device's speed, or at host speed."""
+    label = meta.get("device_emulation")
+    return str(label["note"]) if label else "at host speed (no device emulated)"

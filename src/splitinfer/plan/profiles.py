@@ -213,13 +213,19 @@ def link(spec: str | LinkProfile, registry: Registry[LinkProfile] = LINKS) -> Li
 
 
 def device(spec: str | DeviceProfile, registry: Registry[DeviceProfile] = DEVICES) -> DeviceProfile:
-    """A device profile from a name or ``name:speed=..,gflops=..,active=..,idle=..``."""
+    """A device profile from a name or ``name:speed=..,gflops=..,active=..,idle=..``; an
+    unknown ``NAME`` with ``gflops=`` or ``speed=`` is a custom device of that name."""
     if isinstance(spec, DeviceProfile):
         return spec
     name, params = parse_spec(spec)
     fields = _fields(spec, params, _DEVICE_KEYS)
-    if name == "custom":
-        base = DeviceProfile("custom", 1.0, None, 0.0, 0.0, f"custom ({spec})")
+    if name == "custom" or (name not in registry and {"gflops", "speed"} & set(params)):
+        base = DeviceProfile(name, 1.0, None, 0.0, 0.0, f"custom ({spec})")
+    elif name not in registry:
+        raise UnknownProfile(
+            f"unknown {registry.kind} {name!r}; known: {', '.join(registry.names())}, "
+            f"or NAME:gflops=X / NAME:speed=X for a custom one"
+        )
     else:
         base = registry[name]
     if "speed" in fields and "gflops" not in fields:

@@ -1,0 +1,84 @@
+"""`splitinfer run --device` against a local server: the edge runs emulated (where cgroups
+allow), the summary is labelled with the device, and no group is left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from splitinfer.bundle import Bundle, default_bundle_path
+from splitinfer.cli import build_app, main
+from splitinfer.device.cgroup import PREFIX, CgroupUnavailable, detect
+from tests.conftest import needs_fmnist
+from tests.edge.helpers import TOKEN, Servers, serving
+
+pytestmark = pytest.mark.integration  # starts servers
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[Servers]:
+    with serving(Bundle.load(default_bundle_path())) as s:
+        yield s
+
+
+def _cgroups() -> bool:
+    try:
+        detect()
+    except CgroupUnavailable:
+        return False
+    return True
+
+
+def _ours() -> list[Path]:
+    return list(detect().root.glob(f"{PREFIX}{os.getpid()}-*")) if _cgroups() else []
+
+
+@needs_fmnist
+@pytest.mark.parametrize(
+    ("device", "extra"), [("phone", ()), ("slow:speed=0.3", ("--link", "wifi"))]
+)
+def test_run_device_runs_the_edge_emulated_and_labels_the_results(
+    tmp_path: Path, servers: Servers, device: str, extra: tuple[str, ...]
+) -> None:
+    out = tmp_path / "summary.json"
+    result = CliRunner().invoke(build_app(), [
+        "run", "--server", servers.http, "--mode", "split", "--images", "6",
+        "--token", TOKEN, "--device", device, "--json", str(out), *extra,
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    data = json.loads(out.read_text())
+    label = data["device_emulation"]
+    assert data["device"] == device and label["profile"] == device.split(":")[0]
+    assert data["images"] == 6 and data["fallbacks"] == 0 and label["edge_threads"] == 1
+    assert label["emulated"] is (_cgroups() and not label["quota"]["capped"])
+    assert label["calibration"] is None  # run does not calibrate (see the docs)
+    assert ("NOT emulated" in label["note"]) is not label["emulated"]
+    assert f"device {label['profile']}" in result.output
+    if extra:  # the emulated link (its threads at host speed) and the device together
+        assert data["link_emulated"] and data["latency_ms_p50"] >= 20.0
+    assert _ours() == []  # the group is gone once the run ends
+
+
+def test_run_with_an_unknown_device_lists_the_valid_ones(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--mode", "mobile-only", "--device", "x"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown_profile" in err and "known: host, jetson-tx2, phone" in err
+
+
+def test_bench_with_an_unknown_device_fails_before_running(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--only", "end-to-end", "--device", "x", "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "known: host, jetson-tx2, phone" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
