@@ -60,22 +60,31 @@ class CloudGraph(nn.Module):
 
 
 class FullGraph(nn.Module):
-    """uint8 images -> logits through the whole network, quantization included: what
-    :meth:`Bundle.full` computes for a learned-prior bundle (mobile-only in a browser)."""
+    """uint8 images -> logits on one device (mobile-only in a browser): what
+    :meth:`Bundle.unsplit` computes. The bundle's unsplit baseline when it carries one;
+    else its split network with the quantization in between (:meth:`Bundle.full`), which
+    only a learned-prior bundle can express in ONNX ops."""
 
     def __init__(self, bundle: Bundle) -> None:
         super().__init__()
-        prior = bundle.model.prior
-        if prior is None:
-            raise BadInput(
-                f"bundle {bundle.spec.id}: only learned-prior bundles export the whole network "
-                f"(its codec {bundle.spec.codec!r} is not an ONNX op)"
-            )
+        self.baseline = bundle.baseline
+        self.step = 0.0
+        if self.baseline is None:
+            prior = bundle.model.prior
+            if prior is None:
+                raise BadInput(
+                    f"bundle {bundle.spec.id}: only learned-prior bundles or bundles with a "
+                    f"baseline export the whole network (its codec {bundle.spec.codec!r} "
+                    "is not an ONNX op)"
+                )
+            self.step = float(prior.levels - 1)
         self.edge = EdgeGraph(bundle)
         self.model = bundle.model
-        self.step = float(prior.levels - 1)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.baseline is not None:
+            x = (images.float() / 255.0 - self.edge.mean) / self.edge.std  # as Preprocess
+            return self.baseline(x)
         z = self.edge(images)
         q = torch.round(z.clamp(0, 1) * self.step) / self.step  # as quantize_ste, forward
         return self.model.cloud(q)

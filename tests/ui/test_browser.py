@@ -90,7 +90,8 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def python_edge(bundle: Bundle) -> dict[str, Any]:
-    """What the Python edge makes of the same images: payloads, split and full predictions."""
+    """What the Python edge makes of the same images: payloads, split predictions, and the
+    unsplit predictions cloud-only and mobile-only give (the baseline, when the bundle has one)."""
     from splitinfer.data import load_fashion_mnist
 
     images, labels = load_fashion_mnist("test")
@@ -100,7 +101,7 @@ def python_edge(bundle: Bundle) -> dict[str, Any]:
         payloads = [bundle.codec.encode(z[i : i + 1]).hex() for i in range(N)]
         split = [int(bundle.cloud.run(bundle.codec.decode(bytes.fromhex(p))).argmax())
                  for p in payloads]  # fmt: skip
-        full = bundle.full(bundle.spec.preprocess(images)).argmax(1).tolist()
+        full = bundle.unsplit(bundle.spec.preprocess(images)).argmax(1).tolist()
     return {"payloads": payloads, "split": split, "full": full, "labels": labels.tolist()}
 
 
