@@ -119,8 +119,8 @@ def test_the_runner_runs_and_records_the_choice(
 ) -> None:  # fmt: skip
     images, labels = synthetic(3, seed=6)
     with EdgeRunner(bundle, servers.url(transport), token=TOKEN) as runner:
-        decision = runner.plan_auto(link, device, inputs=constructed())
-        summary = run_stream(runner, images, labels, "auto")
+        decision = runner.plan_auto(link, device, inputs=constructed(), replan=None)
+        summary = run_stream(runner, images, labels, "auto")  # decided once: no re-planning
     assert decision.mode in expected
     data = summary.to_json()
     assert data["decision"]["mode"] == decision.mode and data["images"] == 3

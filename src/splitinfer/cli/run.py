@@ -83,6 +83,9 @@ def _table(summary: Any, total: int, what: str, wide: bool = False) -> Table:
             f"auto: {d['mode']} for link {d['link']}, device {d['device']}: "
             f"{d['predicted_ms']:.2f} ms MODELED; the columns are measured"
         )
+        if s.get("replan") is not None:
+            ran = ", ".join(f"{k} {v}" for k, v in s["ran"].items())
+            caption += f"; re-planning: {s['switches']} switch(es), ran {ran}"
     table = Table(title=f"splitinfer run: {what} (measured){ran_what(summary)}",
                   title_justify="left", caption=caption, caption_justify="left")  # fmt: skip
     cells = {
@@ -214,6 +217,28 @@ def register(app: Any, console: Console) -> None:
         repeats: int = typer.Option(
             20, min=1, help="--mode auto: timed runs per half when profiling the bundle here"
         ),
+        replan: bool = typer.Option(
+            True, help="--mode auto: plan again as the link estimate moves (else: decide once)"
+        ),
+        replan_every: int = typer.Option(
+            20, min=0, help="--mode auto: re-plan at least every N requests (0: only on moves)"
+        ),
+        replan_threshold: float = typer.Option(
+            0.25,
+            min=0.001,
+            help="--mode auto: re-plan when the estimated up rate or RTT "
+            "moved by this fraction since the last plan",
+        ),
+        replan_margin: float = typer.Option(
+            0.10,
+            min=0.0,
+            max=0.99,
+            help="--mode auto: switch only to a plan modeled at least "
+            "this fraction cheaper than the current one ...",
+        ),
+        replan_hold: int = typer.Option(
+            2, min=1, help="--mode auto: ... at this many consecutive re-plans (hysteresis)"
+        ),
         stream: bool = typer.Option(
             False, help="send the sequence on one gRPC InferStream (split frames)"
         ),
@@ -274,7 +299,14 @@ def register(app: Any, console: Console) -> None:
                        device=emu) as runner,
         ):  # fmt: skip
             if mode == "auto":
-                decision = runner.plan_auto(link, device, sample=x, repeats=repeats)
+                from splitinfer.edge.replan import ReplanPolicy
+
+                policy = (
+                    ReplanPolicy(replan_threshold, replan_every, replan_margin, replan_hold)
+                    if replan
+                    else None
+                )
+                decision = runner.plan_auto(link, device, sample=x, repeats=repeats, replan=policy)
                 console.print(
                     f"auto: [bold]{decision.mode}[/] for link {decision.link}, device "
                     f"{decision.device} (modeled {decision.predicted_ms:.2f} ms; "

@@ -23,6 +23,7 @@ and no accuracy budget applies unless one is given. Every prediction is *modeled
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import statistics
@@ -34,6 +35,8 @@ from typing import Any
 import torch
 
 from splitinfer.bundle import Bundle
+from splitinfer.edge.estimate import LinkEstimate
+from splitinfer.edge.replan import Choice, CostFn
 from splitinfer.partition.profile import CutProfile, ModelProfile
 from splitinfer.partition.split import CutPoint
 from splitinfer.plan import InputEncoding, RatePoint
@@ -42,6 +45,7 @@ from splitinfer.plan import link as link_profile
 from splitinfer.plan import plan as make_plan
 from splitinfer.plan import server as server_profile
 from splitinfer.plan.planner import OBJECTIVES
+from splitinfer.plan.profiles import LinkProfile
 from splitinfer.timing import Checks, host_info, load_guard, parts_mismatch, time_inputs
 
 MODES = ("split", "cloud-only", "mobile-only")
@@ -94,7 +98,7 @@ class Decision:
 
 def decide(
     inputs: AutoInputs,
-    link: str,
+    link: str | LinkProfile,
     device: str = "host",
     server: str = "host",
     *,
@@ -133,6 +137,48 @@ def decide(
         tuple(notes),
         inputs.unreliable,
     )  # fmt: skip
+
+
+_OBJECTIVE_KEY = {"latency": "latency_ms", "energy": "energy_mj", "bytes": "bytes_up"}
+
+
+def estimated_link(base: LinkProfile, est: LinkEstimate) -> LinkProfile:
+    """``base`` with the estimated uplink rate and RTT where the estimate has them."""
+    up = est.up_mbps if est.up_mbps is not None and est.up_mbps > 0 else base.up_mbps
+    rtt = est.rtt_ms if est.rtt_ms is not None else base.rtt_ms
+    if (up, rtt) == (base.up_mbps, base.rtt_ms):
+        return base
+    return dataclasses.replace(
+        base, name=f"{base.name}~estimated", up_mbps=up, rtt_ms=rtt,
+        source=f"{base.source}; up rate and RTT: the runner's passive estimate ({est.basis})",
+    )  # fmt: skip
+
+
+def replan_costs(
+    inputs: AutoInputs,
+    link: str | LinkProfile,
+    device: str = "host",
+    server: str = "host",
+    *,
+    objective: str = "latency",
+    budget: float | None = None,
+    allowed: Sequence[str] = MODES,
+) -> CostFn:
+    """The cost function :class:`~splitinfer.edge.replan.Replanner` re-plans with: the
+    same :func:`decide` on ``link`` with the estimated uplink rate and RTT; the modeled
+    ``objective`` of each allowed choice within the accuracy budget."""
+    base, key = link_profile(link), _OBJECTIVE_KEY[objective]
+
+    def costs(est: LinkEstimate) -> dict[Choice, float]:
+        d = decide(inputs, estimated_link(base, est), device, server, objective=objective,
+                   budget=budget, allowed=allowed)  # fmt: skip
+        return {
+            Choice(m): math.inf if objective == "bytes" and m == "mobile-only" else c[key]
+            for m, c in d.candidates.items()
+            if c["within_budget"]
+        }  # "bytes" is about what to send when offloading: mobile-only ranks last, as in plan
+
+    return costs
 
 
 def measure_inputs(

@@ -55,6 +55,7 @@ import torch
 from splitinfer import wire
 from splitinfer.bundle import Bundle
 from splitinfer.edge.estimate import LinkEstimate, LinkEstimator
+from splitinfer.edge.replan import Choice, Replanner, ReplanPolicy, Switch
 from splitinfer.edge.transport import (
     CloudRefused,
     CloudUnavailable,
@@ -141,8 +142,9 @@ class EdgeResult:
     fell_back: bool = False
     errors: list[str] = field(default_factory=list)  # why attempts failed
     transport: str = "local"  # "http", "grpc", or "local" (nothing sent)
-    planned: str | None = None  # mode "auto": the mode the planner chose
+    planned: str | None = None  # mode "auto": the choice (mode[@rate]) this request ran
     predicted_ms: float | None = None  # mode "auto": its modeled latency
+    switched_to: str | None = None  # mode "auto": the plan changed after this request
     # the runner's link estimate after this result (splitinfer.edge.estimate), passive
     est_up_mbps: float | None = None  # uplink throughput; None until it can be told
     est_rtt_ms: float | None = None
@@ -191,6 +193,8 @@ class EdgeRunner:
         self.engine_name = engine if isinstance(engine, str) else type(engine).__name__
         self.device = device
         self.decision: Decision | None = None
+        #: mode "auto" with re-planning: decides each request's choice (see .replan)
+        self.replanner: Replanner | None = None
         #: Passive uplink/RTT estimate, fed by every answered (non-streamed) request.
         self.estimator = estimator or LinkEstimator()
         self._next_id = 0
@@ -244,14 +248,18 @@ class EdgeRunner:
         budget: float | None = None,
         inputs: AutoInputs | None = None,
         repeats: int = 20,
+        replan: ReplanPolicy | None = ReplanPolicy(),
     ) -> Decision:
         """Choose the mode that mode ``"auto"`` runs, with the planner (modeled).
 
         ``inputs`` defaults to this bundle measured here (:func:`~splitinfer.edge.auto.
         measure_inputs`, on ``sample`` images, ``repeats`` timed runs per half); only the
-        modes this runner can run compete.
+        modes this runner can run compete. With ``replan`` (the default policy unless
+        None), the runner plans again as its link estimate moves, on ``link`` with the
+        estimated uplink rate and RTT (:mod:`splitinfer.edge.replan`); ``None`` keeps
+        this first decision for good.
         """
-        from splitinfer.edge.auto import decide, measure_inputs
+        from splitinfer.edge.auto import decide, measure_inputs, replan_costs
 
         if inputs is None:
             inputs = measure_inputs(
@@ -260,7 +268,19 @@ class EdgeRunner:
         self.decision = decide(
             inputs, link, device, server, objective=objective, budget=budget, allowed=self.modes
         )
+        self.replanner = None
+        if replan is not None:
+            costs = replan_costs(
+                inputs, link, device, server, objective=objective, budget=budget,
+                allowed=self.modes,
+            )  # fmt: skip
+            self.replanner = Replanner(costs, Choice(self.decision.mode), replan)
         return self.decision
+
+    @property
+    def switches(self) -> list[Switch]:
+        """Mode ``auto``'s changes of plan so far (empty without re-planning)."""
+        return list(self.replanner.switches) if self.replanner is not None else []
 
     # --- one inference -------------------------------------------------------------------
 
@@ -268,6 +288,10 @@ class EdgeRunner:
         """Run one uint8 image (C x H x W or 1 x C x H x W) in ``mode``."""
         run = self._resolve(mode)
         images = self._check(image, one=True)
+        choice = None
+        if mode == "auto" and self.replanner is not None:
+            choice = self.replanner.next_choice()  # this request runs under it, to the end
+            run = cast(Mode, choice.mode)
         request_id = self._take_id()
         start = time.perf_counter()
         if run == "mobile-only" or self.transport is None:
@@ -277,7 +301,11 @@ class EdgeRunner:
         else:
             result = self._cloud_only(images, request_id)
         result.total_ms = (time.perf_counter() - start) * 1e3
-        return self._mark(result, mode)
+        self._mark(result, mode, choice)
+        if choice is not None and self.replanner is not None:
+            switch = self.replanner.observe(self.estimator.estimate)  # for the next request
+            result.switched_to = str(switch.new) if switch is not None else None
+        return result
 
     # --- a sequence ----------------------------------------------------------------------
 
@@ -321,6 +349,8 @@ class EdgeRunner:
                     "mode 'auto' needs a decision: call runner.plan_auto(link) first "
                     "(`splitinfer run --mode auto --link 4g`)"
                 )
+            if self.replanner is not None:
+                return cast(Mode, self.replanner.current.mode)
             return cast(Mode, self.decision.mode)
         if mode == "cloud-only" and self.transport is not None and not self.transport.sends_images:
             raise BadInput(
@@ -355,9 +385,12 @@ class EdgeRunner:
     def _slowed(self) -> contextlib.AbstractContextManager[None]:
         return self.device.slowed() if self.device is not None else contextlib.nullcontext()
 
-    def _mark(self, result: EdgeResult, mode: str) -> EdgeResult:
+    def _mark(self, result: EdgeResult, mode: str, choice: Choice | None = None) -> EdgeResult:
         if mode == "auto" and self.decision is not None:
             result.planned, result.predicted_ms = self.decision.mode, self.decision.predicted_ms
+        if choice is not None and self.replanner is not None:
+            result.planned = str(choice)
+            result.predicted_ms = self.replanner.last_costs.get(choice, result.predicted_ms)
         est = self.estimator.estimate
         result.est_up_mbps, result.est_rtt_ms, result.est_basis = est.up_mbps, est.rtt_ms, est.basis
         return result

@@ -36,6 +36,8 @@ class StreamSummary:
     started: float = field(default_factory=time.perf_counter)
     decision: dict[str, Any] | None = None
     link_estimate: dict[str, Any] | None = None  # the runner's passive estimate at the end
+    switches: list[dict[str, Any]] = field(default_factory=list)  # mode auto's plan changes
+    replan: dict[str, Any] | None = None  # mode auto's re-planning policy (None: off)
     _ids: set[int] = field(default_factory=set, repr=False)
 
     def add(self, result: EdgeResult, label: int | None) -> None:
@@ -88,6 +90,9 @@ class StreamSummary:
             "measured": True,
             "decision": self.decision,
             "link_estimate": self.link_estimate,
+            "replan": self.replan,
+            "switches": len(self.switches),
+            "switch_log": self.switches,
         }
 
 
@@ -104,8 +109,13 @@ def run_stream(
     summary = StreamSummary(mode)
     if mode == "auto" and runner.decision is not None:
         summary.decision = runner.decision.to_json()
+    replanner = runner.replanner if mode == "auto" else None
+    if replanner is not None:
+        summary.replan = replanner.policy.to_json()
     for i, result in runner.stream(images, mode, stream=stream):
         summary.add(result, int(labels[i]) if labels is not None else None)
+        if replanner is not None and result.switched_to is not None:
+            summary.switches = [s.to_json() for s in replanner.switches]
         if progress:
             progress(summary)
     summary.link_estimate = runner.link_estimate.to_json()

@@ -1,0 +1,178 @@
+"""Re-planning in mode ``auto``: when to plan again, and when a new plan wins. No transport.
+
+:class:`Replanner` is fed the runner's link estimate after every request and a cost
+function (estimate -> modeled cost of each choice); it answers which choice the *next*
+request runs::
+
+    estimate ─► due? (moved > threshold since the last plan, or N requests since it)
+              ─► costs(estimate) ─► best beats current by margin? ─► K times in a row? ─► switch
+
+- **Due**: the uplink rate or the RTT moved by more than ``threshold`` (relative) from
+  the estimate the last plan was made with, or ``every`` requests passed since it.
+  While a switch is pending, every request is a re-plan (to confirm it or drop it).
+- **Hysteresis**: a challenger must cost at most ``(1 - margin)`` of the current choice,
+  and be the best at ``hold`` consecutive re-plans, before it becomes current. A single
+  noisy estimate cannot flip the plan, and estimates wandering around the point where two
+  choices cost the same do not make it flap (the margin is a dead band).
+- **Exploration**: mobile-only sends nothing, so its estimate would never move again.
+  After every ``every`` requests in mobile-only, one request runs in the best network choice
+  instead (it is run once, not twice: it is that request's only run), so the estimate
+  stays fresh and the plan can come back to the network.
+
+A request runs under the choice it started with; a switch applies to the next request,
+so switching never drops, repeats or retries a request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from splitinfer.edge.estimate import LinkEstimate
+from splitinfer.errors import BadInput
+
+LOCAL = "mobile-only"
+
+
+class Choice(NamedTuple):
+    """One way to run a request: the mode, and the rate point (``None``: the bundle's only)."""
+
+    mode: str
+    rate: str | None = None
+
+    def __str__(self) -> str:
+        return self.mode if self.rate is None else f"{self.mode}@{self.rate}"
+
+
+#: the modeled cost (lower is better: ms, mJ or bytes) of every choice, for one estimate
+CostFn = Callable[[LinkEstimate], Mapping[Choice, float]]
+
+
+@dataclass(frozen=True)
+class ReplanPolicy:
+    """When ``auto`` plans again and how much a new plan must win by."""
+
+    threshold: float = 0.25  # re-plan when up rate or RTT moved by this fraction
+    every: int = 20  # ... and at least every this many requests (0: only on moves)
+    margin: float = 0.10  # a challenger must cost <= (1 - margin) x the current choice
+    hold: int = 2  # ... at this many consecutive re-plans
+
+    def __post_init__(self) -> None:
+        if not self.threshold > 0 or self.every < 0 or not 0 <= self.margin < 1 or self.hold < 1:
+            raise BadInput(
+                "re-planning needs threshold > 0, every >= 0, margin in [0, 1) and hold >= 1; "
+                f"got threshold={self.threshold}, every={self.every}, margin={self.margin}, "
+                f"hold={self.hold}"
+            )
+
+    def to_json(self) -> dict[str, Any]:
+        return {"threshold": self.threshold, "every": self.every, "margin": self.margin,
+                "hold": self.hold}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Switch:
+    """One change of plan: after request ``after`` (its count), from ``old`` to ``new``."""
+
+    after: int
+    old: Choice
+    new: Choice
+    old_cost: float
+    new_cost: float
+    up_mbps: float | None
+    rtt_ms: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"after": self.after, "from": str(self.old), "to": str(self.new),
+                "old_cost": self.old_cost, "new_cost": self.new_cost,
+                "up_mbps": self.up_mbps, "rtt_ms": self.rtt_ms}  # fmt: skip
+
+
+class Replanner:
+    """Decides the choice each request of mode ``auto`` runs (see the module docstring)."""
+
+    def __init__(self, costs: CostFn, current: Choice, policy: ReplanPolicy | None = None) -> None:
+        self.costs = costs
+        self.policy = policy or ReplanPolicy()
+        self.current = current
+        self.switches: list[Switch] = []
+        self.replans = 0
+        self._requests = 0
+        self._since_plan = 0
+        self._since_explore = 0
+        self._planned_at: LinkEstimate | None = None
+        self._pending: Choice | None = None
+        self._streak = 0
+        self.last_costs: dict[Choice, float] = {}
+
+    def next_choice(self) -> Choice:
+        """What the next request runs: the current choice, or (in mobile-only, every
+        ``every`` requests) the best network choice, to keep the estimate fresh."""
+        every = self.policy.every
+        network = {c: v for c, v in self.last_costs.items() if c.mode != LOCAL}
+        if self.current.mode != LOCAL or not every or not network:
+            return self.current
+        if self._since_explore < every:
+            self._since_explore += 1
+            return self.current
+        self._since_explore = 0
+        return min(network, key=network.__getitem__)
+
+    def observe(self, estimate: LinkEstimate) -> Switch | None:
+        """After one request: re-plan if due; the switch it makes, if any (for the next)."""
+        self._requests += 1
+        self._since_plan += 1
+        if not self._due(estimate):
+            return None
+        return self._replan(estimate)
+
+    def _due(self, est: LinkEstimate) -> bool:
+        if self._pending is not None or self._planned_at is None:
+            return True
+        every = self.policy.every
+        if every and self._since_plan >= every:
+            return True
+        old = self._planned_at
+        return _moved(old.up_mbps, est.up_mbps, self.policy.threshold) or _moved(
+            old.rtt_ms, est.rtt_ms, self.policy.threshold
+        )
+
+    def _replan(self, est: LinkEstimate) -> Switch | None:
+        self.replans += 1
+        self._since_plan = 0
+        self._planned_at = est
+        costs = dict(self.costs(est))
+        if not costs:
+            return None
+        self.last_costs = costs
+        best = min(costs, key=costs.__getitem__)
+        here = costs.get(self.current)
+        wins = best != self.current and (
+            here is None or costs[best] <= (1.0 - self.policy.margin) * here
+        )
+        if not wins:
+            self._pending, self._streak = None, 0
+            return None
+        self._streak = self._streak + 1 if best == self._pending else 1
+        self._pending = best
+        if self._streak < self.policy.hold:
+            return None
+        switch = Switch(
+            self._requests, self.current, best, here if here is not None else float("inf"),
+            costs[best], est.up_mbps, est.rtt_ms,
+        )  # fmt: skip
+        self.switches.append(switch)
+        self.current, self._pending, self._streak = best, None, 0
+        self._since_explore = 0
+        return switch
+
+
+def _moved(old: float | None, new: float | None, threshold: float) -> bool:
+    """``new`` differs from ``old`` by more than ``threshold`` of ``old`` (known -> unknown
+    and unknown -> known count as moves)."""
+    if old is None or new is None:
+        return (old is None) != (new is None)
+    if old == 0:
+        return new != 0
+    return abs(new - old) / abs(old) > threshold

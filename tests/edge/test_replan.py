@@ -1,0 +1,120 @@
+"""Replanner: when mode auto plans again and when it switches. Pure: no sockets, no torch."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from splitinfer.edge.estimate import LinkEstimate
+from splitinfer.edge.replan import Choice, Replanner, ReplanPolicy
+from splitinfer.errors import BadInput
+
+SPLIT, LOCAL, CLOUD = Choice("split"), Choice("mobile-only"), Choice("cloud-only")
+
+
+def est(up: float | None, rtt: float | None = 50.0) -> LinkEstimate:
+    return LinkEstimate(up, rtt, 10, "fit")
+
+
+def costs(e: LinkEstimate) -> dict[Choice, float]:
+    """A toy model: offloading costs RTT + 4 kbit / rate; the device 40 ms."""
+    up = e.up_mbps or 1.0
+    rtt = e.rtt_ms or 50.0
+    return {SPLIT: rtt + 4.0 / up, CLOUD: rtt + 40.0 / up, LOCAL: 40.0}
+
+
+def test_a_step_switches_after_hold_replans_and_not_before() -> None:
+    r = Replanner(costs, SPLIT, ReplanPolicy(threshold=0.25, every=0, margin=0.1, hold=3))
+    for _ in range(5):
+        assert r.observe(est(10.0, 20.0)) is None  # split: 20.4 ms, the device 40
+    assert r.current == SPLIT
+    outcomes = [r.observe(est(10.0, 80.0)) for _ in range(3)]  # RTT steps: split now 80.4
+    assert outcomes[:2] == [None, None] and outcomes[2] is not None
+    assert (outcomes[2].old, outcomes[2].new) == (SPLIT, LOCAL)
+    assert r.current == LOCAL and len(r.switches) == 1
+    assert r.switches[0].after == 8
+
+
+def test_a_small_win_is_not_enough() -> None:
+    # split 45.4 vs the device 40: the device is better, but by less than the 20% margin
+    r = Replanner(costs, SPLIT, ReplanPolicy(margin=0.2, hold=1, every=1))
+    for _ in range(20):
+        r.observe(est(10.0, 45.0))
+    assert r.current == SPLIT and r.switches == []
+
+
+def test_no_replan_without_a_move_until_every() -> None:
+    seen: list[LinkEstimate] = []
+
+    def counting(e: LinkEstimate) -> dict[Choice, float]:
+        seen.append(e)
+        return costs(e)
+
+    r = Replanner(counting, SPLIT, ReplanPolicy(threshold=0.25, every=10))
+    for _ in range(30):
+        r.observe(est(10.0, 20.0 * random.Random(len(seen)).uniform(0.9, 1.1)))
+    assert len(seen) == 1 + 2  # the first estimate, then every 10th of the 29 after it
+    r.observe(est(10.0, 40.0))  # RTT doubled: due at once
+    assert len(seen) == 4
+
+
+def test_noisy_estimates_around_the_break_even_do_not_flap() -> None:
+    """RTT wandering +-8% around where split and the device cost the same (39.6 ms),
+    re-planned at every request; then +-20%, where the margin alone would not hold."""
+    for noise, policy, most in (
+        (0.08, ReplanPolicy(threshold=0.01, every=1, margin=0.1, hold=1), 0),
+        (0.20, ReplanPolicy(threshold=0.01, every=1, margin=0.1, hold=4), 2),
+    ):
+        rng = random.Random(7)
+        r = Replanner(costs, SPLIT, policy)
+        naive = Replanner(costs, SPLIT, ReplanPolicy(threshold=0.01, every=1, margin=0, hold=1))
+        for _ in range(500):
+            e = est(10.0, 39.6 * rng.uniform(1 - noise, 1 + noise))
+            r.observe(e)
+            naive.observe(e)
+        assert len(r.switches) <= most
+        assert len(naive.switches) > 100  # the same estimates without hysteresis: it flaps
+
+
+def test_one_outlier_estimate_does_not_switch() -> None:
+    r = Replanner(costs, SPLIT, ReplanPolicy(hold=2, every=5))
+    for i in range(40):
+        r.observe(est(10.0, 500.0 if i == 20 else 20.0))
+    assert r.switches == []
+
+
+def test_mobile_only_explores_the_network_every_n_requests() -> None:
+    r = Replanner(costs, SPLIT, ReplanPolicy(every=5, hold=1))
+    r.observe(est(10.0, 200.0))  # a bad link: the device
+    assert r.current == LOCAL
+    ran = []
+    for _ in range(12):
+        choice = r.next_choice()
+        ran.append(choice)
+        r.observe(est(10.0, 200.0))  # no news while on the device
+    assert [i for i, c in enumerate(ran) if c == SPLIT] == [5, 11]  # after 5 on the device
+    assert all(c in (SPLIT, LOCAL) for c in ran) and r.current == LOCAL
+    r.next_choice()
+    assert r.observe(est(10.0, 5.0)) is not None and r.current == SPLIT  # the link came back
+
+
+def test_a_choice_carries_its_rate_point() -> None:
+    lo, hi = Choice("split", "r0"), Choice("split", "r2")
+
+    def rates(e: LinkEstimate) -> dict[Choice, float]:
+        up = e.up_mbps or 1.0
+        return {lo: 20.0 + 8.0 / up, hi: 20.0 + 1.0 / up, LOCAL: 100.0}
+
+    r = Replanner(rates, lo, ReplanPolicy(hold=1, every=1))
+    r.observe(est(0.1))
+    assert r.current == hi and str(r.current) == "split@r2"
+    assert r.switches[0].to_json()["to"] == "split@r2"
+
+
+@pytest.mark.parametrize(
+    "kw", [{"threshold": 0}, {"every": -1}, {"margin": 1.0}, {"hold": 0}]
+)  # fmt: skip
+def test_bad_policies_are_refused(kw: dict[str, float]) -> None:
+    with pytest.raises(BadInput):
+        ReplanPolicy(**kw)  # type: ignore[arg-type]

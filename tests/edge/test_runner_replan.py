@@ -1,0 +1,102 @@
+"""Mode auto re-plans under a step of the link and switches without losing or repeating a
+request. A scripted transport answers at once with the time a link of the scripted rate
+and RTT would take (no sockets, no sleeping); the link steps by request count."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import pytest
+import torch
+
+from splitinfer import wire
+from splitinfer.bundle import Bundle
+from splitinfer.data import synthetic
+from splitinfer.edge import CloudUnavailable, EdgeRunner, Reply
+from splitinfer.edge.replan import ReplanPolicy
+from splitinfer.edge.stream import run_stream
+from splitinfer.edge.transport import Answers
+from tests.cloud.conftest import CODEC, build
+from tests.edge.test_auto import constructed
+
+GOOD, BAD = (20.0, 20.0), (0.2, 400.0)  # (Mbps, RTT ms)
+
+
+class SteppedLink:
+    """Answers request id ``n`` over the link of the last step starting at or before n;
+    fails each id in ``flaky`` on its first attempt; counts every attempt per id."""
+
+    name, url, sends_images = "http", "http://stepped", True
+
+    def __init__(self, steps: Sequence[tuple[int, tuple[float, float]]], flaky: set[int]) -> None:
+        self.steps, self.flaky = steps, flaky
+        self.sent: Counter[int] = Counter()
+
+    def _reply(self, request_id: int, nbytes: int) -> Reply:
+        self.sent[request_id] += 1
+        if request_id in self.flaky and self.sent[request_id] == 1:
+            raise CloudUnavailable("scripted drop")
+        mbps, rtt = next(link for start, link in reversed(self.steps) if request_id >= start)
+        elapsed = rtt + 8e3 * nbytes / (mbps * 1e6) + 2.0
+        return Reply(request_id, 0, "zero", 2.0, elapsed, 60)
+
+    def infer_frame(self, bundle_id: str, frame: bytes) -> Reply:
+        return self._reply(wire.decode_frame(frame)[0].request_id, len(frame))
+
+    def infer_image(self, bundle_id: str, image: bytes, request_id: int) -> Reply:
+        return self._reply(request_id, len(image))
+
+    def stream(self, bundle_id: str, frames: Sequence[tuple[int, bytes]]) -> Answers:
+        for request_id, frame in frames:
+            yield request_id, self._reply(request_id, len(frame))
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def bundle() -> Bundle:
+    return build("edge-test", CODEC)
+
+
+@pytest.fixture(scope="module")
+def images() -> torch.Tensor:
+    return synthetic(80, seed=3)[0]
+
+
+def test_a_step_down_and_up_switches_and_loses_nothing(
+    bundle: Bundle, images: torch.Tensor
+) -> None:
+    link = SteppedLink([(0, GOOD), (20, BAD), (36, GOOD)], flaky={7, 25, 41})
+    runner = EdgeRunner(bundle, link, retries=2)
+    runner.plan_auto("wifi", "phone", inputs=constructed(),
+                     replan=ReplanPolicy(threshold=0.25, every=5, margin=0.1, hold=2))  # fmt: skip
+    assert runner.decision is not None and runner.decision.mode in ("split", "cloud-only")
+    summary = run_stream(runner, images, None, "auto")
+    s = summary.to_json()
+    ids = [r.request_id for r in summary.results]
+    assert sorted(ids) == list(range(len(images))) and summary.duplicates == 0
+    modes = [r.mode for r in summary.results]
+    assert "mobile-only" in modes[20:36] and modes[-1] != "mobile-only"  # down, then back
+    assert s["switches"] == len(runner.switches) >= 2
+    assert [sw["to"] for sw in s["switch_log"]][:2] == ["mobile-only", runner.decision.mode]
+    # every network request was sent once, plus one resend for each scripted drop
+    network = {r.request_id for r in summary.results if r.mode != "mobile-only"}
+    assert set(link.sent) == network
+    assert all(link.sent[i] == (2 if i in link.flaky else 1) for i in network)
+    assert all(not r.fell_back for r in summary.results)
+    # each result ran under the plan it started with, and says which
+    for before, r in zip(summary.results, summary.results[1:], strict=False):
+        if before.switched_to is not None and r.planned != before.switched_to:
+            assert r.mode != "mobile-only"  # only an exploring request departs from the plan
+        assert r.planned is not None and r.planned.split("@")[0] == r.mode
+
+
+def test_replan_none_decides_once(bundle: Bundle, images: torch.Tensor) -> None:
+    link = SteppedLink([(0, GOOD), (5, BAD)], flaky=set())
+    runner = EdgeRunner(bundle, link)
+    d = runner.plan_auto("wifi", "phone", inputs=constructed(), replan=None)
+    summary = run_stream(runner, images[:20], None, "auto")
+    assert {r.mode for r in summary.results} == {d.mode}
+    assert summary.to_json()["switches"] == 0 and runner.switches == []
