@@ -59,3 +59,18 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _own_probe_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The planner's per-machine probe (``splitinfer plan --probe``) is read from and written
+    to a fresh file: tests never see nor touch the user's stored one."""
+    import os
+
+    old = os.environ.get("SPLITINFER_PROBE")
+    os.environ["SPLITINFER_PROBE"] = str(tmp_path_factory.mktemp("probe") / "probe.json")
+    yield
+    if old is None:
+        os.environ.pop("SPLITINFER_PROBE", None)
+    else:
+        os.environ["SPLITINFER_PROBE"] = old

@@ -116,6 +116,12 @@ def register(app: Any, console: Console) -> None:
             help="every link follows this trace: Mahimahi (uplink; each "
             "profile's RTT and downlink) or CSV (one link); see traces/README.md",
         ),
+        probe_file: Path = typer.Option(
+            None,
+            help="this machine's probe (`splitinfer plan --probe`) for the model-only planner "
+            "(default: $SPLITINFER_PROBE or ~/.cache/splitinfer/probe.json; probed now and "
+            "stored there when missing)",
+        ),
     ) -> None:
         """Cloud-only vs split vs mobile-only over emulated links, through the real server.
 
@@ -137,7 +143,8 @@ def register(app: Any, console: Console) -> None:
         chosen = tuple(s.strip() for s in links.split(",") if s.strip()) if links else None
         argv = ["splitinfer", "demo"]
         for flag, value in (("--images", images), ("--links", links), ("--out", out),
-                            ("--bundle", bundle), ("--trace", trace)):  # fmt: skip
+                            ("--bundle", bundle), ("--trace", trace),
+                            ("--probe-file", probe_file)):  # fmt: skip
             if value is not None:
                 argv += [flag, str(value)]
         argv += [
@@ -155,6 +162,7 @@ def register(app: Any, console: Console) -> None:
             "parallel_links": not sequential,
             "command": shlex.join(argv), "ui": ui,
             "trace": None if trace is None else str(trace),
+            "probe": None if probe_file is None else str(probe_file),
         }  # fmt: skip
         if images is not None:
             given["images"] = images

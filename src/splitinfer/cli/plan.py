@@ -170,7 +170,7 @@ def register(app: Any, console: Console) -> None:
     @app.command("plan")
     def plan_cmd(
         profile: str = typer.Argument(
-            ...,
+            None,
             help="bundle directory, profile JSON (`splitinfer profile M --json`) or a model name",
         ),
         rates: Path = typer.Option(
@@ -209,9 +209,35 @@ def register(app: Any, console: Console) -> None:
         ),
         repeats: int = typer.Option(3, min=1, help="when profiling a model name: timed runs"),
         json_out: Path = typer.Option(None, "--json", help="write the plan (and sweep) as JSON"),
+        transport: str = typer.Option(
+            "none",
+            help="model this transport's bytes per request and the probe's fixed ms: "
+            "http | grpc | ws | none (frame and result frame only, as before)",
+        ),
+        probe: bool = typer.Option(
+            False,
+            "--probe",
+            help="measure this machine's fixed per-request ms (about 20 s; "
+            "a server and an unshaped link emulator on loopback) and store it; no plan",
+        ),
+        probe_file: Path = typer.Option(
+            None,
+            help="where the probe is stored / read (default: $SPLITINFER_PROBE or "
+            "~/.cache/splitinfer/probe.json)",
+        ),
     ) -> None:
         """Rank (cut x rate) plans against cloud-only and mobile-only: modeled latency, energy."""
+        from splitinfer.errors import BadInput
         from splitinfer.plan import device, link, plan, server
+        from splitinfer.plan.protocol import TRANSPORTS, load_probe, request_costs
+
+        if probe:
+            _probe(console, probe_file, _bundle_dir(profile) if profile else None)
+            return
+        if profile is None:
+            raise BadInput("give a bundle, profile JSON or model name (or --probe)")
+        if transport != "none" and transport not in TRANSPORTS:
+            raise BadInput(f"--transport must be none or one of {', '.join(TRANSPORTS)}")
         from splitinfer.plan.inputs import InputEncoding, measured_input_encoding
         from splitinfer.plan.planner import check_options
         from splitinfer.plan.profiles import register_profiles
@@ -239,6 +265,8 @@ def register(app: Any, console: Console) -> None:
             device=the_device, server=the_server, rate_points=rate_points,
             objective=objective, budget=budget, mode=mode, header_bytes=header_bytes,
             input_encoding=enc, compression=compression, include_unmeasured=not exclude_unmeasured,
+            request=None if transport == "none" else request_costs(load_probe(probe_file),
+                                                                   transport),
         )  # fmt: skip
         p = plan(prof, link=the_link, **kwargs)
         console.print(plan_table(p, top, wide))
@@ -262,6 +290,21 @@ def register(app: Any, console: Console) -> None:
         if json_out:
             json_out.write_text(json.dumps(out, indent=1) + "\n")
             console.print(f"wrote {json_out}")
+
+
+def _probe(console: Console, out: Path | None, bundle_dir: Path | None) -> None:
+    """``--probe``: measure and store the fixed per-request ms; print them."""
+    from splitinfer.demo.probe import run_probe
+
+    console.print("probing the fixed per-request time (server + unshaped link, 100 images "
+                  "per mode) ...")  # fmt: skip
+    path, data = run_probe(bundle_dir, out)
+    fixed = {**data["fixed_ms"]["http"], **data["fixed_ms"]["local"]}
+    console.print(
+        "fixed ms per request (measured p50 - the model's stages): "
+        + ", ".join(f"{k} {v:.2f}" for k, v in fixed.items())
+    )
+    console.print(f"wrote {path}")
 
 
 def _sweep(

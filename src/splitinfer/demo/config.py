@@ -61,6 +61,9 @@ class DemoConfig:
     #: beside each profile's RTT and downlink, or a CSV trace (then one link only); the
     #: planner still models each profile's fixed rates
     trace: str | None = None
+    #: this machine's fixed per-request ms (`splitinfer plan --probe`), read for the
+    #: model-only planner; None: the default store. Probed once here when there is none.
+    probe: str | None = None
 
     @classmethod
     def quick(cls, **overrides: Any) -> DemoConfig:

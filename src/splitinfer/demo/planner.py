@@ -45,13 +45,17 @@ def _planner_profile(
 
 
 def planner_inputs(
-    compute: dict[str, Any], loopback: dict[str, ModeSamples] | None = None
+    compute: dict[str, Any],
+    loopback: dict[str, ModeSamples] | None = None,
+    probe: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The planner's inputs, twice.
 
-    ``wire_only``: stage times measured in-process on one image, frame / PNG bytes, the
-    planner's default header and result bytes: what a profile and the wire format alone
-    tell the planner. ``calibrated`` (given the ``loopback`` samples a link worker took
+    ``wire_only`` (model-only): stage times measured in-process on one image, frame / PNG
+    bytes, HTTP's bytes per request (:data:`splitinfer.plan.protocol.HTTP`) and the fixed
+    per-request ms of this machine's stored ``probe`` (none: 0): what the model, the wire
+    and protocol figures and a once-per-machine probe tell the planner.
+    ``calibrated`` (given the ``loopback`` samples a link worker took
     side by side with the link): per-mode stage times and bytes on the wire (HTTP
     included) over the unshaped proxy, at the same time and under the same load; what the
     model has no term for (HTTP client and server, the proxy hop, the server's batcher)
@@ -63,6 +67,9 @@ def planner_inputs(
         DEFAULT_RESULT_BYTES,
         RESULT_FRAME_OVERHEAD,
     )
+    from splitinfer.plan.protocol import request_costs
+
+    request = request_costs(probe, "http")
 
     full_ms = compute["full_ms"]
     out: dict[str, dict[str, Any]] = {
@@ -73,9 +80,12 @@ def planner_inputs(
             "payload_bytes": compute["payload_bytes_mean"],
             "input_bytes": compute["png_bytes_mean"], "input_encode_ms": compute["png_encode_ms"],
             "input_decode_ms": compute["png_decode_ms"], "header_bytes": DEFAULT_HEADER_BYTES,
-            "result_bytes": DEFAULT_RESULT_BYTES,
+            "result_bytes": DEFAULT_RESULT_BYTES, "transport": "http",
+            "http_up_bytes": request.transport.up, "http_down_bytes": request.transport.down,
+            "fixed_ms": request.fixed_ms,
             "source": "stage times measured in-process (median, one image); frame / PNG "
-                      "bytes; the planner's default header and result bytes; no HTTP",
+                      "bytes; HTTP bytes per request (plan.protocol.HTTP); fixed ms per "
+                      f"request: {request.source}",
         },
     }  # fmt: skip
     if loopback:
@@ -109,6 +119,7 @@ def predict(
 ) -> dict[str, dict[str, Any]]:  # fmt: skip
     """The planner's modeled cost of each mode over ``link_spec`` (``plan()``, realistic)."""
     from splitinfer.plan import InputEncoding, RatePoint, device, link, plan, server
+    from splitinfer.plan.protocol import HTTP, RequestCosts
 
     profile = _planner_profile(
         bundle, compute, inputs["head_ms"], inputs["tail_ms"], inputs["full_ms"]
@@ -127,6 +138,8 @@ def predict(
         profile, link=link(link_spec), device=device(device_spec), server=server("host"),
         rate_points=[rp], header_bytes=inputs["header_bytes"],
         result_bytes=inputs["result_bytes"], input_encoding=enc, mode="realistic",
+        request=RequestCosts(HTTP, inputs["fixed_ms"], inputs["source"])
+        if "fixed_ms" in inputs else None,
     )  # fmt: skip
     by_kind: dict[str, Any] = {c.kind: c for c in p.candidates}
     return {

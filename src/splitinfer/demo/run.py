@@ -172,6 +172,8 @@ def run_demo(
         with clock.phase("compute"), _torch_threads(config.torch_threads):
             compute = measure_compute(bundle, x)
             offline = _offline_predictions(bundle, images)
+        with clock.phase("probe", announce=False), _torch_threads(config.torch_threads):
+            probe = _probe(config, bundle, srv.port, images, labels, compute, tell)
         with clock.phase("links", announce=False):
             jobs = _Jobs(events, tell, "links", len(links) * n, silence)
             names: dict[str, list[str]] = {spec: [] for spec in config.links}
@@ -192,7 +194,7 @@ def run_demo(
             path.unlink()
 
     with clock.phase("planner", announce=False):
-        inputs = {lr.link: planner_inputs(compute, lr.loopback) for lr in runs}
+        inputs = {lr.link: planner_inputs(compute, lr.loopback, probe) for lr in runs}
         predictions: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
             "wire_only": {}, "calibrated": {}, "energy": {},
         }  # fmt: skip
@@ -221,6 +223,25 @@ def run_demo(
     )  # fmt: skip
     results.notes = _notes(results)
     return results
+
+
+def _probe(
+    config: DemoConfig, bundle: Bundle, port: int, images: torch.Tensor, labels: torch.Tensor,
+    compute: dict[str, Any], tell: ProgressFn,
+) -> dict[str, Any]:  # fmt: skip
+    """This machine's stored probe; without one, probed now against the demo's server (quiet:
+    before the links) and stored, as `splitinfer plan --probe` would."""
+    from splitinfer.demo.probe import probe_against
+    from splitinfer.plan.protocol import load_probe, probe_path, save_probe
+
+    path = Path(config.probe) if config.probe else probe_path()
+    stored = load_probe(path)
+    if stored is not None:
+        return stored
+    tell("probe (fixed per-request ms, once per machine)", 0, None)
+    data = probe_against(bundle, port, images[:100], labels[:100], compute)
+    save_probe(path, {**data, "command": "splitinfer demo (no stored probe)"})
+    return data
 
 
 def _notes(r: DemoResults) -> list[str]:

@@ -46,6 +46,7 @@ from splitinfer.plan import plan as make_plan
 from splitinfer.plan import server as server_profile
 from splitinfer.plan.planner import OBJECTIVES
 from splitinfer.plan.profiles import LinkProfile
+from splitinfer.plan.protocol import RequestCosts
 from splitinfer.timing import Checks, host_info, load_guard, parts_mismatch, time_inputs
 
 MODES = ("split", "cloud-only", "mobile-only")
@@ -105,8 +106,11 @@ def decide(
     objective: str = "latency",
     budget: float | None = None,
     allowed: Sequence[str] = MODES,
+    request: RequestCosts | None = None,
 ) -> Decision:
-    """The best of the ``allowed`` modes for ``objective`` on this link and device."""
+    """The best of the ``allowed`` modes for ``objective`` on this link and device;
+    ``request``: the transport's bytes and fixed ms per request (:mod:`splitinfer.plan.
+    protocol`), else the frame and result frame alone."""
     from splitinfer.errors import BadInput
 
     if objective not in OBJECTIVES:
@@ -117,7 +121,7 @@ def decide(
         inputs.profile, link=link_profile(link), device=device_profile(device),
         server=server_profile(server), rate_points=[inputs.rate_point],
         objective=objective, budget=math.inf if budget is None else budget,
-        input_encoding=inputs.input_encoding,
+        input_encoding=inputs.input_encoding, request=request,
     )  # fmt: skip
     ranked = [c for c in p.candidates if c.kind in allowed]
     best = next(c for c in ranked if c.within_budget)  # mobile-only always is
@@ -163,6 +167,7 @@ def replan_costs(
     objective: str = "latency",
     budget: float | None = None,
     allowed: Sequence[str] = MODES,
+    request: RequestCosts | None = None,
 ) -> CostFn:
     """The cost function :class:`~splitinfer.edge.replan.Replanner` re-plans with: the
     same :func:`decide` on ``link`` with the estimated uplink rate and RTT; the modeled
@@ -171,7 +176,7 @@ def replan_costs(
 
     def costs(est: LinkEstimate) -> dict[Choice, float]:
         d = decide(inputs, estimated_link(base, est), device, server, objective=objective,
-                   budget=budget, allowed=allowed)  # fmt: skip
+                   budget=budget, allowed=allowed, request=request)  # fmt: skip
         return {
             Choice(m): math.inf if objective == "bytes" and m == "mobile-only" else c[key]
             for m, c in d.candidates.items()

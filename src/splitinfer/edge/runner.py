@@ -257,22 +257,29 @@ class EdgeRunner:
         modes this runner can run compete. With ``replan`` (the default policy unless
         None), the runner plans again as its link estimate moves, on ``link`` with the
         estimated uplink rate and RTT (:mod:`splitinfer.edge.replan`); ``None`` keeps
-        this first decision for good.
+        this first decision for good. With a transport, its bytes per request and this
+        machine's stored probe (``splitinfer plan --probe``, if any) are modeled too.
         """
         from splitinfer.edge.auto import decide, measure_inputs, replan_costs
+        from splitinfer.plan.protocol import TRANSPORTS, load_probe, request_costs
+
+        request = None
+        if self.transport is not None and self.transport.name in TRANSPORTS:
+            request = request_costs(load_probe(), self.transport.name)
 
         if inputs is None:
             inputs = measure_inputs(
                 self.bundle, sample, engine=self.engine, repeats=repeats, warmup=min(3, repeats)
             )
         self.decision = decide(
-            inputs, link, device, server, objective=objective, budget=budget, allowed=self.modes
-        )
+            inputs, link, device, server, objective=objective, budget=budget,
+            allowed=self.modes, request=request,
+        )  # fmt: skip
         self.replanner = None
         if replan is not None:
             costs = replan_costs(
                 inputs, link, device, server, objective=objective, budget=budget,
-                allowed=self.modes,
+                allowed=self.modes, request=request,
             )  # fmt: skip
             self.replanner = Replanner(costs, Choice(self.decision.mode), replan)
         return self.decision

@@ -2,16 +2,20 @@
 
 DESIGN.md section 4, for cut ``s``, codec ``c``, device ``d``, link ``l``, server ``v``::
 
-    latency = t_head + t_enc + rtt + t_up + t_dec + t_tail + t_down
+    latency = t_head + t_enc + rtt + t_up + t_dec + t_tail + t_down + t_fixed
     t_up    = 8 * bytes_up / bw_up          t_down = 8 * bytes_result / bw_down
     energy  = P_active * (t_head + t_enc)                        # compute
             + P_up * t_up + P_down * t_down                      # radio
-            + P_idle * (rtt + t_dec + t_tail)                    # waiting for the cloud
+            + P_idle * (rtt + t_dec + t_tail + t_fixed)          # waiting for the cloud
     P_up    = alpha_up * bw_up + beta,   P_down = alpha_down * bw_down + beta   (mW)
 
 The radio model is Huang et al., MobiSys 2012, as used by Neurosurgeon (ASPLOS 2017) and
 JointDNN (arXiv 1801.08618). Cloud-only is the same formula with the input image as the
 payload and its encoding as ``t_head``; mobile-only is ``t_full`` at ``P_active``.
+``t_fixed`` is the fixed per-request time of the client, proxy and server (or, for
+mobile-only, of the runner), measured once per machine (:mod:`splitinfer.plan.protocol`);
+0 when not given. It is charged as waiting (idle power) when offloading, active on the
+device for mobile-only.
 
 Units: ms, bytes, Mbps, W and mW; energy in mJ (W x ms = mJ). Everything here is
 *modeled*; callers label it so.
@@ -48,6 +52,7 @@ class Stages:
     decode_ms: float  # server codec decode
     tail_ms: float  # server compute after the wire
     bytes_down: float  # the result sent back
+    fixed_ms: float = 0.0  # fixed per-request time in client, proxy and server
 
 
 @dataclass(frozen=True)
@@ -64,12 +69,13 @@ class CostBreakdown:
     radio_mj: float
     idle_mj: float
     bytes_up: float
+    fixed_ms: float = 0.0  # fixed per-request time (client, proxy, server; or the runner)
 
     @property
     def latency_ms(self) -> float:
         return (
             self.head_ms + self.encode_ms + self.uplink_ms + self.rtt_ms + self.server_ms
-            + self.downlink_ms
+            + self.downlink_ms + self.fixed_ms
         )  # fmt: skip
 
     @property
@@ -113,7 +119,8 @@ def offload_cost(
         radio_power_mw(link.alpha_up, link.beta, link.up_mbps) * up_ms
         + radio_power_mw(link.alpha_down, link.beta, link.down_mbps) * down_ms
     ) / 1e3  # mW x ms = uJ
-    idle_mj = 0.0 if mode == "seed" else idle_w * (rtt + server_ms)
+    fixed = 0.0 if mode == "seed" else stages.fixed_ms
+    idle_mj = 0.0 if mode == "seed" else idle_w * (rtt + server_ms + fixed)
     return CostBreakdown(
         head_ms=stages.head_ms,
         encode_ms=stages.encode_ms,
@@ -125,13 +132,15 @@ def offload_cost(
         radio_mj=radio_mj,
         idle_mj=idle_mj,
         bytes_up=stages.bytes_up,
+        fixed_ms=fixed,
     )
 
 
-def local_cost(full_ms: float, active_w: float) -> CostBreakdown:
-    """Mobile-only: the whole model on the device, nothing sent (``P_active * t_full``)."""
+def local_cost(full_ms: float, active_w: float, fixed_ms: float = 0.0) -> CostBreakdown:
+    """Mobile-only: the whole model on the device, nothing sent (``P_active * t_full``);
+    ``fixed_ms``: the runner's own per-request time, also active."""
     return CostBreakdown(
         head_ms=full_ms, encode_ms=0.0, uplink_ms=0.0, rtt_ms=0.0, server_ms=0.0,
-        downlink_ms=0.0, compute_mj=active_w * full_ms, radio_mj=0.0, idle_mj=0.0,
-        bytes_up=0.0,
+        downlink_ms=0.0, compute_mj=active_w * (full_ms + fixed_ms), radio_mj=0.0,
+        idle_mj=0.0, bytes_up=0.0, fixed_ms=fixed_ms,
     )  # fmt: skip

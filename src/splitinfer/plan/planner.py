@@ -27,6 +27,7 @@ from splitinfer.plan.cost import (
 from splitinfer.plan.errors import BadPlanInput
 from splitinfer.plan.inputs import InputEncoding, default_input_encoding
 from splitinfer.plan.profiles import DeviceProfile, LinkProfile
+from splitinfer.plan.protocol import RequestCosts
 from splitinfer.plan.ratepoints import RatePoint, estimate_ratepoints
 
 Objective = Literal["latency", "energy", "bytes"]
@@ -179,6 +180,7 @@ def plan(
     input_encoding: InputEncoding | None = None,
     compression: float | None = None,
     include_unmeasured: bool = True,
+    request: RequestCosts | None = None,
 ) -> Plan:
     """Rank every candidate for ``objective`` and return the :class:`Plan`.
 
@@ -186,6 +188,11 @@ def plan(
     ``ratepoints.estimate_ratepoints``). A candidate is within budget when its measured
     accuracy loss is <= ``budget`` pp; points whose loss was not measured count as within
     budget only with ``include_unmeasured`` (flagged in every output).
+
+    ``request`` (realistic mode): the transport's protocol bytes replace ``result_bytes``
+    and the result frame down, and are added to what goes up (its request head on the
+    frame or image; a transport that sends the payload alone drops the frame header),
+    and each mode's fixed per-request ms is added (:mod:`splitinfer.plan.protocol`).
     """
     _check(profile, objective, mode, budget)
     timing = _Timing(profile)
@@ -204,6 +211,23 @@ def plan(
     )
     seed = mode == "seed"
     down = result_bytes + (0 if seed else RESULT_FRAME_OVERHEAD)
+    proto = None if seed else request
+    if proto is not None:
+        down = proto.transport.down
+        notes.append(
+            f"per request: {proto.transport.name} bytes ({proto.transport.source}); fixed ms: "
+            f"{proto.source}"
+        )
+
+    def up(body: float, frame_header: float) -> float:
+        if proto is None:
+            return body
+        drop = 0.0 if proto.transport.frame_header else frame_header
+        return body - drop + proto.transport.up
+
+    def fixed(kind: str) -> float:
+        return proto.fixed(kind) if proto is not None else 0.0
+
     cuts = {c.cut.name: c for c in profile.cuts}
     candidates = []
     for rp in rate_points:
@@ -215,12 +239,15 @@ def plan(
         stages = Stages(
             head_ms=timing.compute(timing.plus(cp.head_ms, rp.unit_flops_edge), head_flops, device),
             encode_ms=timing.other(rp.encode_ms, device),
-            bytes_up=rp.payload_bytes if seed else rp.frame_bytes,
+            bytes_up=rp.payload_bytes
+            if seed
+            else up(rp.frame_bytes, rp.frame_bytes - rp.payload_bytes),
             decode_ms=0.0 if seed else timing.other(rp.decode_ms, server),
             tail_ms=timing.compute(
                 timing.plus(cp.tail_ms, rp.unit_flops_cloud), tail_flops, server
             ),
             bytes_down=down,
+            fixed_ms=fixed("split"),
         )
         ok = rp.accuracy_loss <= budget if rp.accuracy_loss is not None else include_unmeasured
         cost = offload_cost(stages, params, device.active_w, device.idle_w, mode)
@@ -230,10 +257,11 @@ def plan(
     cloud = Stages(
         head_ms=timing.other(enc.encode_ms, device),
         encode_ms=0.0,
-        bytes_up=enc.bytes + (0 if seed else header_bytes),
+        bytes_up=enc.bytes if seed else (up(enc.bytes, 0.0) if proto else enc.bytes + header_bytes),
         decode_ms=0.0 if seed else timing.other(enc.decode_ms, server),
         tail_ms=timing.compute(profile.full_ms, profile.total_flops, server),
         bytes_down=down,
+        fixed_ms=fixed("cloud-only"),
     )
     cloud_cost = offload_cost(cloud, params, device.active_w, device.idle_w, mode)
     candidates.append(
@@ -241,7 +269,8 @@ def plan(
     )
     full = timing.compute(profile.full_ms, profile.total_flops, device)
     candidates.append(Candidate(
-        "mobile-only", None, "whole model on the device", local_cost(full, device.active_w),
+        "mobile-only", None, "whole model on the device",
+        local_cost(full, device.active_w, fixed("mobile-only")),
         0.0, True, "nothing sent", True,
     ))  # fmt: skip
     candidates.sort(key=lambda c: _rank_key(c, objective))
