@@ -16,7 +16,8 @@ charts, :func:`summary_table` is the one table the command prints (docs/demo.md)
   conditions), bytes of each request body and on the wire (HTTP included, counted by the
   emulator), top-1 accuracy on the test split through each mode's deployed path;
 * **modeled** (:mod:`splitinfer.plan`): device energy, and the planner's latency beside
-  the measured p50, from wire-format inputs and from inputs calibrated side by side.
+  the measured p50, from model-only inputs (wire and protocol bytes, the per-machine
+  probe) and from inputs calibrated side by side.
 
 Processes: the server is a child process (its own interpreter and GIL, as a real server
 would be) on a loopback socket the parent binds first; each emulated device is a *link

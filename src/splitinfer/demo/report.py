@@ -88,7 +88,7 @@ def fidelity_lines(r: DemoResults) -> list[str]:
     rows = r.rows()
     out = []
     for key, label in (("planner_error_pct", "calibrated"),
-                       ("planner_wire_only_error_pct", "wire-format inputs only")):  # fmt: skip
+                       ("planner_wire_only_error_pct", "model-only inputs")):  # fmt: skip
         errs = [abs(row[key]) for row in rows]
         net = [abs(row[key]) for row in rows if row["mode"] != "mobile-only"]
         out.append(
@@ -100,6 +100,10 @@ def fidelity_lines(r: DemoResults) -> list[str]:
 
 def _inputs_line(link: str, kind: str, inp: dict[str, Any]) -> str:
     shown = ", ".join(f"{k} {v:.3g}" for k, v in inp.items() if isinstance(v, int | float))
+    if isinstance(inp.get("fixed_ms"), dict):
+        shown += "; fixed ms per request: " + ", ".join(
+            f"{k} {v:.3g}" for k, v in inp["fixed_ms"].items()
+        )
     return f"- {link}, {kind}: {shown}"
 
 
@@ -120,7 +124,7 @@ def markdown_report(r: DemoResults, files: Sequence[str]) -> str:
     lines += ["", table_caption(r) + ".", ""]
     lines += ["## Planner fidelity", "", *[f"- {s}" for s in fidelity_lines(r)], ""]
     lines += [
-        "| link | mode | measured p50 ms | planner, wire-format inputs ms | error | "
+        "| link | mode | measured p50 ms | planner, model-only inputs ms | error | "
         "planner, calibrated ms | error |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
@@ -134,7 +138,7 @@ def markdown_report(r: DemoResults, files: Sequence[str]) -> str:
     lines += ["", "Planner inputs (ms, bytes):", "", _inputs_line("all links", "wire_only",
               first["wire_only"])]  # fmt: skip
     lines += [_inputs_line(k, "calibrated", v["calibrated"]) for k, v in r.planner_inputs.items()]
-    lines += ["", f"Wire-only: {first['wire_only']['source']}. Calibrated: "
+    lines += ["", f"Model-only: {first['wire_only']['source']}. Calibrated: "
               f"{first['calibrated']['source']}."]  # fmt: skip
     lines += ["", "## Accuracy (top-1)", ""]
     for mode in MODES:
@@ -271,7 +275,7 @@ def write_charts(r: DemoResults, folder: Path) -> list[str]:
     fig, ax = plt.subplots(figsize=(6.2, 5.6))
     meas = np.array([row["latency_ms_p50"] for row in rows])
     kinds = (("planner_ms", "o", "calibrated inputs"),
-             ("planner_wire_only_ms", "x", "wire-format inputs only"))  # fmt: skip
+             ("planner_wire_only_ms", "x", "model-only inputs"))  # fmt: skip
     for key, marker, _ in kinds:
         ax.scatter(meas, [row[key] for row in rows], marker=marker,
                    c=[MODE_COLORS[row["mode"]] for row in rows], zorder=3)  # fmt: skip
