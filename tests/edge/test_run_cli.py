@@ -111,6 +111,16 @@ def test_auto_decides_for_the_link_and_records_it(
     assert decision["mode"] == "mobile-only" and decision["modeled"] is True
     assert data["ran"] == {"mobile-only": 4} and not data["link_emulated"]
     assert set(decision["candidates"]) == {"split", "mobile-only"}  # gRPC carries no images
+    assert data["replan"]["every"] == 20 and data["switches"] == 0  # re-planning on, no switch
+
+
+@needs_fmnist
+def test_auto_without_replanning_says_so(tmp_path: Path, folder: Path, servers: Servers) -> None:
+    data = run(tmp_path, folder, "--server", servers.grpc, "--mode", "auto", "--images", "3",
+               "--link", "custom:up=0.01,down=0.01,rtt=3000", "--no-emulate", "--no-replan",
+               "--token", TOKEN, "--repeats", "2")  # fmt: skip
+    assert data["replan"] is None and data["switches"] == 0 and data["switch_log"] == []
+    assert data["ran"] == {"mobile-only": 3}
 
 
 def write_folder(root: Path, classes: dict[str, int]) -> Path:
