@@ -1,8 +1,9 @@
 """The per-machine probe: the fixed per-request time the planner cannot derive from the
 model (``splitinfer plan --probe``; stored by :mod:`splitinfer.plan.protocol`).
 
-It runs the default bundle (or another) the way the demo does, over an *unshaped* link
-emulator (no rate limit, no delay) in front of the server in a child process::
+It runs the default bundle (or another) as the demo does, over an *unshaped* link
+emulator (no rate limit, no delay) in front of the server in a child process, each
+request after ``GAP_MS`` of idle time::
 
     in-process stage medians (one image)  ─┐
     EdgeRunner ─► LinkShaper (unshaped) ─► server process: p50 per mode
@@ -18,9 +19,12 @@ machine or server settings.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import platform
+import statistics
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +36,8 @@ from splitinfer.demo.config import MODES
 from splitinfer.plan.protocol import probe_path, save_probe
 
 COMMAND = "splitinfer plan --probe"
+#: idle time before each probe request (a device's requests follow network waits)
+GAP_MS = 50.0
 
 
 def fixed_ms(compute: dict[str, float], p50: dict[str, float]) -> dict[str, float]:
@@ -47,18 +53,37 @@ def fixed_ms(compute: dict[str, float], p50: dict[str, float]) -> dict[str, floa
 
 def probe_against(
     bundle: Bundle, port: int, images: torch.Tensor, labels: torch.Tensor,
-    compute: dict[str, float], tick: Callable[[], None] | None = None,
+    compute: dict[str, float], tick: Callable[[], None] | None = None, gap_ms: float = GAP_MS,
 ) -> dict[str, Any]:  # fmt: skip
-    """Measure the fixed per-request ms against a server already listening on ``port``."""
-    from splitinfer.demo.measure import measure_link
-    from splitinfer.net import LinkSettings
+    """Measure the fixed per-request ms against a server already listening on ``port``.
+
+    Each request follows ``gap_ms`` of idle time, as a device's requests follow each
+    other's network waits (compute after a wait runs with colder caches than in a tight
+    loop); cloud-only and split swap places every image, mobile-only runs between them.
+    """
+    from splitinfer.edge import EdgeRunner
+    from splitinfer.net import LinkSettings, LinkShaper
     from splitinfer.timing import host_info
 
     flat = LinkSettings(math.inf, math.inf, 0.0, 1, "loopback")
-    run = measure_link(
-        bundle, ("127.0.0.1", port), flat, images, labels, warmup=5, calibrate=False, tick=tick
-    )
-    p50 = {m: run.modes[m].summary()["latency_ms_p50"] for m in MODES}
+    shaper = LinkShaper.from_settings(flat, ("127.0.0.1", 0), ("127.0.0.1", port))
+    times: dict[str, list[float]] = {m: [] for m in MODES}
+    with shaper.running() as local, contextlib.ExitStack() as stack:
+        url = f"http://127.0.0.1:{local}"
+        runners = {m: stack.enter_context(EdgeRunner(bundle, None if m == "mobile-only" else url,
+                                                     retries=0, fallback=False))
+                   for m in MODES}  # fmt: skip
+        for warm in range(5):
+            for m in MODES:
+                runners[m].infer(images[warm % len(images)], m)  # type: ignore[arg-type]
+        for i in range(len(images)):
+            a, b = ("cloud-only", "split") if i % 2 == 0 else ("split", "cloud-only")
+            for m in (a, "mobile-only", b):
+                time.sleep(gap_ms / 1e3)
+                times[m].append(runners[m].infer(images[i], m).total_ms)  # type: ignore[arg-type]
+            if tick:
+                tick()
+    p50 = {m: statistics.median(v) for m, v in times.items()}
     fixed = fixed_ms(compute, p50)
     return {
         "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -66,6 +91,7 @@ def probe_against(
         "machine": {**host_info(), "hostname": platform.node()},
         "bundle": bundle.spec.id,
         "requests_per_mode": len(images),
+        "gap_ms": gap_ms,
         "p50_ms": p50,
         "stages_in_process_ms": {
             k: compute[k]
@@ -83,8 +109,8 @@ def probe_against(
             "http": {m: fixed[m] for m in ("split", "cloud-only")},
             "local": {"mobile-only": fixed["mobile-only"]},
         },
-        "method": "p50 over an unshaped link emulator in front of the server (child "
-        "process), the demo's request order, minus in-process stage medians",
+        "method": f"p50 over an unshaped link emulator in front of the server (child "
+        f"process), {gap_ms:g} ms idle before each request, minus in-process stage medians",
     }
 
 
