@@ -154,3 +154,16 @@ def test_the_command_is_registered() -> None:
     assert result.exit_code == 0
     for flag in ("--images", "--links", "--out", "--bundle", "--quick"):
         assert flag in result.output
+
+
+def test_quick_demo_probes_once_and_models_http_and_the_fixed_time(quick: dict[str, Any]) -> None:
+    """Without a stored probe the demo probes its own server once, stores it, and its
+    model-only planner adds HTTP's bytes and the fixed ms (tests store in their own file)."""
+    from splitinfer.plan.protocol import HTTP, load_probe
+
+    stored = load_probe()
+    assert stored is not None and stored["requests_per_mode"] == 4
+    inputs = quick["results"].planner_inputs["wifi"]["wire_only"]
+    assert set(inputs["fixed_ms"]) == set(MODES)
+    assert inputs["fixed_ms"]["split"] == stored["fixed_ms"]["http"]["split"] >= 0
+    assert (inputs["http_up_bytes"], inputs["http_down_bytes"]) == (HTTP.up, HTTP.down)
