@@ -14,6 +14,15 @@ weights digest, so a retrained bundle never decodes frames meant for its predece
     bundle = Bundle.load("bundles/fmnist")
     frames = bundle.edge.encode(images)            # one compact frame per image
     logits = bundle.cloud.decode_and_run(frames[0])
+
+A *multi-rate* bundle holds several rate points that share the head and the tail: point 0
+is the spec's own ``unit``/``codec`` (tensors ``reduction.*``, ``restoration.*``,
+``prior.*``), point ``k >= 1`` is ``rates[k-1]`` in the spec (tensors ``rate<k>.*``), each
+with the accuracy and bytes measured when it was built. Its frames carry the rate index
+(``wire.FLAG_HAS_RATE``); the edge switches point per call, the cloud decodes every one::
+
+    frames = bundle.edge.encode(images, rate=2)    # point 2's unit and codec
+    logits = bundle.cloud.decode_and_run(frames[0])  # the frame says which point
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ from splitinfer.errors import (
     CodecError,
     SplitInferError,
     UnknownBundle,
+    UnknownRate,
 )
 from splitinfer.partition import split
 
@@ -54,6 +64,9 @@ MAX_SPEC_BYTES = 1 << 20
 MAX_CLASSES = 32_768
 MAX_WEIGHTS_BYTES = 2 << 30
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_RATE_PREFIX_RE = re.compile(r"^rate([1-9][0-9]{0,2})$")
+#: Most rate points one bundle holds (the frame's rate index is one byte).
+MAX_RATES = wire.MAX_RATE + 1
 
 #: The bundle shipped in the repository (``make demo`` and the docs use it).
 DEFAULT_BUNDLE_ID = "fmnist-r10-stage1-l0012"
@@ -94,6 +107,18 @@ class Preprocess:
 
 
 @dataclass(frozen=True)
+class RatePoint:
+    """One extra rate point of a multi-rate bundle: its unit, its codec, its measurements."""
+
+    unit: UnitConfig
+    codec: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"unit": self.unit.to_dict(), "codec": self.codec, "metrics": self.metrics}
+
+
+@dataclass(frozen=True)
 class BundleSpec:
     """Everything ``spec.json`` holds, validated."""
 
@@ -113,6 +138,8 @@ class BundleSpec:
     created: str = ""
     #: the unsplit model the baselines run: {"weights", "sha256", "accuracy", "built_by"}
     baseline: dict[str, Any] | None = None
+    #: a multi-rate bundle's points 1.. (point 0 is ``unit``/``codec``/``metrics``)
+    rates: tuple[RatePoint, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         data = self._json()
@@ -143,6 +170,9 @@ class BundleSpec:
             "metrics": self.metrics,
             "built_by": self.built_by,
             "created": self.created,
+            # absent, not empty, on a single-rate bundle: its canonical spec (so its
+            # fingerprint and frames) stays byte-identical
+            **({"rates": [r.to_json() for r in self.rates]} if self.rates else {}),
         }
 
     def canonical(self) -> bytes:
@@ -154,6 +184,8 @@ class BundleSpec:
         data = self._json()
         for volatile in ("metrics", "built_by", "created"):
             data.pop(volatile)
+        for point in data.get("rates", []):
+            point.pop("metrics")
         return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
 
     @classmethod
@@ -234,7 +266,29 @@ def _parse_spec(data: Any) -> BundleSpec:
         built_by=str(data.get("built_by", "")),
         created=str(data.get("created", "")),
         baseline=_parse_baseline(data.get("baseline")),
+        rates=_parse_rates(data.get("rates"), unit is not None),
     )
+
+
+def _parse_rates(data: Any, has_unit: bool) -> tuple[RatePoint, ...]:
+    """A multi-rate spec's extra points (absent: a single-rate bundle)."""
+    if data is None:
+        return ()
+    if not isinstance(data, list) or not data:
+        raise BadBundle("bundle spec field 'rates' must be a non-empty list when present")
+    if len(data) + 1 > MAX_RATES:
+        raise BadBundle(f"a bundle holds at most {MAX_RATES} rate points, not {len(data) + 1}")
+    if not has_unit:
+        raise BadBundle("a multi-rate bundle's points are butterfly units: the spec has no unit")
+    points = []
+    for i, point in enumerate(data, start=1):
+        if not isinstance(point, dict) or set(point) - {"unit", "codec", "metrics"}:
+            raise BadBundle(f"rate point {i} must be an object with unit, codec and metrics")
+        codec = _get(point, "codec", str)
+        codecs.canonical_text(codec)  # raises BadCodecSpec on a bad spec
+        unit = UnitConfig.from_dict(_get(point, "unit", dict))
+        points.append(RatePoint(unit, codec, dict(point.get("metrics") or {})))
+    return tuple(points)
 
 
 def _parse_baseline(data: Any) -> dict[str, Any] | None:
@@ -262,25 +316,39 @@ class EdgeHalf:
         self._b = bundle
 
     @torch.no_grad()
-    def features(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 images (N, C, H, W) -> the reduced features the codec encodes."""
+    def features(self, images: torch.Tensor, rate: int = 0) -> torch.Tensor:
+        """uint8 images (N, C, H, W) -> the reduced features the codec encodes.
+
+        ``rate``: a multi-rate bundle's point (0, the spec's own unit, by default).
+        """
         b = self._b
         if tuple(images.shape[1:]) != b.spec.input_shape:
             raise BadInput(
                 f"bundle {b.spec.id} takes images of shape {b.spec.input_shape}, "
                 f"got {tuple(images.shape[1:])}"
             )
-        return b.model.edge(b.spec.preprocess(images))
+        return b.rate_model(rate).edge(b.spec.preprocess(images))
 
-    def frame(self, z: torch.Tensor, request_id: int) -> bytes:
-        """Encode one image's reduced feature (1 x c x h x w) into a compact frame."""
-        header = wire.FrameHeader(request_id=request_id, bundle=self._b.fingerprint)
-        return wire.encode_frame(header, self._b.codec.encode(z))
+    def frame(self, z: torch.Tensor, request_id: int, rate: int = 0) -> bytes:
+        """Encode one image's reduced feature (1 x c x h x w) into a compact frame.
 
-    def encode(self, images: torch.Tensor, first_request_id: int = 0) -> list[bytes]:
-        """One compact frame per image, request ids counting up from ``first_request_id``."""
-        z = self.features(images)
-        return [self.frame(z[i : i + 1], first_request_id + i) for i in range(len(z))]
+        A multi-rate bundle's frames always carry the rate index; a single-rate bundle's
+        never do (so they stay byte-identical to the frames before rates existed).
+        """
+        b = self._b
+        codec = b.rate_codec(rate)
+        header = wire.FrameHeader(
+            request_id=request_id, bundle=b.fingerprint, rate=rate if b.multirate else None
+        )
+        return wire.encode_frame(header, codec.encode(z))
+
+    def encode(self, images: torch.Tensor, first_request_id: int = 0, rate: int = 0) -> list[bytes]:
+        """One compact frame per image, request ids counting up from ``first_request_id``.
+
+        ``rate`` picks a multi-rate bundle's point per call: switching needs no reload.
+        """
+        z = self.features(images, rate)
+        return [self.frame(z[i : i + 1], first_request_id + i, rate) for i in range(len(z))]
 
 
 class CloudHalf:
@@ -301,15 +369,20 @@ class CloudHalf:
         self._b = bundle
 
     def decode(self, frame: bytes) -> tuple[wire.FrameHeader, torch.Tensor]:
-        """One frame -> its header and the checked feature, or a typed error."""
+        """One frame -> its header and the checked feature, or a typed error.
+
+        The feature is the one of the frame's rate point (``header.rate``, else 0): run it
+        with ``run(z, header.rate or 0)``.
+        """
         header, payload = wire.decode_frame(frame)
         self.check_header(header)
-        return header, self.decode_payload(payload)
+        return header, self.decode_payload(payload, header.rate or 0)
 
     def check_header(self, header: wire.FrameHeader) -> None:
-        """Refuse a frame this bundle must not decode: another bundle's (UnknownBundle), or
-        a described frame claiming another codec or shape (BadFrame), so the bundle's codec
-        never decodes a payload with parameters it does not claim."""
+        """Refuse a frame this bundle must not decode: another bundle's (UnknownBundle), a
+        rate point it does not hold (UnknownRate, a 400), or a described frame claiming
+        another codec or shape (BadFrame), so the bundle's codec never decodes a payload
+        with parameters it does not claim."""
         b = self._b
         if header.bundle != b.fingerprint:
             raise UnknownBundle(
@@ -318,6 +391,8 @@ class CloudHalf:
                 if header.bundle is not None
                 else "frame names no bundle"
             )
+        if header.rate is not None:
+            b.check_rate(header.rate)
         if header.codec_spec is None:
             return
         from splitinfer import codecs
@@ -331,15 +406,16 @@ class CloudHalf:
                 f"decodes {b.feature_shape} coded as {b.spec.codec!r}; send a compact frame"
             )
 
-    def decode_payload(self, payload: bytes) -> torch.Tensor:
-        """The bundle's codec on a frame's payload, then :meth:`check_feature`."""
-        return self.check_feature(self._b.codec.decode(payload))
+    def decode_payload(self, payload: bytes, rate: int = 0) -> torch.Tensor:
+        """The codec of rate point ``rate`` on a frame's payload, then :meth:`check_feature`."""
+        return self.check_feature(self._b.rate_codec(rate).decode(payload), rate)
 
-    def check_feature(self, z: torch.Tensor) -> torch.Tensor:
+    def check_feature(self, z: torch.Tensor, rate: int = 0) -> torch.Tensor:
         """``z`` if it is what the tail takes: the feature shape, float32, all finite."""
         b = self._b
-        if tuple(z.shape) != b.feature_shape:
-            raise BadFrame(f"decoded feature {tuple(z.shape)} != {b.feature_shape}")
+        shape = b.rate_feature_shape(rate)
+        if tuple(z.shape) != shape:
+            raise BadFrame(f"decoded feature {tuple(z.shape)} != {shape}")
         if z.dtype != torch.float32:  # the edge half always encodes float32 features
             raise BadFrame(f"decoded feature is {z.dtype}, bundle {b.spec.id} takes float32")
         if not bool(torch.isfinite(z).all()):
@@ -347,11 +423,13 @@ class CloudHalf:
         return z
 
     @torch.no_grad()
-    def run(self, z: torch.Tensor) -> torch.Tensor:
-        return self._b.model.cloud(z)
+    def run(self, z: torch.Tensor, rate: int = 0) -> torch.Tensor:
+        """Decoded features of rate point ``rate`` -> logits (restoration, then the tail)."""
+        return self._b.rate_model(rate).cloud(z)
 
     def decode_and_run(self, frame: bytes) -> torch.Tensor:
-        return self.run(self.decode(frame)[1])
+        header, z = self.decode(frame)
+        return self.run(z, header.rate or 0)
 
 
 class Bundle:
@@ -363,24 +441,82 @@ class Bundle:
         source: nn.Module,
         model: BottleneckModel,
         baseline: nn.Module | None = None,
+        rates: Sequence[BottleneckModel] = (),
     ) -> None:
+        if len(rates) != len(spec.rates):
+            raise BadBundle(f"the spec lists {len(spec.rates)} extra rate points, got {len(rates)}")
         self.spec = spec
         #: the unsplit model cloud-only and mobile-only run, when the bundle carries one
         self.baseline = baseline.eval() if baseline is not None else None
         self.source = source.eval()  # the unsplit backbone the halves share weights with
         self.model = model.eval()
         self.fingerprint = wire.bundle_fingerprint(spec.canonical())
-        c, h, w = spec.input_shape
+        self.feature_shape, self.codec = self._point(model, spec.codec)
+        #: every rate point as (model, feature shape, codec); point 0 is model/codec above
+        self.points: tuple[tuple[BottleneckModel, tuple[int, ...], codecs.Codec], ...] = (
+            (self.model, self.feature_shape, self.codec),
+            *((m.eval(), *self._point(m, p.codec)) for m, p in zip(rates, spec.rates, strict=True)),
+        )
+        self.edge = EdgeHalf(self)
+        self.cloud = CloudHalf(self)
+
+    def _point(self, model: BottleneckModel, codec: str) -> tuple[tuple[int, ...], codecs.Codec]:
+        c, h, w = self.spec.input_shape
         with torch.no_grad():
-            self.feature_shape = tuple(model.edge(torch.zeros(1, c, h, w)).shape)
+            shape = tuple(model.edge(torch.zeros(1, c, h, w)).shape)
         # The codec decodes this bundle's features and nothing bigger: its caps say so, so
         # a tiny frame declaring a huge tensor is refused before anything is allocated.
         # A stateful codec (a learned prior's) is built with the tables the weights hold.
         state = model.prior.state() if model.prior is not None else None
-        limits = codecs.Limits.for_elements(math.prod(self.feature_shape))
-        self.codec: codecs.Codec = codecs.create(spec.codec, state=state, limits=limits)
-        self.edge = EdgeHalf(self)
-        self.cloud = CloudHalf(self)
+        limits = codecs.Limits.for_elements(math.prod(shape))
+        return shape, codecs.create(codec, state=state, limits=limits)
+
+    # --- rate points -------------------------------------------------------------------
+
+    @property
+    def rate_count(self) -> int:
+        """How many rate points this bundle holds (1 for a single-rate bundle)."""
+        return len(self.points)
+
+    @property
+    def multirate(self) -> bool:
+        """True when the bundle holds several rate points (its frames carry a rate index)."""
+        return len(self.points) > 1
+
+    def check_rate(self, rate: int) -> int:
+        """``rate`` if this bundle holds that point, else :class:`UnknownRate` (a 400)."""
+        if isinstance(rate, bool) or not isinstance(rate, int) or not 0 <= rate < len(self.points):
+            raise UnknownRate(
+                f"bundle {self.spec.id} holds rate points 0..{len(self.points) - 1}; "
+                f"got rate index {rate!r}"
+            )
+        return rate
+
+    def rate_model(self, rate: int) -> BottleneckModel:
+        return self.points[self.check_rate(rate)][0]
+
+    def rate_feature_shape(self, rate: int) -> tuple[int, ...]:
+        return self.points[self.check_rate(rate)][1]
+
+    def rate_codec(self, rate: int) -> codecs.Codec:
+        return self.points[self.check_rate(rate)][2]
+
+    def rate_points(self) -> list[dict[str, Any]]:
+        """Each point's index, unit, codec and the accuracy and bytes measured at build."""
+        specs = [(self.spec.unit, self.spec.codec, self.spec.metrics)]
+        specs += [(p.unit, p.codec, p.metrics) for p in self.spec.rates]
+        return [
+            {
+                "rate": i,
+                "unit": unit.to_dict() if unit is not None else None,
+                "codec": codec,
+                "accuracy": metrics.get("accuracy"),
+                "mean_frame_bytes": metrics.get("mean_frame_bytes"),
+                "mean_payload_bytes": metrics.get("mean_payload_bytes"),
+                "rate_lambda": metrics.get("rate_lambda"),
+            }
+            for i, (unit, codec, metrics) in enumerate(specs)
+        ]
 
     @torch.no_grad()
     def full(self, x: torch.Tensor) -> torch.Tensor:
@@ -478,12 +614,44 @@ class Bundle:
 
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
-        save_file(_state_of(self.source, self.model), str(folder / WEIGHTS_FILE))
+        save_file(
+            _state_of(self.source, self.model, self._extra_rates()), str(folder / WEIGHTS_FILE)
+        )
         if self.baseline is not None:
             state = {k: v.detach().contiguous() for k, v in self.baseline.state_dict().items()}
             save_file(state, str(folder / BASELINE_FILE))
         (folder / SPEC_FILE).write_text(json.dumps(self.spec.to_json(), indent=1) + "\n")
         return folder
+
+    def _extra_rates(self) -> list[BottleneckModel]:
+        return [model for model, _shape, _codec in self.points[1:]]
+
+    def with_rates(
+        self,
+        points: Sequence[tuple[UnitConfig, str, BottleneckModel, dict[str, Any]]],
+        *,
+        bundle_id: str,
+        built_by: str,
+    ) -> Bundle:
+        """A multi-rate bundle: this bundle's point 0 plus ``points`` (unit, codec spec,
+        trained model sharing this bundle's head and tail, measured metrics)."""
+        if not points:
+            raise BadInput("a multi-rate bundle needs at least one extra rate point")
+        for _unit, _codec, bm, _m in points:
+            if bm.head is not self.model.head or bm.tail is not self.model.tail:
+                raise BadInput("every rate point must share the bundle's head and tail")
+        rates = [bm for _u, _c, bm, _m in points]
+        state = _state_of(self.source, self.model, rates)
+        spec = replace(
+            self.spec,
+            id=check_bundle_id(bundle_id),
+            weights_sha256=_digest(state),
+            rates=tuple(RatePoint(u, c, dict(m)) for u, c, _bm, m in points),
+            built_by=built_by,
+            created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        )
+        BundleSpec.from_json(spec.to_json())  # the same checks a loader applies
+        return Bundle(spec, self.source, self.model, self.baseline, rates)
 
     # --- loading -----------------------------------------------------------------------
 
@@ -508,7 +676,8 @@ class Bundle:
         state = _read_weights(weights_path)
         if _digest(state) != spec.weights_sha256:
             raise BadBundle(f"{weights_path} does not match the spec's weights_sha256 (tampered?)")
-        return cls(spec, *_assemble(spec, state), _load_baseline(folder, spec))
+        source, model, rates = _assemble(spec, state)
+        return cls(spec, source, model, _load_baseline(folder, spec), rates)
 
 
 def _load_baseline(folder: Path, spec: BundleSpec) -> nn.Module | None:
@@ -550,12 +719,16 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
         raise BadBundle(f"cannot read {path}: {err}") from err
 
 
-def _state_of(model: nn.Module, bm: BottleneckModel) -> dict[str, torch.Tensor]:
+def _state_of(
+    model: nn.Module, bm: BottleneckModel, rates: Sequence[BottleneckModel] = ()
+) -> dict[str, torch.Tensor]:
+    """Every tensor a bundle saves: ``model.*``, point 0's units, then ``rate<k>.*``."""
     state = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
-    parts = ("reduction", "restoration") + (("prior",) if bm.prior is not None else ())
-    for part in parts:
-        for k, v in getattr(bm, part).state_dict().items():
-            state[f"{part}.{k}"] = v.detach().contiguous()
+    for prefix, point in [("", bm), *((f"rate{k}.", m) for k, m in enumerate(rates, start=1))]:
+        parts = ("reduction", "restoration") + (("prior",) if point.prior is not None else ())
+        for part in parts:
+            for k, v in getattr(point, part).state_dict().items():
+                state[f"{prefix}{part}.{k}"] = v.detach().contiguous()
     return state
 
 
@@ -586,32 +759,68 @@ def compose(
     return insert_bottleneck(s, unit, codec)
 
 
+def _empty_parts() -> dict[str, dict[str, torch.Tensor]]:
+    return {"reduction": {}, "restoration": {}, "prior": {}}
+
+
+def _load_units(
+    bm: BottleneckModel, parts: dict[str, dict[str, torch.Tensor]], prefix: str
+) -> None:
+    bm.reduction.load_state_dict(parts["reduction"], strict=True)
+    bm.restoration.load_state_dict(parts["restoration"], strict=True)
+    if bm.prior is not None:
+        bm.prior.load_state_dict(parts["prior"], strict=True)
+    elif parts["prior"]:
+        raise BadBundle(
+            f"unexpected tensor '{prefix}prior.{next(iter(parts['prior']))}' in the weights"
+        )
+    bm.build_codec()  # a stateful codec checks its tables
+
+
 def _assemble(
     spec: BundleSpec, state: dict[str, torch.Tensor]
-) -> tuple[nn.Module, BottleneckModel]:
+) -> tuple[nn.Module, BottleneckModel, list[BottleneckModel]]:
     from splitinfer import zoo
 
     model = zoo.create(spec.model, num_classes=spec.num_classes, in_channels=spec.in_channels)
-    parts: dict[str, dict[str, torch.Tensor]] = {
-        "model": {}, "reduction": {}, "restoration": {}, "prior": {}
-    }  # fmt: skip
+    parts: dict[str, dict[str, torch.Tensor]] = {"model": {}, **_empty_parts()}
+    rate_parts = [_empty_parts() for _ in spec.rates]
     for key, value in state.items():
         prefix, _, rest = key.partition(".")
+        m = _RATE_PREFIX_RE.match(prefix)
+        if m and int(m.group(1)) <= len(rate_parts):
+            part, _, rest = rest.partition(".")
+            target = rate_parts[int(m.group(1)) - 1]
+            if part not in target:
+                raise BadBundle(f"unexpected tensor {key!r} in the weights")
+            target[part][rest] = value
+            continue
         if prefix not in parts:
             raise BadBundle(f"unexpected tensor {key!r} in the weights")
         parts[prefix][rest] = value
+    rates = []
     try:
         model.load_state_dict(parts["model"], strict=True)
         bm = compose(model, spec.cut, spec.unit, spec.codec, spec.input_shape)
-        bm.reduction.load_state_dict(parts["reduction"], strict=True)
-        bm.restoration.load_state_dict(parts["restoration"], strict=True)
-        if bm.prior is not None:
-            bm.prior.load_state_dict(parts["prior"], strict=True)
-        elif parts["prior"]:
-            raise BadBundle(
-                f"unexpected tensor 'prior.{next(iter(parts['prior']))}' in the weights"
-            )
-        bm.build_codec()  # a stateful codec checks its tables
+        _load_units(bm, parts, "")
+        for k, (point, tensors) in enumerate(zip(spec.rates, rate_parts, strict=True), start=1):
+            extra = _point_model(bm, spec, point.unit, point.codec)
+            _load_units(extra, tensors, f"rate{k}.")
+            rates.append(extra)
     except (RuntimeError, CodecError) as err:
         raise BadBundle(f"weights do not fit the spec: {str(err).splitlines()[0]}") from err
-    return model, bm
+    return model, bm, rates
+
+
+def _point_model(
+    bm: BottleneckModel, spec: BundleSpec, unit: UnitConfig, codec: str
+) -> BottleneckModel:
+    """A rate point's units and codec between ``bm``'s head and tail (shared modules)."""
+    from splitinfer.bottleneck import make_units
+
+    with torch.no_grad():
+        cut_shape = tuple(bm.head.eval()(torch.zeros(1, *spec.input_shape)).shape)
+    reduction, restoration = make_units(cut_shape, unit)
+    with torch.no_grad():
+        c, h, w = reduction.eval()(torch.zeros(1, *cut_shape[1:])).shape[1:]
+    return BottleneckModel(bm.head, reduction, restoration, bm.tail, codec, feature_shape=(c, h, w))

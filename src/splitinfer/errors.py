@@ -141,6 +141,12 @@ class BadFrame(SplitInferError):
     code = "bad_frame"
 
 
+class UnknownRate(BadFrame):
+    """A frame (or an edge call) naming a rate point its bundle does not hold."""
+
+    code = "unknown_rate"
+
+
 class PayloadTooLarge(SplitInferError):
     """A frame, payload or decoded tensor that would exceed a hard cap."""
 

@@ -10,7 +10,9 @@ CRC-32 (``zlib.crc32``, big-endian) over every byte before it:
 - **compact** (kind 1): for a known bundle, which fixes shape, dtype, codec spec and
   calibration. Carries a 4-byte bundle fingerprint, the request id and the payload:
   ``12 + varint_len(payload_len) + varint_len(request_id)`` bytes of overhead, 14 for a
-  payload under 128 bytes and a request id under 128.
+  payload under 128 bytes and a request id under 128. A frame for a multi-rate bundle
+  sets :data:`FLAG_HAS_RATE` and adds one byte, the rate point's index, after the
+  request id; without the flag the layout (and every single-rate frame) is unchanged.
 - **described** (kind 2): self-describing, for bundle-less use. Also carries the codec
   spec (opaque UTF-8 string), dtype (numeric id from :data:`DTYPES`) and shape.
 - **result** (kind 3): cloud -> edge, the top-k class ids and float32 scores.
@@ -44,6 +46,7 @@ __all__ = [
     "DTYPES",
     "DTYPE_IDS",
     "FLAG_HAS_BUNDLE",
+    "FLAG_HAS_RATE",
     "MAGIC",
     "MAX_BUNDLE",
     "MAX_CLASS_ID",
@@ -52,6 +55,7 @@ __all__ = [
     "MAX_NUMEL",
     "MAX_PAYLOAD_BYTES",
     "MAX_RANK",
+    "MAX_RATE",
     "MAX_REQUEST_ID",
     "MAX_SPEC_BYTES",
     "MAX_TOPK",
@@ -106,6 +110,9 @@ MAX_TOPK = 1024
 MAX_CLASS_ID = 2**24 - 1
 """Largest class id a result frame may carry."""
 
+MAX_RATE = 255
+"""Largest rate index a compact frame may carry (one byte)."""
+
 CRC_BYTES = 4
 """Every frame ends in a big-endian CRC-32 (``zlib.crc32``) of all the bytes before it."""
 
@@ -143,9 +150,13 @@ class FrameKind(IntEnum):
 FLAG_HAS_BUNDLE = 0x10
 """High-nibble flag of a described frame: a 4-byte bundle fingerprint precedes the fields."""
 
+FLAG_HAS_RATE = 0x20
+"""High-nibble flag of a compact frame: a 1-byte rate index follows the request id (a
+multi-rate bundle's point; see ``docs/wire-format.md``)."""
+
 _KIND_MASK = 0x0F
 _ALLOWED_FLAGS: Mapping[int, int] = MappingProxyType(
-    {FrameKind.COMPACT: 0x00, FrameKind.DESCRIBED: FLAG_HAS_BUNDLE, FrameKind.RESULT: 0x00}
+    {FrameKind.COMPACT: FLAG_HAS_RATE, FrameKind.DESCRIBED: FLAG_HAS_BUNDLE, FrameKind.RESULT: 0x00}
 )
 
 DTYPES: Mapping[int, str] = MappingProxyType(
@@ -238,7 +249,8 @@ class FrameHeader:
 
     A *compact* header has a ``bundle`` and leaves ``codec_spec``, ``shape`` and
     ``dtype`` as None (the bundle fixes them). A *described* header sets all three;
-    its ``bundle`` is optional. Any other mix raises :class:`BadInput`.
+    its ``bundle`` is optional. Any other mix raises :class:`BadInput`. ``rate`` (compact
+    only) is a multi-rate bundle's rate index; None (no field on the wire) for the rest.
 
     >>> FrameHeader(request_id=7, bundle=0x1A2B3C4D).kind
     <FrameKind.COMPACT: 1>
@@ -251,12 +263,17 @@ class FrameHeader:
     codec_spec: str | None = None
     shape: tuple[int, ...] | None = None
     dtype: str | None = None
+    rate: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "request_id", _uint(self.request_id, MAX_REQUEST_ID, "request_id"))
         if self.bundle is not None:
             object.__setattr__(self, "bundle", _uint(self.bundle, MAX_BUNDLE, "bundle"))
+        if self.rate is not None:
+            object.__setattr__(self, "rate", _uint(self.rate, MAX_RATE, "rate"))
         described = (self.codec_spec, self.shape, self.dtype)
+        if self.rate is not None and any(field is not None for field in described):
+            raise BadInput("a rate index goes in compact frames only (a multi-rate bundle's)")
         if all(field is None for field in described):
             if self.bundle is None:
                 raise BadInput(
@@ -354,13 +371,15 @@ def _described_body(header: FrameHeader, shape: tuple[int, ...], dtype: str) -> 
 def _head(header: FrameHeader, payload_len: int) -> bytes:
     """Every byte of the frame before the payload (FrameHeader has validated the fields)."""
     if header.shape is None or header.dtype is None:
+        rate = b"" if header.rate is None else bytes((header.rate,))
         return b"".join(
             (
                 MAGIC,
-                bytes((VERSION, FrameKind.COMPACT)),
+                bytes((VERSION, FrameKind.COMPACT | (0 if header.rate is None else FLAG_HAS_RATE))),
                 _varint(payload_len),
                 _U32.pack(header.bundle),
                 _varint(header.request_id),
+                rate,
             )
         )
     flags = 0 if header.bundle is None else FLAG_HAS_BUNDLE
@@ -549,15 +568,17 @@ def _check_length(view: memoryview, end: int) -> None:
         )
 
 
-def _decode_compact(view: memoryview) -> tuple[FrameHeader, bytes]:
+def _decode_compact(view: memoryview, flags: int) -> tuple[FrameHeader, bytes]:
     r = _Reader(view, _PREFIX_BYTES, len(view), "frame")
     payload_len = r.varint("payload length", MAX_PAYLOAD_BYTES, PayloadTooLarge)
     bundle = r.u32("bundle fingerprint")
     request_id = r.varint("request id", MAX_REQUEST_ID)
+    rate = r.byte("rate index") if flags & FLAG_HAS_RATE else None
     end = r.pos + payload_len
     _check_length(view, end)
     _check_crc(view, end)
-    return FrameHeader(request_id=request_id, bundle=bundle), bytes(view[r.pos : end])
+    header = FrameHeader(request_id=request_id, bundle=bundle, rate=rate)
+    return header, bytes(view[r.pos : end])
 
 
 def _decode_described(view: memoryview, flags: int) -> tuple[FrameHeader, bytes]:
@@ -620,7 +641,7 @@ def decode_frame(buf: bytes | bytearray | memoryview) -> tuple[FrameHeader, byte
     view = _as_view(buf)
     kind, flags = _prefix(view)
     if kind is FrameKind.COMPACT:
-        return _decode_compact(view)
+        return _decode_compact(view, flags)
     if kind is FrameKind.DESCRIBED:
         return _decode_described(view, flags)
     raise BadFrame("wrong frame kind: this is a result frame; read it with decode_result")

@@ -133,6 +133,7 @@ def register(app: Any, console: Console) -> None:
             ctx.default_map = {**(ctx.default_map or {}), **load_recipe(config)}
 
     register_units(train_app, console)
+    register_multirate(train_app, console)
     register_evaluate(train_app, console)
 
     @train_app.command("backbone")
@@ -362,6 +363,66 @@ def register_units(train_app: Any, console: Console) -> None:
                 f"rate: {m['mean_estimated_payload_bits']:.1f} bits estimated by the bundle's "
                 f"tables, {m['mean_actual_payload_bits']:.1f} bits sent (per image)"
             )
+
+
+def register_multirate(train_app: Any, console: Console) -> None:
+    """`splitinfer train multirate`: extra rate points on a bundle's frozen head and tail."""
+
+    @train_app.command("multirate")
+    def multirate_cmd(
+        source: Path = typer.Option(
+            ..., "--from", help="a trained single-rate bundle with a learned codec (rate 0)"
+        ),
+        point: list[str] = typer.Option(
+            ...,
+            help="an extra rate point 'levels=L,lambda=X[,channels=C]' (repeat; levels and "
+            "channels default to the source's; same channels start from the source unit)",
+        ),
+        data: str = typer.Option(None, help="Fashion-MNIST folder (default: the usual places)"),
+        distill: float = typer.Option(
+            4.0, min=0.0, help="distillation temperature from the bundle's baseline (0: none)"
+        ),
+        epochs: int = typer.Option(2, min=1, help="epochs per point"),
+        batch_size: int = typer.Option(128, min=1, help="training batch size"),
+        lr: float = typer.Option(0.001, min=1e-6, help="Adam learning rate (units only)"),
+        seed: int = typer.Option(0, help="seed of the shuffling and the augmentation"),
+        threads: int = typer.Option(None, min=1, help="torch.set_num_threads"),
+        limit: int = typer.Option(None, min=1, help="use only the first N training images"),
+        out: Path = typer.Option(
+            Path("runs/multirate"), help="run folder: one rate-K subfolder per point"
+        ),
+        bundle: Path = typer.Option(Path("runs/bundle-multirate"), help="where the bundle goes"),
+        bundle_id: str = typer.Option("fmnist-multirate", help="the new bundle's id"),
+        resume: bool = typer.Option(
+            False, help="reuse finished points (OUT/rate-K/units.safetensors), resume the rest"
+        ),
+    ) -> None:
+        """Train extra rate points (units + learned priors, head and tail frozen) on a bundle;
+        measure every point through real frames on the test split; save a multi-rate bundle."""
+        from splitinfer.train.multirate import build_multirate
+        from splitinfer.train.recipes import fashion_mnist
+
+        config = FitConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                           threads=threads, optimizer="adam")  # fmt: skip
+        dataset = fashion_mnist(data, limit)
+
+        def measured(k: int, m: dict[str, Any]) -> None:
+            console.print(
+                f"rate {k}: top-1 {100 * m['accuracy']:.2f}% on {m['images']} test images "
+                f"through real frames; mean frame {m['mean_frame_bytes']:.1f} B "
+                f"(payload {m['mean_payload_bytes']:.1f} B)"
+            )
+
+        with step_bar(console) as bar:
+            b = build_multirate(
+                source, point, data=dataset, config=config, out=out, bundle_dir=bundle,
+                bundle_id=bundle_id, distill=distill or None, resume=resume,
+                progress=progress_callback(console, bar), on_point=measured,
+                command=command_line(),
+            )  # fmt: skip
+        console.print(
+            f"bundle {bundle}: {b.spec.id} ({b.fingerprint:#010x}), {b.rate_count} rate points"
+        )
 
 
 def register_evaluate(train_app: Any, console: Console) -> None:

@@ -185,19 +185,27 @@ class DataPlane:
     ) -> Result:
         """Decode one frame, run the rest of the model (batched), return its top-k."""
         header, payload = wire.decode_frame(frame)
-        b = self._route(header, bundle_id)
-        return await self.infer_payload(b, payload, header.request_id, k)
+        b = self._route(header, bundle_id)  # an unknown rate index: UnknownRate (400)
+        return await self.infer_payload(b, payload, header.request_id, k, header.rate or 0)
 
     async def infer_payload(
-        self, b: Bundle, payload: bytes, request_id: int, k: int | None = None
+        self, b: Bundle, payload: bytes, request_id: int, k: int | None = None, rate: int = 0
     ) -> Result:
         """Decode one payload of bundle ``b`` (a stream session agreed the bundle, so no
-        frame carries it), run the rest of the model (batched), return its top-k."""
+        frame carries it), run the rest of the model (batched), return its top-k.
+
+        ``rate``: a multi-rate bundle's point; only frames of one point share a batch.
+        """
+        b.check_rate(rate)
 
         def prepare() -> torch.Tensor:
-            return b.cloud.decode_payload(payload)
+            return b.cloud.decode_payload(payload, rate)
 
-        job = Job(("split", b.fingerprint), prepare, b.cloud.run, self.resolve_k(b, k))
+        def run(z: torch.Tensor) -> torch.Tensor:
+            return b.cloud.run(z, rate)
+
+        key = ("split", b.fingerprint) if rate == 0 else ("split", b.fingerprint, rate)
+        job = Job(key, prepare, run, self.resolve_k(b, k))
         return await self._submit(job, b, request_id)
 
     async def infer_image(

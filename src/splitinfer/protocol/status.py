@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 HTTP_STATUS: Mapping[str, int] = MappingProxyType(
     {
         "bad_frame": 400,
+        "unknown_rate": 400,
         "codec_error": 400,
         "bad_codec_spec": 400,
         "bad_input": 400,
@@ -40,6 +41,7 @@ HTTP_HEADERS: Mapping[int, Mapping[str, str]] = MappingProxyType(
 GRPC_STATUS: Mapping[str, str] = MappingProxyType(
     {
         "bad_frame": "INVALID_ARGUMENT",
+        "unknown_rate": "INVALID_ARGUMENT",
         "codec_error": "INVALID_ARGUMENT",
         "bad_codec_spec": "INVALID_ARGUMENT",
         "bad_input": "INVALID_ARGUMENT",

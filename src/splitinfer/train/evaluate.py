@@ -24,17 +24,19 @@ def evaluate_bundle(
     labels: torch.Tensor,
     batch_size: int = 250,
     progress: Callable[[int, int], None] | None = None,
+    rate: int = 0,
 ) -> dict[str, Any]:
     """Accuracy through real frames, mean frame / payload bytes, codec times per image.
 
     ``images`` are uint8 N x C x H x W. Each image is encoded into its own frame (as a
     device would send it); decoded features are batched for the cloud half only.
+    ``rate``: the rate point of a multi-rate bundle to measure.
     """
     batches = (
         (images[i : i + batch_size], labels[i : i + batch_size])
         for i in range(0, len(images), batch_size)
     )
-    return evaluate_bundle_stream(bundle, batches, len(images), progress)
+    return evaluate_bundle_stream(bundle, batches, len(images), progress, rate=rate)
 
 
 def evaluate_bundle_stream(
@@ -43,6 +45,7 @@ def evaluate_bundle_stream(
     total: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     skipped: Callable[[], int] | None = None,
+    rate: int = 0,
 ) -> dict[str, Any]:
     """:func:`evaluate_bundle` over batches of (uint8 images, labels) that stream from disk.
 
@@ -50,7 +53,7 @@ def evaluate_bundle_stream(
     of unreadable images the stream dropped, reported as ``skipped_images``.
     """
     correct = frame_bytes = payload_bytes = n = 0
-    estimate = getattr(bundle.codec, "estimate_bits", None)  # learned-prior codecs
+    estimate = getattr(bundle.rate_codec(rate), "estimate_bits", None)  # learned-prior codecs
     estimated_bits = 0.0
     encode_ms: list[float] = []
     decode_ms: list[float] = []
@@ -58,11 +61,11 @@ def evaluate_bundle_stream(
     for images, labels in batches:
         if len(images) == 0:
             continue
-        z = bundle.edge.features(images)
+        z = bundle.edge.features(images, rate)
         decoded = []
         for i in range(len(z)):
             t0 = time.perf_counter()
-            frame = bundle.edge.frame(z[i : i + 1], n + i)
+            frame = bundle.edge.frame(z[i : i + 1], n + i, rate)
             t1 = time.perf_counter()
             decoded.append(bundle.cloud.decode(frame)[1])
             t2 = time.perf_counter()
@@ -72,16 +75,16 @@ def evaluate_bundle_stream(
                 estimated_bits += estimate(z[i : i + 1])
             frame_bytes += len(frame)
             payload_bytes += len(wire.decode_frame(frame)[1])
-        logits = bundle.cloud.run(torch.cat(decoded))
+        logits = bundle.cloud.run(torch.cat(decoded), rate)
         correct += int((logits.argmax(1) == labels).sum())
         n += len(images)
         if progress:
             progress(n, max(total or n, n))
     count = max(n, 1)
-    rate: dict[str, Any] = {}
+    bits: dict[str, Any] = {}
     if estimate is not None:
         # what the bundle's probability tables promise vs what the coder sent
-        rate = {
+        bits = {
             "mean_estimated_payload_bits": estimated_bits / count,
             "mean_actual_payload_bits": 8 * payload_bytes / count,
         }
@@ -92,7 +95,7 @@ def evaluate_bundle_stream(
         **extra,
         "mean_frame_bytes": frame_bytes / count,
         "mean_payload_bytes": payload_bytes / count,
-        **rate,
+        **bits,
         "encode_ms_median": statistics.median(encode_ms) if encode_ms else 0.0,
         "decode_ms_median": statistics.median(decode_ms) if decode_ms else 0.0,
         "seconds": round(time.perf_counter() - t_start, 1),
