@@ -13,6 +13,7 @@ from splitinfer.bottleneck import UnitConfig
 from splitinfer.bundle import Bundle, Preprocess, default_bundle_path
 from splitinfer.data import FMNIST_CLASSES, normalize_fmnist, synthetic
 from splitinfer.errors import BadBundle, BadFrame, BadInput, SplitInferError, UnknownRate
+from splitinfer.plan.ratepoints import parse_ratepoints
 from splitinfer.protocol.status import grpc_status_name, http_status
 from splitinfer.train.loop import FitConfig
 from splitinfer.train.multirate import build_multirate, new_point, parse_points
@@ -203,6 +204,10 @@ def test_build_multirate_trains_and_measures_each_point(tmp_path: Path) -> None:
     assert sum(map(len, frames)) / len(frames) == pytest.approx(
         b.spec.rates[0].metrics["mean_frame_bytes"]
     )
+    # the planner's rate points: one per point, labelled with the index the frames carry
+    written = parse_ratepoints(json.loads((tmp_path / "run" / "ratepoints.json").read_text()))
+    assert [p.label.split(":")[0] for p in written] == ["rate 0", "rate 1", "rate 2"]
+    assert [p.frame_bytes for p in written] == [p["mean_frame_bytes"] for p in b.rate_points()]
     # --resume reuses the finished points instead of training them again
     resumed = build_multirate(
         source, ["levels=8,lambda=0.001", "lambda=0.01,channels=3"], data=data, config=config,
@@ -213,9 +218,22 @@ def test_build_multirate_trains_and_measures_each_point(tmp_path: Path) -> None:
 
 
 def test_point_texts_are_checked() -> None:
-    points = parse_points(["lambda=0.006", "levels=16,lambda=0,channels=4"], UNIT, LEARNED)
+    texts = ["lambda=0.006", "levels=16,lambda=0,channels=4", "lambda=1e-3,channels=1"]
+    points = parse_points(texts, UNIT, LEARNED)
     assert (points[0].levels, points[0].channels, points[0].warm) == (4, 2, True)
-    assert (points[1].levels, points[1].channels, points[1].warm) == (16, 4, False)
+    assert (points[1].levels, points[1].channels, points[1].warm) == (16, 4, True)
+    assert (points[2].rate_lambda, points[2].channels, points[2].warm) == (1e-3, 1, False)
     for bad in ("levels=1,lambda=0", "lambda=-1", "speed=3", "lambda=nan"):
         with pytest.raises(SplitInferError):
             parse_points([bad], UNIT, LEARNED)
+
+
+def test_a_grown_unit_starts_as_the_source_point(images: torch.Tensor) -> None:
+    base = base_bundle()
+    cut = tuple(base.model.head(torch.zeros(1, 1, 28, 28)).shape)
+    grown = new_point(base.model, UnitConfig(channels=5, stride=2), LEARNED, cut, warm=True)
+    x = base.spec.preprocess(images)
+    with torch.no_grad():
+        z0, z1 = base.model.edge(x), grown.eval().edge(x)
+        assert torch.equal(z1[:, :2], z0)  # the source's channels first
+        assert torch.allclose(grown.cloud(z1), base.model.cloud(z0))  # new ones enter at 0

@@ -130,25 +130,26 @@ def estimate_ratepoints(
 
 
 def ratepoints_for(spec: Any) -> dict[str, Any]:
-    """A bundle's measured operating point (its ``spec.metrics``, written when it was built)
-    in the ``splitinfer.ratepoints/1`` format above."""
-    m = spec.metrics
-    unit = f"unit c={spec.unit.channels} s={spec.unit.stride}" if spec.unit else "no unit"
-    return {
-        "format": RATEPOINTS_FORMAT,
-        "model": spec.model,
-        "points": [
-            {
-                "cut": spec.cut,
-                "label": f"{unit} + {spec.codec}",
-                "payload_bytes": m["mean_payload_bytes"],
-                "frame_bytes": m["mean_frame_bytes"],
-                "accuracy": m["accuracy"],
-                "accuracy_loss": m["accuracy_loss_points"],
-                "encode_ms": m["encode_ms_median"],
-                "decode_ms": m["decode_ms_median"],
-                "measured": True,
-                "source": f"bundle {spec.id}: {spec.built_by}",
-            }
-        ],
-    }
+    """A bundle's measured operating points (its ``spec.metrics``, and each extra rate
+    point's of a multi-rate bundle, written when it was built) in the
+    ``splitinfer.ratepoints/1`` format above. A multi-rate bundle's labels start with
+    ``rate K:``, the index its frames carry."""
+    points = [(spec.unit, spec.codec, spec.metrics)]
+    points += [(p.unit, p.codec, p.metrics) for p in getattr(spec, "rates", ())]
+    out = []
+    for k, (u, codec, m) in enumerate(points):
+        unit = f"unit c={u.channels} s={u.stride}" if u else "no unit"
+        rate = f"rate {k}: " if len(points) > 1 else ""
+        out.append({
+            "cut": spec.cut,
+            "label": f"{rate}{unit} + {codec}",
+            "payload_bytes": m["mean_payload_bytes"],
+            "frame_bytes": m["mean_frame_bytes"],
+            "accuracy": m["accuracy"],
+            "accuracy_loss": m.get("accuracy_loss_points"),
+            "encode_ms": m["encode_ms_median"],
+            "decode_ms": m["decode_ms_median"],
+            "measured": True,
+            "source": f"bundle {spec.id}: {spec.built_by}",
+        })  # fmt: skip
+    return {"format": RATEPOINTS_FORMAT, "model": spec.model, "points": out}

@@ -39,7 +39,9 @@ _POINT_RE = re.compile(r"^(?:levels=(\d+),)?lambda=([0-9.eE+-]+)(?:,channels=(\d
 class PointConfig:
     """One extra rate point: the learned codec's levels, the rate weight, the unit's channels.
 
-    ``warm``: start from the source unit (only when its shape matches: same channels).
+    ``warm``: start from the source unit: its weights where the shapes match, and for a
+    unit with more channels the source's channels first, the new ones feeding the
+    restoration through zero weights (so training starts from the source point's function).
     """
 
     levels: int
@@ -77,7 +79,7 @@ def parse_points(texts: list[str], source_unit: UnitConfig, source_codec: str) -
             raise BadInput(f"lambda must be a finite number >= 0 in --point {text!r}")
         channels = int(m.group(3)) if m.group(3) else source_unit.channels
         LearnedSpec(levels, base.tables)  # validates the levels
-        points.append(PointConfig(levels, lam, channels, warm=channels == source_unit.channels))
+        points.append(PointConfig(levels, lam, channels, warm=channels >= source_unit.channels))
     return points
 
 
@@ -91,11 +93,31 @@ def new_point(source: BottleneckModel, unit: UnitConfig, codec: str, cut_shape: 
     bm = BottleneckModel(source.head, reduction, restoration, source.tail, codec,
                          feature_shape=(c, h, w))  # fmt: skip
     if warm:
-        bm.reduction.load_state_dict(source.reduction.state_dict())
-        bm.restoration.load_state_dict(source.restoration.state_dict())
+        _grow(bm.reduction, source.reduction, zero_extra_inputs=False)
+        _grow(bm.restoration, source.restoration, zero_extra_inputs=True)
         if source.prior is not None and bm.prior is not None:
             _warm_prior(bm, source)
     return bm
+
+
+@torch.no_grad()
+def _grow(dst: torch.nn.Module, src: torch.nn.Module, zero_extra_inputs: bool) -> None:
+    """Copy ``src``'s tensors into ``dst``'s: whole where the shapes match, else the
+    leading slice; with ``zero_extra_inputs`` a convolution's extra input channels get
+    zero weights (the restoration ignores the new channels until it learns them)."""
+    theirs = src.state_dict()
+    for name, mine in dst.state_dict().items():
+        t = theirs.get(name)
+        if t is None or t.dim() != mine.dim():
+            continue
+        if t.shape == mine.shape:
+            mine.copy_(t)
+            continue
+        if any(a > b for a, b in zip(t.shape, mine.shape, strict=True)):
+            continue  # a smaller unit: leave its fresh initialisation
+        if zero_extra_inputs and mine.dim() == 4 and mine.shape[1] > t.shape[1]:
+            mine[:, t.shape[1] :].zero_()
+        mine[tuple(slice(0, n) for n in t.shape)].copy_(t)
 
 
 @torch.no_grad()
@@ -103,12 +125,13 @@ def _warm_prior(bm: BottleneckModel, source: BottleneckModel) -> None:
     """Copy the source prior, stretched from its level count to the new one."""
     src, dst = source.prior, bm.prior
     assert src is not None and dst is not None
-    if src.means.shape != dst.means.shape:
+    rows = min(src.means.shape[0], dst.means.shape[0])  # channel-major: the source's first
+    if src.means.shape[1] != dst.means.shape[1] or src.tables != dst.tables:
         return
     ratio = (dst.levels - 1) / (src.levels - 1)
-    dst.weight_logits.copy_(src.weight_logits)
-    dst.means.copy_(src.means * ratio)
-    dst.log_scales.copy_(src.log_scales + math.log(ratio))
+    dst.weight_logits[:rows].copy_(src.weight_logits[:rows])
+    dst.means[:rows].copy_(src.means[:rows] * ratio)
+    dst.log_scales[:rows].copy_(src.log_scales[:rows] + math.log(ratio))
     dst.update_tables()
 
 
@@ -232,9 +255,19 @@ def build_multirate(
         measured.append(m)
         if on_point is not None:
             on_point(k, m)
-    metrics0 = {**source.spec.metrics, **measured[0], "machine": host_info()}
+    unsplit = source.spec.metrics.get("unsplit_accuracy")
+
+    def loss(m: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(unsplit, float):
+            return {}
+        return {
+            "unsplit_accuracy": unsplit,
+            "accuracy_loss_points": 100 * (unsplit - m["accuracy"]),
+        }
+
+    metrics0 = {**source.spec.metrics, **measured[0], **loss(measured[0]), "machine": host_info()}
     rates = tuple(
-        type(p)(p.unit, p.codec, {**p.metrics, **m, "machine": host_info()})
+        type(p)(p.unit, p.codec, {**p.metrics, **m, **loss(m), "machine": host_info()})
         for p, m in zip(bundle.spec.rates, measured[1:], strict=True)
     )
     from dataclasses import replace
@@ -244,6 +277,11 @@ def build_multirate(
         bundle.baseline, [m for m, _s, _c in bundle.points[1:]],
     )  # fmt: skip
     final.save(bundle_dir)
+    from splitinfer.plan.ratepoints import ratepoints_for
+
+    (Path(out) / "ratepoints.json").write_text(
+        json.dumps(ratepoints_for(final.spec), indent=1) + "\n"
+    )
     return Bundle.load(bundle_dir)
 
 
