@@ -201,11 +201,12 @@ class DataPlane:
         def prepare() -> torch.Tensor:
             return b.cloud.decode_payload(payload, rate)
 
-        def run(z: torch.Tensor) -> torch.Tensor:
+        def run_rate(z: torch.Tensor) -> torch.Tensor:
             return b.cloud.run(z, rate)
 
+        # point 0 (every single-rate bundle) runs exactly as before rates existed
         key = ("split", b.fingerprint) if rate == 0 else ("split", b.fingerprint, rate)
-        job = Job(key, prepare, run, self.resolve_k(b, k))
+        job = Job(key, prepare, b.cloud.run if rate == 0 else run_rate, self.resolve_k(b, k))
         return await self._submit(job, b, request_id)
 
     async def infer_image(

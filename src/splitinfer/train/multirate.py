@@ -265,7 +265,11 @@ def build_multirate(
             "accuracy_loss_points": 100 * (unsplit - m["accuracy"]),
         }
 
-    metrics0 = {**source.spec.metrics, **measured[0], **loss(measured[0]), "machine": host_info()}
+    metrics0 = {
+        **source.spec.metrics, **measured[0], **loss(measured[0]), "machine": host_info(),
+        "source_bundle": f"{source.spec.id} ({source.fingerprint:#010x})",
+        "source_built_by": source.spec.built_by,
+    }  # fmt: skip
     rates = tuple(
         type(p)(p.unit, p.codec, {**p.metrics, **m, **loss(m), "machine": host_info()})
         for p, m in zip(bundle.spec.rates, measured[1:], strict=True)
