@@ -237,3 +237,23 @@ def test_a_grown_unit_starts_as_the_source_point(images: torch.Tensor) -> None:
         z0, z1 = base.model.edge(x), grown.eval().edge(x)
         assert torch.equal(z1[:, :2], z0)  # the source's channels first
         assert torch.allclose(grown.cloud(z1), base.model.cloud(z0))  # new ones enter at 0
+
+
+def test_the_shipped_multirate_bundle(images: torch.Tensor) -> None:
+    """The default model's multi-rate bundle: point 0 is the default bundle's own split
+    (same logits), and its measured points span at least 3x in bytes."""
+    folder = default_bundle_path().parent / "fmnist-r10-stage1-multirate"
+    b, default = Bundle.load(folder), Bundle.load(default_bundle_path())
+    assert b.rate_count >= 3 and b.spec.metrics["source_bundle"].endswith("(0x836380dd)")
+    points = b.rate_points()
+    sizes = [p["mean_frame_bytes"] for p in points]
+    assert max(sizes) >= 3 * min(sizes)
+    assert all(p["accuracy"] > 0.8 and p["codec"].startswith("learned:") for p in points)
+    for frame, old in zip(b.edge.encode(images), default.edge.encode(images), strict=True):
+        assert len(frame) == len(old) + 1  # the rate byte, nothing else
+        assert torch.equal(b.cloud.decode_and_run(frame), default.cloud.decode_and_run(old))
+    for rate in range(1, b.rate_count):
+        for i, frame in enumerate(b.edge.encode(images, rate=rate)):
+            with torch.no_grad():
+                expected = b.rate_model(rate)(b.spec.preprocess(images[i : i + 1]))
+            assert torch.equal(b.cloud.decode_and_run(frame), expected)
