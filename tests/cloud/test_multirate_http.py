@@ -11,7 +11,7 @@ import torch
 
 from splitinfer import wire
 from splitinfer.bundle import Bundle
-from tests.cloud.helpers import FRAME_HEADERS, running
+from tests.cloud.helpers import FRAME_HEADERS, auth, running
 from tests.test_bundle_multirate import base_bundle, multirate
 
 pytestmark = pytest.mark.integration  # starts a server
@@ -61,3 +61,22 @@ def test_unknown_rate_is_400_and_nothing_else_is_affected(
     after = httpx.post(target, content=good, headers=FRAME_HEADERS)
     assert after.status_code == 200 and after.json()["top"][0]["class_id"] == top1(mr, good)
     assert httpx.get(f"{url}/healthz").status_code == 200
+
+
+def test_the_bundle_list_shows_the_rate_points(url: str, mr: Bundle) -> None:
+    (listed,) = httpx.get(f"{url}/v1/bundles", headers=auth()).json()["bundles"]
+    assert [p["rate"] for p in listed["rates"]] == [0, 1, 2]
+    assert listed["rates"][2]["unit"]["channels"] == 3
+
+
+def test_a_stream_session_refuses_other_points_instead_of_misdecoding(
+    mr: Bundle, images: torch.Tensor
+) -> None:
+    from splitinfer.edge.wsclient import WsTransport
+    from splitinfer.errors import BadInput
+
+    ws = WsTransport("ws://127.0.0.1:9")  # never connected: refused before any I/O
+    with pytest.raises(BadInput, match="rate point 0 only"):
+        ws.infer_frame("mr-test", mr.edge.encode(images[:1], rate=1)[0])
+    with pytest.raises(BadInput, match="rate point 0 only"):
+        list(ws.stream("mr-test", [(0, mr.edge.encode(images[:1], rate=2)[0])]))

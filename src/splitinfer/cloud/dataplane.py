@@ -99,7 +99,8 @@ class DataPlane:
         return self._in_flight
 
     def describe(self) -> list[dict[str, Any]]:
-        """What each served bundle is, for ``GET /v1/bundles``."""
+        """What each served bundle is, for ``GET /v1/bundles`` (a multi-rate bundle also
+        lists its rate points: index, unit, codec, measured accuracy and bytes)."""
         return [
             {
                 "id": b.spec.id,
@@ -110,6 +111,7 @@ class DataPlane:
                 "input_shape": list(b.spec.input_shape),
                 "feature_shape": list(b.feature_shape),
                 "classes": list(b.spec.classes),
+                **({"rates": b.rate_points()} if b.multirate else {}),
             }
             for b in self.by_id.values()
         ]
@@ -186,7 +188,9 @@ class DataPlane:
         """Decode one frame, run the rest of the model (batched), return its top-k."""
         header, payload = wire.decode_frame(frame)
         b = self._route(header, bundle_id)  # an unknown rate index: UnknownRate (400)
-        return await self.infer_payload(b, payload, header.request_id, k, header.rate or 0)
+        if header.rate:  # a multi-rate bundle's point 1..; point 0 is called as before rates
+            return await self.infer_payload(b, payload, header.request_id, k, rate=header.rate)
+        return await self.infer_payload(b, payload, header.request_id, k)
 
     async def infer_payload(
         self, b: Bundle, payload: bytes, request_id: int, k: int | None = None, rate: int = 0

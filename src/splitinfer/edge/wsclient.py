@@ -84,6 +84,7 @@ class WsTransport:
 
     def infer_frame(self, bundle_id: str, frame: bytes) -> Reply:
         header, payload = wire.decode_frame(frame)
+        _point_zero(header)
         return self._one(bundle_id, header.bundle, "features", header.request_id, payload)
 
     def infer_image(self, bundle_id: str, image: bytes, request_id: int) -> Reply:
@@ -93,6 +94,7 @@ class WsTransport:
         items = []
         for rid, frame in frames:
             header, payload = wire.decode_frame(frame)
+            _point_zero(header)
             items.append((rid, header.bundle, payload))
         if len({rid for rid, _, _ in items}) != len(items):
             raise BadInput("stream: request ids must be distinct")
@@ -264,3 +266,13 @@ def _quiet_close(ws: Any) -> None:
     # closing a broken connection: nothing more to learn from it
     with contextlib.suppress(Exception):
         ws.close()
+
+
+def _point_zero(header: wire.FrameHeader) -> None:
+    """A stream session sends bare payloads, which the server decodes at rate point 0: a
+    multi-rate bundle's other points go over HTTP or gRPC, whose frames keep the rate."""
+    if header.rate:
+        raise BadInput(
+            f"stream sessions carry rate point 0 only, this frame is for point {header.rate}; "
+            "send other rate points over HTTP or gRPC"
+        )
