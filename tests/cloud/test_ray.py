@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -110,11 +111,14 @@ def test_serve_ray_sums_its_replicas_and_stops_soon_after_sigterm(
 ) -> None:
     """Two replicas: every scrape counts every request; SIGTERM drains, then all stops."""
     port = free_port()
-    before = set(Path(tempfile.gettempdir()).glob("splitinfer-metrics-*"))
+    # The server's metrics directory goes in a temp dir of its own (Ray's stays in /tmp), so
+    # other jobs on the machine making theirs cannot confuse the clean-up check.
+    private_tmp = Path(tempfile.mkdtemp(prefix="si-ray-"))
     cmd = [sys.executable, "-c", "from splitinfer.cli import main; main()", "serve", "--ray",
            "--replicas", "2", "--cpus-per-replica", "0.5", "--bundle", str(bundle_dir),
            "--port", str(port), "--max-wait-ms", "1500"]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k not in ("SPLITINFER_TOKEN", MULTIPROC_ENV)}
+    env.update(TMPDIR=str(private_tmp), RAY_TMPDIR=os.environ.get("RAY_TMPDIR", "/tmp"))
     proc = subprocess.Popen(
         cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
     )
@@ -168,7 +172,7 @@ def test_serve_ray_sums_its_replicas_and_stops_soon_after_sigterm(
         assert statuses == [200]  # drained: the request in flight was answered
         assert stopped_s < STOP_S, out.decode(errors="replace")[-2000:]
         assert b"Ray Serve shut down" in out, out.decode(errors="replace")[-3000:]
-        assert set(Path(tempfile.gettempdir()).glob("splitinfer-metrics-*")) <= before
+        assert not list(private_tmp.glob("splitinfer-metrics-*"))  # removed on the way out
         time.sleep(1.0)
         with pytest.raises(ProcessLookupError):  # nothing of its session is left running
             os.killpg(proc.pid, 0)
@@ -176,3 +180,4 @@ def test_serve_ray_sums_its_replicas_and_stops_soon_after_sigterm(
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        shutil.rmtree(private_tmp, ignore_errors=True)
