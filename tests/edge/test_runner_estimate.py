@@ -6,45 +6,26 @@ would take (no sockets, no sleeping), so the estimates can be checked exactly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import pytest
 import torch
 
-from splitinfer import wire
 from splitinfer.bundle import Bundle
 from splitinfer.data import synthetic
-from splitinfer.edge import EdgeRunner, Reply
+from splitinfer.edge import EdgeRunner
 from splitinfer.edge.estimate import LinkEstimator
 from splitinfer.edge.stream import run_stream
-from splitinfer.edge.transport import Answers
 from tests.cloud.conftest import CODEC, build
+from tests.edge.scripted import ScriptedTransport
 
 
-class ScriptedLink:
+class ScriptedLink(ScriptedTransport):
     """A transport whose answers take ``rtt + bytes / rate`` (plus the server's 2 ms)."""
-
-    name, url, sends_images = "http", "http://scripted", True
 
     def __init__(self, mbps: float, rtt_ms: float) -> None:
         self.mbps, self.rtt_ms = mbps, rtt_ms
 
-    def _reply(self, request_id: int, nbytes: int) -> Reply:
-        elapsed = self.rtt_ms + 8e3 * nbytes / (self.mbps * 1e6) + 2.0
-        return Reply(request_id, 0, "zero", 2.0, elapsed, 60)
-
-    def infer_frame(self, bundle_id: str, frame: bytes) -> Reply:
-        return self._reply(wire.decode_frame(frame)[0].request_id, len(frame))
-
-    def infer_image(self, bundle_id: str, image: bytes, request_id: int) -> Reply:
-        return self._reply(request_id, len(image))
-
-    def stream(self, bundle_id: str, frames: Sequence[tuple[int, bytes]]) -> Answers:
-        for request_id, frame in frames:
-            yield request_id, self._reply(request_id, len(frame))
-
-    def close(self) -> None:
-        pass
+    def elapsed_ms(self, request_id: int, nbytes: int) -> float:
+        return self.link_ms(self.mbps, self.rtt_ms, nbytes)
 
 
 @pytest.fixture(scope="module")

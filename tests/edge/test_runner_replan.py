@@ -10,49 +10,32 @@ from collections.abc import Sequence
 import pytest
 import torch
 
-from splitinfer import wire
 from splitinfer.bundle import Bundle
 from splitinfer.data import synthetic
-from splitinfer.edge import CloudUnavailable, EdgeRunner, Reply
+from splitinfer.edge import CloudUnavailable, EdgeRunner
 from splitinfer.edge.replan import ReplanPolicy
 from splitinfer.edge.stream import run_stream
-from splitinfer.edge.transport import Answers
 from tests.cloud.conftest import CODEC, build
+from tests.edge.scripted import ScriptedTransport
 from tests.edge.test_auto import constructed
 
 GOOD, BAD = (20.0, 20.0), (0.2, 400.0)  # (Mbps, RTT ms)
 
 
-class SteppedLink:
+class SteppedLink(ScriptedTransport):
     """Answers request id ``n`` over the link of the last step starting at or before n;
     fails each id in ``flaky`` on its first attempt; counts every attempt per id."""
-
-    name, url, sends_images = "http", "http://stepped", True
 
     def __init__(self, steps: Sequence[tuple[int, tuple[float, float]]], flaky: set[int]) -> None:
         self.steps, self.flaky = steps, flaky
         self.sent: Counter[int] = Counter()
 
-    def _reply(self, request_id: int, nbytes: int) -> Reply:
+    def elapsed_ms(self, request_id: int, nbytes: int) -> float:
         self.sent[request_id] += 1
         if request_id in self.flaky and self.sent[request_id] == 1:
             raise CloudUnavailable("scripted drop")
         mbps, rtt = next(link for start, link in reversed(self.steps) if request_id >= start)
-        elapsed = rtt + 8e3 * nbytes / (mbps * 1e6) + 2.0
-        return Reply(request_id, 0, "zero", 2.0, elapsed, 60)
-
-    def infer_frame(self, bundle_id: str, frame: bytes) -> Reply:
-        return self._reply(wire.decode_frame(frame)[0].request_id, len(frame))
-
-    def infer_image(self, bundle_id: str, image: bytes, request_id: int) -> Reply:
-        return self._reply(request_id, len(image))
-
-    def stream(self, bundle_id: str, frames: Sequence[tuple[int, bytes]]) -> Answers:
-        for request_id, frame in frames:
-            yield request_id, self._reply(request_id, len(frame))
-
-    def close(self) -> None:
-        pass
+        return self.link_ms(mbps, rtt, nbytes)
 
 
 @pytest.fixture(scope="module")
