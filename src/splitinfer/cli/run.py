@@ -239,6 +239,13 @@ def register(app: Any, console: Console) -> None:
         replan_hold: int = typer.Option(
             2, min=1, help="--mode auto: ... at this many consecutive re-plans (hysteresis)"
         ),
+        accuracy_weight: float = typer.Option(
+            0.0,
+            min=0.0,
+            help="--mode auto with a multi-rate bundle (HTTP/gRPC): ms of modeled cost per "
+            "accuracy point a rate point loses, so a fast link buys the accurate point "
+            "(0: latency alone, the smallest point)",
+        ),
         stream: bool = typer.Option(
             False, help="send the sequence on one gRPC InferStream (split frames)"
         ),
@@ -306,7 +313,10 @@ def register(app: Any, console: Console) -> None:
                     if replan
                     else None
                 )
-                decision = runner.plan_auto(link, device, sample=x, repeats=repeats, replan=policy)
+                decision = runner.plan_auto(
+                    link, device, sample=x, repeats=repeats, replan=policy,
+                    accuracy_weight=accuracy_weight,
+                )  # fmt: skip
                 console.print(
                     f"auto: [bold]{decision.mode}[/] for link {decision.link}, device "
                     f"{decision.device} (modeled {decision.predicted_ms:.2f} ms; "

@@ -36,7 +36,8 @@ import torch
 
 from splitinfer.bundle import Bundle
 from splitinfer.edge.estimate import LinkEstimate
-from splitinfer.edge.replan import Choice, CostFn
+from splitinfer.edge.replan import LOCAL, Choice, CostFn
+from splitinfer.errors import BadInput
 from splitinfer.partition.profile import CutProfile, ModelProfile
 from splitinfer.partition.split import CutPoint
 from splitinfer.plan import InputEncoding, RatePoint
@@ -65,6 +66,9 @@ class AutoInputs:
     rate_point: RatePoint
     input_encoding: InputEncoding  # what cloud-only sends
     unreliable: tuple[str, ...] = ()  # why the timings are not to be trusted (after a retry)
+    #: a multi-rate bundle's measured points, in rate-index order (point 0 is ``rate_point``);
+    #: empty for a single-rate bundle
+    rate_points: tuple[RatePoint, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,8 +115,6 @@ def decide(
     """The best of the ``allowed`` modes for ``objective`` on this link and device;
     ``request``: the transport's bytes and fixed ms per request (:mod:`splitinfer.plan.
     protocol`), else the frame and result frame alone."""
-    from splitinfer.errors import BadInput
-
     if objective not in OBJECTIVES:
         raise BadInput(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     if "mobile-only" not in allowed or not set(allowed) <= set(MODES):
@@ -168,22 +170,79 @@ def replan_costs(
     budget: float | None = None,
     allowed: Sequence[str] = MODES,
     request: RequestCosts | None = None,
+    rates: bool = True,
+    accuracy_weight: float = 0.0,
 ) -> CostFn:
     """The cost function :class:`~splitinfer.edge.replan.Replanner` re-plans with: the
     same :func:`decide` on ``link`` with the estimated uplink rate and RTT; the modeled
-    ``objective`` of each allowed choice within the accuracy budget."""
+    ``objective`` of each allowed choice within the accuracy budget.
+
+    With a multi-rate bundle's points (``inputs.rate_points``) and ``rates``, split competes
+    once per rate point (``Choice("split", "K")``, K the rate index its frames carry), each
+    with its measured bytes and accuracy; ``accuracy_weight`` adds that many cost units
+    (ms, mJ or bytes) per percentage point of accuracy lost, so a fast link buys the
+    accurate point and a slow one the small point (0: the objective alone, which always
+    picks the smallest point within the budget). Points over the budget never compete.
+    """
+    if accuracy_weight < 0:
+        raise BadInput(f"accuracy_weight must be >= 0, got {accuracy_weight}")
     base, key = link_profile(link), _OBJECTIVE_KEY[objective]
+    points = inputs.rate_points if rates and len(inputs.rate_points) > 1 else ()
+    decide(inputs, base, device, server, objective=objective, budget=budget, allowed=allowed,
+           request=request)  # fmt: skip  # checks the arguments once, up front
+
+    def penalty(loss: float | None) -> float:
+        return accuracy_weight * loss if loss is not None else 0.0
 
     def costs(est: LinkEstimate) -> dict[Choice, float]:
+        if points:
+            return _rate_costs(inputs, points, estimated_link(base, est), device, server,
+                               objective, budget, allowed, request, penalty)  # fmt: skip
         d = decide(inputs, estimated_link(base, est), device, server, objective=objective,
                    budget=budget, allowed=allowed, request=request)  # fmt: skip
         return {
-            Choice(m): math.inf if objective == "bytes" and m == "mobile-only" else c[key]
+            Choice(m): math.inf
+            if objective == "bytes" and m == "mobile-only"
+            else c[key] + (penalty(inputs.rate_point.accuracy_loss) if m == "split" else 0.0)
             for m, c in d.candidates.items()
             if c["within_budget"]
         }  # "bytes" is about what to send when offloading: mobile-only ranks last, as in plan
 
     return costs
+
+
+def _rate_costs(
+    inputs: AutoInputs,
+    points: Sequence[RatePoint],
+    link: LinkProfile,
+    device: str,
+    server: str,
+    objective: str,
+    budget: float | None,
+    allowed: Sequence[str],
+    request: RequestCosts | None,
+    penalty: Callable[[float | None], float],
+) -> dict[Choice, float]:
+    """Every allowed (mode, rate) choice within budget and its cost, one plan for all."""
+    if objective not in OBJECTIVES:
+        raise BadInput(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    p = make_plan(
+        inputs.profile, link=link, device=device_profile(device), server=server_profile(server),
+        rate_points=list(points), objective=objective,
+        budget=math.inf if budget is None else budget, input_encoding=inputs.input_encoding,
+        request=request,
+    )  # fmt: skip
+    index = {pt.label: k for k, pt in enumerate(points)}
+    out: dict[Choice, float] = {}
+    for c in p.candidates:
+        if c.kind not in allowed or not c.within_budget:
+            continue
+        cost = c.cost.to_json()[_OBJECTIVE_KEY[objective]]
+        if c.kind == "split":
+            out[Choice("split", str(index[c.label]))] = cost + penalty(c.accuracy_loss)
+        else:
+            out[Choice(c.kind)] = math.inf if objective == "bytes" and c.kind == LOCAL else cost
+    return out
 
 
 def measure_inputs(
@@ -242,8 +301,19 @@ def measure_inputs(
     )  # fmt: skip
     return AutoInputs(
         profile, rate_point(bundle, images, engine, sample_note),
-        png_encoding(images, sample_note), tuple(checks.reasons),
+        png_encoding(images, sample_note), tuple(checks.reasons), rate_points(bundle),
     )  # fmt: skip
+
+
+def rate_points(bundle: Bundle) -> tuple[RatePoint, ...]:
+    """A multi-rate bundle's measured points in rate-index order (empty for a single-rate
+    bundle, or one whose points lack their measurements)."""
+    from splitinfer.plan.ratepoints import ratepoints_for
+
+    metrics = [bundle.spec.metrics, *(p.metrics for p in bundle.spec.rates)]
+    if not bundle.multirate or not all(all(k in m for k in _METRIC_KEYS) for m in metrics):
+        return ()
+    return tuple(RatePoint(**p) for p in ratepoints_for(bundle.spec)["points"])
 
 
 def rate_point(bundle: Bundle, images: torch.Tensor, engine: Any, note: str) -> RatePoint:

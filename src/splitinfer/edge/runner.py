@@ -74,6 +74,8 @@ MODES: tuple[Mode, ...] = ("split", "cloud-only", "mobile-only")
 RunMode = Literal["split", "cloud-only", "mobile-only", "auto"]
 RUN_MODES: tuple[RunMode, ...] = (*MODES, "auto")
 ENGINES = ("torch", "onnx")
+#: the transports whose frames may carry any rate point (a WebSocket session: point 0 only)
+RATE_TRANSPORTS = ("http", "grpc")
 
 __all__ = [
     "ENGINES",
@@ -145,6 +147,7 @@ class EdgeResult:
     planned: str | None = None  # mode "auto": the choice (mode[@rate]) this request ran
     predicted_ms: float | None = None  # mode "auto": its modeled latency
     switched_to: str | None = None  # mode "auto": the plan changed after this request
+    rate: int | None = None  # the rate point a multi-rate bundle's frame carried (split)
     # the runner's link estimate after this result (splitinfer.edge.estimate), passive
     est_up_mbps: float | None = None  # uplink throughput; None until it can be told
     est_rtt_ms: float | None = None
@@ -165,6 +168,7 @@ class _Pending:
     attempts: int = 0
     errors: list[str] = field(default_factory=list)
     done: bool = False
+    rate: int | None = None
 
 
 class EdgeRunner:
@@ -249,6 +253,7 @@ class EdgeRunner:
         inputs: AutoInputs | None = None,
         repeats: int = 20,
         replan: ReplanPolicy | None = ReplanPolicy(),
+        accuracy_weight: float = 0.0,
     ) -> Decision:
         """Choose the mode that mode ``"auto"`` runs, with the planner (modeled).
 
@@ -259,6 +264,12 @@ class EdgeRunner:
         estimated uplink rate and RTT (:mod:`splitinfer.edge.replan`); ``None`` keeps
         this first decision for good. With a transport, its bytes per request and this
         machine's stored probe (``splitinfer plan --probe``, if any) are modeled too.
+
+        With a multi-rate bundle over HTTP or gRPC, re-planning also picks the rate point
+        (each point's measured bytes and accuracy; ``accuracy_weight``: cost per accuracy
+        point lost, see :func:`~splitinfer.edge.auto.replan_costs`); the first choice is
+        the best one on ``link`` itself. A WebSocket session carries point 0 only, so
+        there the rate stays 0.
         """
         from splitinfer.edge.auto import decide, measure_inputs, replan_costs
         from splitinfer.plan.protocol import TRANSPORTS, load_probe, request_costs
@@ -277,11 +288,16 @@ class EdgeRunner:
         )  # fmt: skip
         self.replanner = None
         if replan is not None:
+            rates = self.transport is not None and self.transport.name in RATE_TRANSPORTS
             costs = replan_costs(
                 inputs, link, device, server, objective=objective, budget=budget,
-                allowed=self.modes, request=request,
+                allowed=self.modes, request=request, rates=rates, accuracy_weight=accuracy_weight,
             )  # fmt: skip
-            self.replanner = Replanner(costs, Choice(self.decision.mode), replan)
+            first = Choice(self.decision.mode)
+            if rates and len(inputs.rate_points) > 1:  # the best (mode, rate) on the link given
+                start = costs(LinkEstimate(None, None, 0, "none"))
+                first = min(start, key=start.__getitem__) if start else first
+            self.replanner = Replanner(costs, first, replan)
         return self.decision
 
     @property
@@ -304,7 +320,8 @@ class EdgeRunner:
         if run == "mobile-only" or self.transport is None:
             result = self._mobile(images, request_id)
         elif run == "split":
-            result = self._split(images, request_id)
+            rate = int(choice.rate) if choice is not None and choice.rate is not None else 0
+            result = self._split(images, request_id, rate)
         else:
             result = self._cloud_only(images, request_id)
         result.total_ms = (time.perf_counter() - start) * 1e3
@@ -411,8 +428,8 @@ class EdgeRunner:
         return EdgeResult(request_id, "mobile-only", pred, self.bundle.spec.classes[pred],
                           head_ms=(t1 - t0) * 1e3)  # fmt: skip
 
-    def _split(self, images: torch.Tensor, request_id: int) -> EdgeResult:
-        head_ms, encode_ms, frame = self._frame(images, request_id)
+    def _split(self, images: torch.Tensor, request_id: int, rate: int = 0) -> EdgeResult:
+        head_ms, encode_ms, frame = self._frame(images, request_id, rate)
         transport = cast(Transport, self.transport)
         bundle_id = self.bundle.spec.id
         result = self._exchange(
@@ -421,14 +438,19 @@ class EdgeRunner:
         )  # fmt: skip
         if not result.fell_back:
             result.head_ms, result.encode_ms = head_ms, encode_ms
+            result.rate = rate if self.bundle.multirate else None
         return result
 
-    def _frame(self, images: torch.Tensor, request_id: int) -> tuple[float, float, bytes]:
+    def _frame(
+        self, images: torch.Tensor, request_id: int, rate: int = 0
+    ) -> tuple[float, float, bytes]:
+        """Head + reduction, then the frame; rate point ``rate`` (> 0: the bundle's own
+        PyTorch edge half, since an engine computes point 0's features)."""
         t0 = time.perf_counter()  # the first call joins the group: count its wait
         with self._slowed():
-            z = self.engine.features(images)
+            z = self.bundle.edge.features(images, rate) if rate else self.engine.features(images)
             t1 = time.perf_counter()
-            frame = self.bundle.edge.frame(z, request_id)
+            frame = self.bundle.edge.frame(z, request_id, rate)
         return (t1 - t0) * 1e3, (time.perf_counter() - t1) * 1e3, frame
 
     def _cloud_only(self, images: torch.Tensor, request_id: int) -> EdgeResult:
@@ -501,9 +523,12 @@ class EdgeRunner:
         """Frame every image, then send them on one stream per attempt."""
         transport = cast(Transport, self.transport)
         jobs: dict[int, _Pending] = {}
+        current = self.replanner.current if mode == "auto" and self.replanner else None
+        rate = int(current.rate) if current is not None and current.rate is not None else 0
         for i in range(len(images)):
             request_id = self._take_id()
-            jobs[request_id] = _Pending(i, *self._frame(images[i : i + 1], request_id))
+            jobs[request_id] = _Pending(i, *self._frame(images[i : i + 1], request_id, rate))
+            jobs[request_id].rate = rate if self.bundle.multirate else None
         left = list(jobs)
         for attempt in range(1, self.retries + 2):
             busy = False
@@ -550,7 +575,7 @@ class EdgeRunner:
         result = self._answered(
             reply, request_id, "split", len(job.frame), job.attempts, job.errors, observe=False
         )
-        result.head_ms, result.encode_ms = job.head_ms, job.encode_ms
+        result.head_ms, result.encode_ms, result.rate = job.head_ms, job.encode_ms, job.rate
         result.total_ms = job.head_ms + job.encode_ms + reply.elapsed_ms
         return result
 
