@@ -108,6 +108,12 @@ class LinkEstimator:
             self._rtt_ms = rtt if self._rtt_ms is None else self._ewma(self._rtt_ms, rtt)
         if bps is not None:
             self._bps = bps if self._bps is None else self._ewma(self._bps, bps)
+        # no exchange takes less than one RTT: a faster one proves the RTT (held or smoothed)
+        # stale, e.g. a drop-out's, so both come down to it at once
+        if self._rtt_ms is not None and network_ms < self._rtt_ms:
+            self._rtt_ms = float(network_ms)
+        if self._known_rtt is not None and network_ms < self._known_rtt:
+            self._known_rtt = float(network_ms)
         return self.estimate
 
     def _ewma(self, old: float, new: float) -> float:

@@ -307,9 +307,12 @@ class EdgeRunner:
 
     # --- one inference -------------------------------------------------------------------
 
-    def infer(self, image: torch.Tensor, mode: RunMode = "split") -> EdgeResult:
-        """Run one uint8 image (C x H x W or 1 x C x H x W) in ``mode``."""
+    def infer(self, image: torch.Tensor, mode: RunMode = "split", rate: int = 0) -> EdgeResult:
+        """Run one uint8 image (C x H x W or 1 x C x H x W) in ``mode``; ``rate``: the
+        rate point a multi-rate bundle's split frame uses (mode ``auto`` picks its own)."""
         run = self._resolve(mode)
+        if rate:
+            self.bundle.check_rate(rate)
         images = self._check(image, one=True)
         choice = None
         if mode == "auto" and self.replanner is not None:
@@ -320,7 +323,8 @@ class EdgeRunner:
         if run == "mobile-only" or self.transport is None:
             result = self._mobile(images, request_id)
         elif run == "split":
-            rate = int(choice.rate) if choice is not None and choice.rate is not None else 0
+            if choice is not None:
+                rate = int(choice.rate) if choice.rate is not None else 0
             result = self._split(images, request_id, rate)
         else:
             result = self._cloud_only(images, request_id)

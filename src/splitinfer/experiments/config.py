@@ -114,6 +114,31 @@ class PrivacyConfig:
 
 
 @dataclass
+class AdaptationConfig:
+    """Run-time adaptation over the shipped traces (splitinfer.experiments.adaptation)."""
+
+    bundle: str = "bundles/fmnist-r10-stage1-multirate"  # a multi-rate bundle
+    trace_dir: str = "traces"
+    traces: list[str] = field(
+        default_factory=lambda: ["commute.csv", "congested-4g.csv", "3g-dropouts.csv"]
+    )
+    # the phone, and the phone's power figures at 1 GFLOP/s (a low-end or throttled one)
+    devices: list[str] = field(default_factory=lambda: ["phone", "phone:gflops=1"])
+    emulate: bool = True  # run the edge's work under each device's CPU quota (else: plan only)
+    interval_s: float = 2.0  # trace seconds between requests
+    images: int = 500  # Fashion-MNIST test images, cycled
+    link: str = "4g"  # the link profile auto plans from before its estimate moves
+    budget: float | None = 2.0  # accuracy points a choice may lose (None: no budget)
+    accuracy_weight: float = 1.0  # auto: ms of cost per accuracy point lost
+    replan_threshold: float = 0.25
+    replan_every: int = 10
+    replan_margin: float = 0.10
+    replan_hold: int = 2
+    oracle_window_s: float = 10.0
+    profile_repeats: int = 10  # timed runs per half when auto profiles the bundle
+
+
+@dataclass
 class BenchConfig:
     quick: bool = False
     experiments: list[str] = field(default_factory=list)  # [] = all
@@ -125,6 +150,7 @@ class BenchConfig:
     end_to_end: EndToEndConfig = field(default_factory=EndToEndConfig)
     wire_bytes: WireBytesConfig = field(default_factory=WireBytesConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    adaptation: AdaptationConfig = field(default_factory=AdaptationConfig)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -152,6 +178,13 @@ QUICK: dict[str, Any] = {
         "warmup": 10,
     },
     "end_to_end": {"images": 20},
+    "adaptation": {
+        "traces": ["congested-4g.csv"],
+        "devices": ["phone:gflops=1"],
+        "interval_s": 10.0,
+        "images": 40,
+        "profile_repeats": 3,
+    },
     "wire_bytes": {"inferences": 50},
     "privacy": {
         "epochs": 2,

@@ -19,6 +19,7 @@ from typing import Any, TypedDict
 
 from splitinfer.errors import BadInput
 from splitinfer.experiments import (
+    adaptation,
     bandwidth_map,
     codec_speed,
     cut_profiles,
@@ -65,7 +66,7 @@ class Experiment:
 #: Every experiment by name (an unknown name is a ``BadInput`` that lists the known ones).
 REGISTRY: Registry[Experiment] = Registry("experiment")
 _REPORT_ORDER = (seeds, cut_profiles, bandwidth_map, codec_speed, server_throughput,
-                 rate_accuracy, end_to_end, wire_bytes, privacy)  # fmt: skip
+                 rate_accuracy, end_to_end, wire_bytes, privacy, adaptation)  # fmt: skip
 for _module in _REPORT_ORDER:
     REGISTRY.add(_module.NAME, Experiment(_module.NAME, _module.TITLE, _module.run))
 
