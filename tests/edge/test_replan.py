@@ -118,3 +118,18 @@ def test_a_choice_carries_its_rate_point() -> None:
 def test_bad_policies_are_refused(kw: dict[str, float]) -> None:
     with pytest.raises(BadInput):
         ReplanPolicy(**kw)  # type: ignore[arg-type]
+
+
+def test_skip_hopeless_explores_only_while_the_network_could_win() -> None:
+    policy = ReplanPolicy(every=5, hold=1, skip_hopeless=True)
+    r = Replanner(costs, SPLIT, policy)
+    r.observe(est(10.0, 200.0))  # the best link seen is a bad one: the device, for good
+    assert r.current == LOCAL
+    ran = [r.next_choice() for _ in range(12) if r.observe(est(10.0, 200.0)) is None]
+    assert set(ran) == {LOCAL} and r.skipped == 2
+    seen = Replanner(costs, SPLIT, policy)
+    seen.observe(est(10.0, 5.0))  # a good link was seen once: exploring may pay
+    seen.observe(est(10.0, 200.0))
+    assert seen.current == LOCAL
+    explored = [seen.next_choice() for _ in range(6)]
+    assert SPLIT in explored and seen.skipped == 0

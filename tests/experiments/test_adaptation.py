@@ -57,6 +57,7 @@ def test_a_run_over_a_stepped_trace(tmp_path: Path) -> None:
     cfg.adaptation.trace_dir = str(tmp_path)
     cfg.adaptation.traces = ["step.csv"]
     cfg.adaptation.devices = ["phone:gflops=1"]  # planned for, not emulated
+    cfg.adaptation.extra = []
     cfg.adaptation.emulate = False
     cfg.adaptation.interval_s = 1.0
     cfg.adaptation.images = 16

@@ -17,7 +17,9 @@ request runs::
 - **Exploration**: mobile-only sends nothing, so its estimate would never move again.
   After every ``every`` requests in mobile-only, one request runs in the best network choice
   instead (it is run once, not twice: it is that request's only run), so the estimate
-  stays fresh and the plan can come back to the network.
+  stays fresh and the plan can come back to the network. With ``skip_hopeless``, an
+  exploration is skipped when even the best link seen so far (highest rate, lowest RTT)
+  would not make a network choice win by the margin.
 
 A request runs under the choice it started with; a switch applies to the next request,
 so switching never drops, repeats or retries a request.
@@ -25,6 +27,7 @@ so switching never drops, repeats or retries a request.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -57,6 +60,9 @@ class ReplanPolicy:
     every: int = 20  # ... and at least every this many requests (0: only on moves)
     margin: float = 0.10  # a challenger must cost <= (1 - margin) x the current choice
     hold: int = 2  # ... at this many consecutive re-plans
+    #: skip an exploring request when even the best link seen this session (highest rate,
+    #: lowest RTT) would not make a network choice win: it could only cost
+    skip_hopeless: bool = False
 
     def __post_init__(self) -> None:
         if not self.threshold > 0 or self.every < 0 or not 0 <= self.margin < 1 or self.hold < 1:
@@ -68,7 +74,7 @@ class ReplanPolicy:
 
     def to_json(self) -> dict[str, Any]:
         return {"threshold": self.threshold, "every": self.every, "margin": self.margin,
-                "hold": self.hold}  # fmt: skip
+                "hold": self.hold, "skip_hopeless": self.skip_hopeless}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,8 @@ class Replanner:
         self._pending: Choice | None = None
         self._streak = 0
         self.last_costs: dict[Choice, float] = {}
+        self._best_seen: LinkEstimate | None = None  # highest up rate, lowest RTT so far
+        self.skipped = 0  # exploring requests skipped as hopeless (policy.skip_hopeless)
 
     def next_choice(self) -> Choice:
         """What the next request runs: the current choice, or (in mobile-only, every
@@ -117,12 +125,20 @@ class Replanner:
             self._since_explore += 1
             return self.current
         self._since_explore = 0
+        if self.policy.skip_hopeless and self._best_seen is not None:
+            at_best = self.costs(self._best_seen)
+            local = at_best.get(self.current, math.inf)
+            offload = [v for c, v in at_best.items() if c.mode != LOCAL]
+            if not offload or min(offload) > (1.0 - self.policy.margin) * local:
+                self.skipped += 1
+                return self.current
         return min(network, key=network.__getitem__)
 
     def observe(self, estimate: LinkEstimate) -> Switch | None:
         """After one request: re-plan if due; the switch it makes, if any (for the next)."""
         self._requests += 1
         self._since_plan += 1
+        self._best_seen = _best(self._best_seen, estimate)
         if not self._due(estimate):
             return None
         return self._replan(estimate)
@@ -166,6 +182,18 @@ class Replanner:
         self.current, self._pending, self._streak = best, None, 0
         self._since_explore = 0
         return switch
+
+
+def _best(old: LinkEstimate | None, new: LinkEstimate) -> LinkEstimate | None:
+    """The best link seen: the highest up rate and the lowest RTT of ``old`` and ``new``."""
+    if new.up_mbps is None and new.rtt_ms is None:
+        return old
+    if old is None:
+        return new
+    ups = [u for u in (old.up_mbps, new.up_mbps) if u is not None]
+    rtts = [r for r in (old.rtt_ms, new.rtt_ms) if r is not None]
+    return LinkEstimate(max(ups) if ups else None, min(rtts) if rtts else None,
+                        new.samples, "best seen")  # fmt: skip
 
 
 def _moved(old: float | None, new: float | None, threshold: float) -> bool:

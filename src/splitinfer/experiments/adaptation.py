@@ -31,6 +31,7 @@ import itertools
 import math
 import random
 import statistics
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -238,7 +239,7 @@ def run(config: BenchConfig, out_dir: Path, log: Log | None = None) -> dict[str,
     from splitinfer.plan import device as device_profile
 
     c: AdaptationConfig = config.adaptation
-    say = log or (lambda _m: None)
+    say = log or (lambda m: print(m, file=sys.stderr, flush=True))  # progress: ~5 min
     res = Result(NAME, TITLE, config=asdict(c))
     bundle = Bundle.load(resolve(c.bundle))
     images, labels = _images(c.images)
@@ -252,16 +253,22 @@ def run(config: BenchConfig, out_dir: Path, log: Log | None = None) -> dict[str,
     with torch_threads(1):
         inputs = measure_inputs(bundle, images[:16], repeats=c.profile_repeats,
                                 warmup=1, sample_note="Fashion-MNIST test images")  # fmt: skip
-        for device in c.devices:
+        cases: dict[str, list[tuple[str, float]]] = {
+            d: [(t, c.interval_s) for t in c.traces] for d in c.devices
+        }
+        for pair in c.extra:
+            d, _, t = pair.rpartition("@")
+            cases.setdefault(d, []).append((t, c.extra_interval_s))
+        for device, traces in cases.items():
             profile = device_profile(device)
             power = (profile.active_w, profile.idle_w)
             emu = for_bundle(device, bundle) if c.emulate else None
             try:
                 emulation_notes.add(f"{device}: {_emulation_note(emu)}")
-                for trace_name in c.traces:
+                for trace_name, interval_s in traces:
                     trace = load_trace(resolve(c.trace_dir) / trace_name)
-                    n = max(1, int(trace.duration_s / c.interval_s))
-                    times = [i * c.interval_s for i in range(n)]
+                    n = max(1, int(trace.duration_s / interval_s))
+                    times = [i * interval_s for i in range(n)]
                     say(f"adaptation: {device} / {trace_name}: {n} requests x "
                         f"{len(choices) + 1} policies")  # fmt: skip
                     fixed: dict[str, list[Record]] = {}
@@ -278,7 +285,7 @@ def run(config: BenchConfig, out_dir: Path, log: Log | None = None) -> dict[str,
                         c.link, device, inputs=inputs, budget=c.budget,
                         accuracy_weight=c.accuracy_weight,
                         replan=ReplanPolicy(c.replan_threshold, c.replan_every, c.replan_margin,
-                                            c.replan_hold),
+                                            c.replan_hold, c.replan_skip_hopeless),
                     )  # fmt: skip
                     adaptive = run_policy(runner, link, times, images, labels, power, "auto")
                     orc, picks = oracle(fixed, allowed, c.oracle_window_s)
@@ -291,6 +298,7 @@ def run(config: BenchConfig, out_dir: Path, log: Log | None = None) -> dict[str,
                     }  # fmt: skip
                     for policy, s in trace_rows.items():
                         rows.append({"device": device, "trace": trace_name, "policy": policy,
+                                     "interval_s": interval_s,
                                      "within_budget": policy in (ADAPTIVE, ORACLE)
                                      or policy in allowed, **s})  # fmt: skip
                     verdicts.append(_verdict(device, trace_name, trace_rows, allowed, picks))
@@ -308,6 +316,7 @@ def run(config: BenchConfig, out_dir: Path, log: Log | None = None) -> dict[str,
                     emu.close()
     columns = [
         Column("device", "device"), Column("trace", "trace"), Column("policy", "policy"),
+        Column("requests", "requests", "measured"),
         Column("mean_ms", "mean latency", "measured", "ms"),
         Column("p95_ms", "p95 latency", "measured", "ms"),
         Column("energy_mj", "device energy (MODELED)", "modeled", "mJ"),
@@ -317,7 +326,8 @@ def run(config: BenchConfig, out_dir: Path, log: Log | None = None) -> dict[str,
         Column("within_budget", "within budget"),
     ]  # fmt: skip
     caption = (
-        f"Bundle {bundle.spec.id}; one request every {c.interval_s:g} s of trace time; "
+        f"Bundle {bundle.spec.id}; one request every {c.interval_s:g} s of trace time "
+        f"({c.extra_interval_s:g} s in the extra runs {c.extra}); "
         "device work measured (under the device's CPU quota where emulated), server work "
         "measured here, network time replayed over the trace (time-compressed, not slept). "
         f"Accuracy budget {c.budget} pp (rate points' measured losses); auto plans from link "
@@ -325,7 +335,7 @@ def run(config: BenchConfig, out_dir: Path, log: Log | None = None) -> dict[str,
         f"Oracle: best fixed choice within budget per {c.oracle_window_s:g} s window, offline."
     )
     res.tables.append(table("adaptation", "Adaptive vs fixed vs oracle, per trace", columns,
-                            rows, caption, readme=True))  # fmt: skip
+                            rows, caption))  # fmt: skip
     res.data = {"verdicts": verdicts, "emulation": sorted(emulation_notes), "allowed": allowed}
     res.notes.extend(sorted(emulation_notes))
     res.notes.extend(v["line"] for v in verdicts)
