@@ -185,7 +185,8 @@ QUICK: dict[str, Any] = {
     "end_to_end": {"images": 20},
     "adaptation": {
         "traces": ["congested-4g.csv"],
-        "devices": ["phone:gflops=1"],
+        "devices": ["phone"],
+        "extra": [],
         "interval_s": 10.0,
         "images": 40,
         "profile_repeats": 3,
