@@ -307,8 +307,8 @@ def run(config: BenchConfig, out_dir: Path, log: Log | None = None) -> dict[str,
                     for policy, s in trace_rows.items():
                         rows.append({"device": device, "trace": trace_name, "policy": policy,
                                      "interval_s": interval_s,
-                                     "within_budget": policy in (ADAPTIVE, ORACLE)
-                                     or policy in allowed, **s})  # fmt: skip
+                                     "within_budget": "yes" if policy in (ADAPTIVE, ORACLE)
+                                     or policy in allowed else "no", **s})  # fmt: skip
                     verdicts.append(_verdict(device, trace_name, trace_rows, allowed, picks))
                     stem = f"adaptation-{_slug(device)}-{Path(trace_name).stem}.png"
                     _timeline(out_dir / stem, trace, adaptive, orc, device, trace_name)
