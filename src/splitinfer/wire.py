@@ -685,6 +685,23 @@ def decode_result(buf: bytes | bytearray | memoryview) -> TopK:
 SESSION_VERSION = 1
 """The session layout this module reads and writes (agreed in the session's hello)."""
 
+#: RFC 6455: a client-to-server WebSocket frame carries a 4-byte masking key.
+WS_MASK_BYTES = 4
+
+
+def session_message_bytes(payload_len: int) -> int:
+    """Bytes up for one payload in a stream session: the payload as one masked binary
+    WebSocket message (RFC 6455 section 5.2: a 2-byte header, 2 or 8 more length bytes from
+    126 B and 65,536 B on, and the client's 4-byte mask).
+
+    This is the per-inference framing of a session; its one-off setup (the HTTP upgrade,
+    hello, ready and close, about 300 B) is not included.
+    """
+    if payload_len < 0:
+        raise BadInput(f"payload_len must be >= 0, got {payload_len}")
+    extended = 0 if payload_len < 126 else 2 if payload_len < 65536 else 8
+    return payload_len + 2 + extended + WS_MASK_BYTES
+
 
 def encode_session_result(result: TopK) -> bytes:
     """A session result: ``varint request_id, varint k, k varint class ids, k float32 BE``.

@@ -220,6 +220,30 @@ def test_skips_with_a_note_when_inputs_are_missing(tmp_path: Path) -> None:
 
     cfg = bench_config()
     cfg.rate_accuracy.sweep = str(tmp_path / "none.json")
+    cfg.rate_accuracy.committed = str(tmp_path / "none-either.json")
     result = rate_accuracy.run(cfg, tmp_path)
     assert result["status"] == "skipped"
     assert "not available" in result["notes"][0] and "splitinfer sweep" in result["notes"][0]
+
+
+def test_rate_accuracy_falls_back_to_the_committed_full_sweep(tmp_path: Path) -> None:
+    from splitinfer.experiments import rate_accuracy
+    from splitinfer.results import write_json
+
+    doc = sweep_doc()
+    write_json(tmp_path / "committed.json", doc)
+    cfg = bench_config()
+    cfg.rate_accuracy.sweep = str(tmp_path / "none.json")
+    cfg.rate_accuracy.committed = str(tmp_path / "committed.json")
+    result = rate_accuracy.run(cfg, tmp_path / "out")
+    assert result["status"] == "ok", result
+    assert "the sweep committed with the docs" in result["data"]["source"]
+    row = next(t for t in result["tables"] if t["id"] == "rate-accuracy-levels")["rows"][0]
+    assert row["ours"] == "ours" and row["bottlenet_ratio"] == "-"
+    assert row["cloud_ratio"] == pytest.approx(row["bytes_cloud-only"] / row["bytes_ours"])
+    # in --quick the committed file is not used: the CI figure comes from a quick sweep
+    quick = bench_config(quick=True)
+    quick.rate_accuracy.sweep = str(tmp_path / "none.json")
+    quick.rate_accuracy.committed = str(tmp_path / "committed.json")
+    quick.rate_accuracy.run_quick_sweep = False
+    assert rate_accuracy.run(quick, tmp_path / "q")["status"] == "skipped"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -20,6 +21,7 @@ from splitinfer.train.sweep import (
     SweepConfig,
     SweepHooks,
     TrainSettings,
+    budget_settings,
     bytes_at_level,
     compare_at_level,
     load_config,
@@ -28,6 +30,7 @@ from splitinfer.train.sweep import (
     parse_unit,
     run_sweep,
 )
+from splitinfer.train.sweep.report import render_markdown
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = "synthetic:64,16"
@@ -64,7 +67,7 @@ def tiny_config(backbone: Path) -> SweepConfig:
             ),
             Group("ours", ("quant:bits=2,clip=0:1|ans",), ("stage1",), (UnitConfig(2, 2),)),
             Group(
-                "ours",
+                "learned",
                 ("learned:levels=4,tables=channel",),
                 ("stage1",),
                 (UnitConfig(2, 2),),
@@ -86,6 +89,8 @@ def test_tiny_sweep_measures_every_family_then_resumes(backbone: Path, tmp_path:
                     "decode_ms", "accuracy_loss_points"):  # fmt: skip
             assert math.isfinite(p[key]), (p["slug"], key)
         assert p["frame_bytes"] > p["payload_bytes"] > 0
+        # bytes: the payload in one masked WebSocket message per inference (6 B under 126 B)
+        assert p["bytes"] == p["session_bytes"] >= p["payload_bytes"] + 6
         assert 0.0 <= p["accuracy"] <= 1.0 and p["test_images"] == 16
         assert p["config"]["model"] == "fmnist_cnn" and p["command"] == "test"
         assert (p["bundle"] is not None) == p["trained"]
@@ -118,14 +123,27 @@ def test_tiny_sweep_measures_every_family_then_resumes(backbone: Path, tmp_path:
 
     # Another test split re-evaluates the trained bundles without retraining them.
     fewer = override(tiny_config(backbone), test_limit=8)
-    third = run_sweep(fewer, tmp_path, hooks=hooks, select=["ours"], figure=False)
-    assert {p["family"] for p in third["points"]} == {"ours"}
+    third = run_sweep(fewer, tmp_path, hooks=hooks, select=["ours", "learned"], figure=False)
+    assert {p["family"] for p in third["points"]} == {"ours", "learned"}
     before = {p["slug"]: p["train_seconds"] for p in doc["points"]}
     assert all(p["train_seconds"] == before[p["slug"]] for p in third["points"])
     assert third["test_images"] == 8 and not third["references"]["controls"]
     assert len(third["pending"]) == 5 and third["pending"][-1].startswith("control-stage1")
     learned = next(p for p in third["points"] if p["codec"].startswith("learned"))
     assert learned["config"]["train_kwargs"] == {"rate_lambda": 0.01}
+
+    # A shipped bundle is measured beside the families, the same way (and cached).
+    shipped = dataclasses.replace(fewer, shipped=(learned["bundle"],))
+    fourth = run_sweep(shipped, tmp_path, select=["none"], figure=False)
+    (b,) = fourth["references"]["shipped"]
+    assert b["accuracy"] == learned["accuracy"] and b["bytes"] == learned["bytes"]
+    assert b["frame_bytes"] == learned["frame_bytes"] and b["cut"] == "stage1"
+    assert (tmp_path / "shipped" / f"{b['id']}.json").is_file()
+    block = render_markdown(fourth, "sweep.json")
+    assert f"shipped bundle `{b['id']}`" in block
+    wrong = dataclasses.replace(fewer, shipped=(str(REPO / "bundles" / "fmnist-r10-stage1-l0012"),))
+    with pytest.raises(BadInput, match="not the sweep's fmnist_cnn"):
+        run_sweep(wrong, tmp_path, select=["none"], figure=False)
 
 
 def test_pareto_front_keeps_only_undominated_points() -> None:
@@ -210,3 +228,118 @@ def test_short_codec_names_are_valid_bundle_id_parts() -> None:
     ranged = short_codec("learned:levels=4,tables=channel,coder=range")
     assert ranged == "learned4channel-range"
     check_bundle_id(f"units-stage1-{ranged}")
+
+
+def test_budgets_are_named_and_unknown_ones_fail_before_training(tmp_path: Path) -> None:
+    config = load_config(REPO / "configs" / "sweep-fmnist.yaml")
+    assert config.budget == "quick" and config.train == budget_settings("quick")
+    full = config.with_budget("full")
+    assert (full.train.epochs, full.train.tune, full.train.train_limit) == (11, "all", None)
+    assert full.train.distill == 4.0 and full.budget == "full"
+    # the points' cache keys differ by budget, so both budgets share one OUT
+    assert override(config, budget="full").train == full.train
+    with pytest.raises(BadInput, match="unknown budget 'huge'; known: full, quick"):
+        config.with_budget("huge")
+    with pytest.raises(BadInput, match="unknown budget"):
+        SweepConfig.from_dict({**config.to_dict(), "budget": "huge"})
+    with pytest.raises(BadInput, match=r"budgets\.quick\.warp"):
+        SweepConfig.from_dict({**config.to_dict(), "budgets": {"quick": {"warp": 1}}})
+    # a config's own budget, and its override of a built-in one
+    plain = {k: v for k, v in config.to_dict().items() if k != "train"}  # no overrides
+    own = SweepConfig.from_dict(
+        {**plain, "budget": "tiny", "budgets": {"tiny": {"epochs": 2}, "full": {"epochs": 20}}}
+    )
+    assert own.train.epochs == 2 and own.with_budget("full").train.epochs == 20
+    assert own.with_budget("full").train.tune == "all"
+    cli = CliRunner().invoke(build_app(), [
+        "sweep", "--config", str(REPO / "configs" / "sweep-fmnist.yaml"), "--budget", "huge",
+        "--out", str(tmp_path)])  # fmt: skip
+    assert isinstance(cli.exception, BadInput) and "unknown budget 'huge'" in str(cli.exception)
+    assert not (tmp_path / "points").exists()
+
+
+def test_a_family_named_twice_is_an_error() -> None:
+    groups = [{"family": "ours", "cuts": ["stage1"], "units": ["c2s2"],
+               "codecs": ["quant:bits=2,clip=0:1|ans"]}] * 2  # fmt: skip
+    with pytest.raises(BadInput, match="names family ours twice"):
+        SweepConfig.from_dict({"model": "m", "backbone": "b", "groups": groups})
+
+
+def test_units_per_cut() -> None:
+    config = SweepConfig.from_dict({"model": "m", "backbone": "b", "groups": [
+        {"family": "learned", "units": {"stage1": ["c8s4"], "stage3": ["c4s4", "c2s4"]},
+         "codecs": ["learned:levels=4,tables=element"]}]})  # fmt: skip
+    got = [(p.cut, p.unit) for p in config.points()]
+    assert got == [("stage1", UnitConfig(8, 4)), ("stage3", UnitConfig(4, 4)),
+                   ("stage3", UnitConfig(2, 4))]  # fmt: skip
+    assert SweepConfig.from_dict(config.to_dict()) == config
+    narrowed = override(config, cuts=["stage3"])
+    assert [p.unit for p in narrowed.points()] == [UnitConfig(4, 4), UnitConfig(2, 4)]
+    with pytest.raises(BadInput, match="needs units"):
+        override(config, cuts=["stage2"])
+    with pytest.raises(BadInput, match="cuts not swept"):
+        Group("learned", ("learned:levels=4,tables=element",), ("stage1",),
+              cut_units=(("stage2", (UnitConfig(2, 2),)),))  # fmt: skip
+
+
+def test_compare_at_level_takes_the_cheapest_of_ours_against_each_baseline() -> None:
+    fronts = {
+        "bottlenet": [(300.0, 0.93)],
+        "cloud-only": [(100.0, 0.88), (400.0, 0.92)],
+        "ours": [(80.0, 0.94)],
+        "learned": [(10.0, 0.925)],
+    }
+    c = compare_at_level(fronts, 0.90, "x")
+    assert c.ours == "learned" and c.best_baseline == "cloud-only"
+    assert c.ratios == {"bottlenet": pytest.approx(30.0), "cloud-only": pytest.approx(20.0)}
+    assert c.ratio == pytest.approx(20.0) and "ours (learned) = 20.00x" in c.text
+
+
+@pytest.mark.parametrize("n", [0, 1, 125, 126, 65535, 65536, 70000])
+def test_session_message_bytes_is_what_websockets_sends(n: int) -> None:
+    from websockets.frames import Frame, Opcode
+
+    from splitinfer import wire
+
+    sent = Frame(Opcode.BINARY, b"x" * n).serialize(mask=True)  # a client's message
+    assert wire.session_message_bytes(n) == len(sent)
+    with pytest.raises(BadInput):
+        wire.session_message_bytes(-1)
+
+
+def test_the_markdown_table_lists_fronts_levels_and_pending(tmp_path: Path) -> None:
+    from splitinfer.experiments.readme import check_readme, replace_block
+    from tests.experiments.fixtures import sweep_doc
+
+    doc = dict(sweep_doc())
+    doc["pending"] = ["learned-stage3-c4s4-learned4element-lam0.02-abcd1234", "ulhaq-x-1"]
+    block = render_markdown(doc, "docs/figures/s.json", "figures/s.json")
+    lines = block.splitlines()
+    assert lines[0] == "<!-- sweep:begin -->" and lines[-1] == "<!-- sweep:end -->"
+    rows = [ln for ln in lines if ln.startswith("| ours |")]
+    assert len(rows) == 2 and "| 91.30 | 0.70 |" in rows[0]  # both ours points are on the front
+    assert "[docs/figures/s.json](figures/s.json)" in block
+    assert "2 point(s) (1 untrained); still to train (or to measure): `learned-stage3" in block
+    assert "unsplit - 1 point" in block
+    doc_md = tmp_path / "results.md"
+    doc_md.write_text("# Results\n\n" + replace_block("text\n", block))
+    assert check_readme(doc_md, block) is None
+    assert check_readme(doc_md, block.replace("91.30", "91.31")) is not None
+
+
+FULL_SWEEP = REPO / "docs" / "figures" / "sweep-fmnist-full.json"
+
+
+@pytest.mark.skipif(not FULL_SWEEP.is_file(), reason="no committed full sweep")
+@pytest.mark.parametrize("doc", ["README.md", "docs/results.md"])
+def test_the_committed_tables_are_generated_from_the_committed_full_sweep(doc: str) -> None:
+    import os
+
+    from splitinfer.experiments.readme import check_readme
+
+    target = REPO / doc
+    link = Path(os.path.relpath(FULL_SWEEP, target.parent)).as_posix()
+    sweep = json.loads(FULL_SWEEP.read_text())
+    assert sweep["budget"] == "full"
+    block = render_markdown(sweep, "docs/figures/sweep-fmnist-full.json", link)
+    assert check_readme(target, block) is None, check_readme(target, block)

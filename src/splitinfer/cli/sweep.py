@@ -26,14 +26,14 @@ def sweep_table(doc: Mapping[str, Any], rows: str = "pareto") -> Table:
     unsplit = 100 * doc["references"]["unsplit_accuracy"]
     table = Table(
         title=f"rate-accuracy sweep: {doc['model']} on {doc['dataset']}, {doc['test_images']} "
-        f"test images; unsplit {unsplit:.2f}%",
+        f"test images, budget {doc.get('budget', '?')}; unsplit {unsplit:.2f}%",
         title_justify="left",
         caption=f"{rows} rows; codecs abbreviated (full specs in sweep.json); loss: points "
         f"below the unsplit model; {doc['bytes_note']}",
         caption_justify="left",
     )
-    for col in ("family", "cut", "unit", "codec", "top-1 %", "loss", "frame B", "payload B",
-                "enc ms", "dec ms"):  # fmt: skip
+    for col in ("family", "cut", "unit", "codec", "top-1 %", "loss", "session B", "frame B",
+                "payload B", "enc ms", "dec ms"):  # fmt: skip
         table.add_column(col, justify="left" if col in ("family", "codec") else "right",
                          overflow="fold")  # fmt: skip
     from splitinfer.train.sweep import parse_unit, short_codec, unit_label
@@ -45,7 +45,8 @@ def sweep_table(doc: Mapping[str, Any], rows: str = "pareto") -> Table:
         table.add_row(
             p["family"], p["cut"] or "-", unit, escape(short_codec(p["codec"])),
             f"{100 * p['accuracy']:.2f}", f"{p['accuracy_loss_points']:.2f}",
-            f"{p['frame_bytes']:.1f}", f"{p['payload_bytes']:.1f}", f"{p['encode_ms']:.2f}",
+            f"{p['bytes']:.1f}", f"{p['frame_bytes']:.1f}", f"{p['payload_bytes']:.1f}",
+            f"{p['encode_ms']:.2f}",
             f"{p['decode_ms']:.2f}",
         )  # fmt: skip
     return table
@@ -55,9 +56,11 @@ def print_summary(console: Console, doc: Mapping[str, Any], rows: str) -> None:
     console.print(sweep_table(doc, rows))
     for c in doc["references"]["controls"]:
         what = (
-            f"tail after {c['cut']} fine-tuned, {c['epochs']} epoch(s)"
-            if c.get("trained")
-            else ("no extra training (tune=units)")
+            "no extra training (tune=units)"
+            if not c.get("trained")
+            else f"whole model fine-tuned, {c['epochs']} epoch(s)"
+            if c.get("tune") == "all"
+            else f"tail after {c['cut']} fine-tuned, {c['epochs']} epoch(s)"
         )
         console.print(f"control ({what}): top-1 {100 * c['accuracy']:.2f}%")
     for level in doc["levels"]:
@@ -109,9 +112,16 @@ def register(app: Any, console: Console) -> None:
         ),
         channels: int = typer.Option(None, min=1, help="input channels (imagefolder: 1 or 3)"),
         limit_test: int = typer.Option(None, min=1, help="first N test images (default all)"),
+        budget: str = typer.Option(
+            None,
+            help="training budget by name: quick (1 epoch on 20,000 images, head frozen; "
+            "the CI figure) | full (the default bundle's recipe: 11 epochs on all images, "
+            "the whole network tuned, distillation) | a name from the config's budgets:; "
+            "default: the config's budget:, else quick",
+        ),
         epochs: int = typer.Option(None, min=1, help="epochs per trained point and control"),
         train_limit: int = typer.Option(None, min=1, help="first N training images"),
-        tune: str = typer.Option(None, help="units | units+tail"),
+        tune: str = typer.Option(None, help="units | units+tail | all"),
         distill: float = typer.Option(None, min=0.0, help="distillation temperature (0: off)"),
         lr: float = typer.Option(None, min=1e-6),
         batch_size: int = typer.Option(None, min=1),
@@ -132,10 +142,13 @@ def register(app: Any, console: Console) -> None:
         ulhaq: list[str] = typer.Option(None, help="feature codec spec (no unit)"),
         bottlenet: list[str] = typer.Option(None, help="feature codec spec with JPEG"),
         ours: list[str] = typer.Option(None, help="feature codec spec (quant + ANS)"),
+        learned: list[str] = typer.Option(
+            None, help="learned-prior codec spec, e.g. learned:levels=4,tables=element"
+        ),
         ours_kwargs: list[str] = typer.Option(
             None,
-            help="JSON kwargs for train_units, one "
-            "training run each, e.g. '{\"rate_lambda\": 0.01}'",
+            help="JSON kwargs for train_units, one training run each, for the ours and "
+            "learned families, e.g. '{\"rate_lambda\": 0.01}'",
         ),
         no_control: bool = typer.Option(False, "--no-control", help="skip the control"),
         rows: str = typer.Option("pareto", help="table rows: pareto | all"),
@@ -170,8 +183,10 @@ def register(app: Any, console: Console) -> None:
         resolved = override(
             base, cuts=_split(cuts), units=[parse_unit(u) for u in _split(units)],
             family_codecs={"cloud-only": cloud_only or [], "ulhaq": ulhaq or [],
-                           "bottlenet": bottlenet or [], "ours": ours or []},
-            ours_kwargs=kwargs, model=model, backbone=backbone, data=data, channels=channels,
+                           "bottlenet": bottlenet or [], "ours": ours or [],
+                           "learned": learned or []},
+            ours_kwargs=kwargs, budget=budget, model=model, backbone=backbone, data=data,
+            channels=channels,
             test_limit=limit_test, control=False if no_control else None, epochs=epochs,
             train_limit=train_limit, tune=tune, lr=lr, batch_size=batch_size, seed=seed,
         )  # fmt: skip
@@ -188,7 +203,8 @@ def register(app: Any, console: Console) -> None:
             )
         command = command_line()
         n = len(resolved.points())
-        console.print(f"sweep: {n} points ({resolved.model}, {resolved.data}); cache {out}/points")
+        console.print(f"sweep: {n} points ({resolved.model}, {resolved.data}), budget "
+                      f"{resolved.budget}; cache {out}/points")  # fmt: skip
         with step_bar(console) as bar:
             doc = run_sweep(resolved, out, select=_split(points), hooks=_hooks(console, bar),
                             threads=threads, command=command)  # fmt: skip

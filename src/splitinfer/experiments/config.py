@@ -69,7 +69,8 @@ class ServerConfig(LoadSettings):
 
 @dataclass
 class RateAccuracyConfig:
-    sweep: str = "runs/sweep/sweep.json"
+    sweep: str = "runs/sweep-full/sweep.json"  # `splitinfer sweep --budget full` writes it
+    committed: str = "docs/figures/sweep-fmnist-full.json"  # else this one (not in --quick)
     run_quick_sweep: bool = True  # in --quick without a sweep file, if a backbone exists
     sweep_config: str = "configs/sweep-fmnist.yaml"  # the quick sweep's model and backbone
     quick_test_images: int = 200

@@ -93,19 +93,27 @@ def _load(value: Any) -> str:
     return "?"
 
 
-def extract_block(readme: str) -> str | None:
+def extract_block(readme: str, begin: str = BEGIN, end: str = END) -> str | None:
     """The generated block in ``readme`` (markers included), or None if it has none."""
-    start, end = readme.find(BEGIN), readme.find(END)
-    if start < 0 or end < start:
+    start, stop = readme.find(begin), readme.find(end)
+    if start < 0 or stop < start:
         return None
-    return readme[start : end + len(END)] + "\n"
+    return readme[start : stop + len(end)] + "\n"
+
+
+def _markers(block: str) -> tuple[str, str]:
+    """A block's own begin and end markers (its first and last lines)."""
+    lines = block.strip().splitlines()
+    return lines[0], lines[-1]
 
 
 def check_readme(readme: Path, block: str) -> str | None:
-    """None when the file's block equals ``block``; else what differs (a unified diff)."""
-    current = extract_block(readme.read_text())
+    """None when the file's block equals ``block``; else what differs (a unified diff).
+    The block's first and last lines are its markers."""
+    begin, end = _markers(block)
+    current = extract_block(readme.read_text(), begin, end)
     if current is None:
-        return f"{readme} has no {BEGIN} ... {END} block"
+        return f"{readme} has no {begin} ... {end} block"
     if current.rstrip() == block.rstrip():
         return None
     diff = difflib.unified_diff(current.splitlines(), block.splitlines(), readme.name,
@@ -115,8 +123,9 @@ def check_readme(readme: Path, block: str) -> str | None:
 
 def replace_block(readme: str, block: str) -> str:
     """``readme`` with its block replaced (or ``block`` appended when it has none)."""
-    current = extract_block(readme)
+    begin, end = _markers(block)
+    current = extract_block(readme, begin, end)
     if current is None:
         return readme.rstrip("\n") + "\n\n" + block
-    start = readme.find(BEGIN)
+    start = readme.find(begin)
     return readme[:start] + block + readme[start + len(current) :]

@@ -52,7 +52,7 @@ def evaluate_bundle_stream(
     ``total``: the expected image count, for progress only. ``skipped``: reads the count
     of unreadable images the stream dropped, reported as ``skipped_images``.
     """
-    correct = frame_bytes = payload_bytes = n = 0
+    correct = frame_bytes = payload_bytes = session_bytes = n = 0
     estimate = getattr(bundle.rate_codec(rate), "estimate_bits", None)  # learned-prior codecs
     estimated_bits = 0.0
     encode_ms: list[float] = []
@@ -74,7 +74,9 @@ def evaluate_bundle_stream(
             if estimate is not None:
                 estimated_bits += estimate(z[i : i + 1])
             frame_bytes += len(frame)
-            payload_bytes += len(wire.decode_frame(frame)[1])
+            payload = len(wire.decode_frame(frame)[1])
+            payload_bytes += payload
+            session_bytes += wire.session_message_bytes(payload)
         logits = bundle.cloud.run(torch.cat(decoded), rate)
         correct += int((logits.argmax(1) == labels).sum())
         n += len(images)
@@ -95,6 +97,7 @@ def evaluate_bundle_stream(
         **extra,
         "mean_frame_bytes": frame_bytes / count,
         "mean_payload_bytes": payload_bytes / count,
+        "mean_session_bytes": session_bytes / count,
         **bits,
         "encode_ms_median": statistics.median(encode_ms) if encode_ms else 0.0,
         "decode_ms_median": statistics.median(decode_ms) if decode_ms else 0.0,

@@ -14,13 +14,21 @@ from pathlib import Path
 from typing import Any
 
 from splitinfer.errors import MissingDependency
-from splitinfer.train.sweep import FAMILIES, FAMILY_LABELS, parse_unit, short_codec, unit_label
+from splitinfer.train.sweep import (
+    FAMILIES,
+    FAMILY_LABELS,
+    TRAINED_FAMILIES,
+    parse_unit,
+    short_codec,
+    unit_label,
+)
 
 STYLES: dict[str, tuple[str, str]] = {  # family -> (marker, colour)
     "cloud-only": ("s", "tab:grey"),
     "ulhaq": ("^", "tab:orange"),
     "bottlenet": ("D", "tab:blue"),
     "ours": ("o", "tab:red"),
+    "learned": ("P", "tab:purple"),
 }
 #: The y axis starts at most this many points below the unsplit accuracy.
 Y_SPAN_POINTS = 12.0
@@ -48,6 +56,8 @@ def draw_rate_accuracy(doc: Mapping[str, Any], path: str | Path) -> Path:
     floor = max(min(accs) - 1.0, unsplit - Y_SPAN_POINTS)
     top = max([*accs, unsplit] + [100 * c["accuracy"] for c in doc["references"]["controls"]])
     fig, ax = plt.subplots(figsize=(9.5, 6.2))
+    budget = f", budget {doc['budget']}" if doc.get("budget") else ""
+    trained = set(TRAINED_FAMILIES)
     for family in FAMILIES:
         mine = [p for p in points if p["family"] == family]
         if not mine:
@@ -68,7 +78,7 @@ def draw_rate_accuracy(doc: Mapping[str, Any], path: str | Path) -> Path:
                 ax.annotate(_point_label(p), (float(p["bytes"]), 100 * float(p["accuracy"])),
                             xytext=(4, -9), textcoords="offset points", fontsize=6,
                             color=colour)  # fmt: skip
-        label = f"{FAMILY_LABELS[family]} ({len(mine)} pts)"
+        label = f"{FAMILY_LABELS[family]} ({len(mine)} pts{budget if family in trained else ''})"
         ax.plot([b for b, _ in front], [100 * a for _, a in front], marker=marker, ms=6,
                 color=colour, lw=1.6, label=label)  # fmt: skip
     if any(100 * float(p["accuracy"]) < floor for p in points):
@@ -79,14 +89,30 @@ def draw_rate_accuracy(doc: Mapping[str, Any], path: str | Path) -> Path:
     ax.axhline(unsplit - 1, color="black", lw=1, ls="--", label="unsplit - 1 point")
     for c in doc["references"]["controls"]:
         acc = 100 * float(c["accuracy"])
-        what = "tail fine-tuned" if c.get("trained") else "no extra training"
+        what = (("whole model" if c.get("tune") == "all" else "tail") + " fine-tuned"
+                if c.get("trained") else "no extra training")  # fmt: skip
+        where = "" if c.get("tune") == "all" else f", cut {c['cut']}"
         ax.axhline(acc, color="tab:green", lw=1.1, ls=":",
-                   label=f"control, cut {c['cut']}: {what} ({acc:.2f}%)")  # fmt: skip
+                   label=f"control{where}: {what}{budget} ({acc:.2f}%)")  # fmt: skip
+    for b in doc["references"].get("shipped", []):
+        acc = 100 * float(b["accuracy"])
+        ax.scatter(
+            [float(b["bytes"])],
+            [acc],
+            marker="*",
+            s=170,
+            color="gold",
+            edgecolors="black",
+            linewidths=0.8,
+            zorder=5,
+            label=f"shipped bundle {b['id']} ({acc:.2f}%, {float(b['bytes']):.1f} B)",
+        )
+        top = max(top, acc)
     ax.set_xscale("log")
     ax.set_ylim(floor - 0.3, top + 0.8)
     ax.set_xlabel(
-        "mean bytes per inference, log scale (compact frame incl. its 14-15 B header; "
-        "cloud-only: image file + the same overhead)"
+        "mean bytes up per inference, log scale: payload + its stream-session framing "
+        "(one masked WebSocket message: +6 B under 126 B); cloud-only: the image file"
     )
     ax.set_ylabel("top-1 accuracy (%)")
     ax.grid(True, which="both", alpha=0.25)

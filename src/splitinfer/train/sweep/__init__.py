@@ -38,16 +38,20 @@ from splitinfer.train.sweep.cloud_only import (
     measure_cloud_only,
 )
 from splitinfer.train.sweep.config import (
+    BUDGETS,
     BYTES_NOTE,
+    DEFAULT_BUDGET,
     FAMILIES,
     FAMILY_LABELS,
     OURS,
+    OURS_FAMILIES,
     SWEEP_FORMAT,
     TRAINED_FAMILIES,
     Group,
     Point,
     SweepConfig,
     TrainSettings,
+    budget_settings,
     load_config,
     override,
     parse_unit,
@@ -71,11 +75,14 @@ from splitinfer.train.sweep.run import (
 )
 
 __all__ = [
+    "BUDGETS",
     "BYTES_NOTE",
+    "DEFAULT_BUDGET",
     "FAMILIES",
     "FAMILY_LABELS",
     "IMAGE_CODECS",
     "OURS",
+    "OURS_FAMILIES",
     "SWEEP_FORMAT",
     "TRAINED_FAMILIES",
     "Group",
@@ -85,6 +92,7 @@ __all__ = [
     "SweepHooks",
     "TrainSettings",
     "assemble",
+    "budget_settings",
     "bytes_at_level",
     "canonical_codec",
     "canonical_points",

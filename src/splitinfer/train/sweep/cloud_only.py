@@ -75,7 +75,7 @@ def measure_cloud_only(
     """
     fmt, args = image_codec(codec)
     model.eval()
-    correct = frame_bytes = payload_bytes = 0
+    correct = frame_bytes = payload_bytes = session_bytes = 0
     enc_ms: list[float] = []
     dec_ms: list[float] = []
     t_start = time.perf_counter()
@@ -90,6 +90,7 @@ def measure_cloud_only(
             enc_ms.append((t1 - t0) * 1e3)
             dec_ms.append((t2 - t1) * 1e3)
             payload_bytes += len(data)
+            session_bytes += wire.session_message_bytes(len(data))
             header = wire.FrameHeader(request_id=i, bundle=0)
             frame_bytes += len(data) + wire.frame_overhead(header, len(data))
         logits = model(normalize(torch.stack(decoded)))
@@ -102,6 +103,7 @@ def measure_cloud_only(
         "images": len(images),
         "mean_frame_bytes": frame_bytes / n,
         "mean_payload_bytes": payload_bytes / n,
+        "mean_session_bytes": session_bytes / n,
         "encode_ms_median": statistics.median(enc_ms) if enc_ms else 0.0,
         "decode_ms_median": statistics.median(dec_ms) if dec_ms else 0.0,
         "seconds": round(time.perf_counter() - t_start, 1),

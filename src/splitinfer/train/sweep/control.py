@@ -47,7 +47,9 @@ def train_control(
     teacher and temperature), with no unit and no codec: with ``tune="units+tail"`` the
     model's tail after ``cut`` is fine-tuned for as many epochs as the units were. With
     ``tune="units"`` the units' training touches nothing the unsplit model has, so the
-    control is ``model`` as it is. ``model`` is trained in place; returns its measurement.
+    control is ``model`` as it is; with ``tune="all"`` the whole model is trained (head
+    included), so the control is the same whatever the cut. ``model`` is trained in
+    place; returns its measurement.
     """
     from splitinfer.partition import split
 
@@ -58,7 +60,7 @@ def train_control(
     s = split(model, cut, torch.zeros(1, *input_shape))
     bm = BottleneckModel(s.head, nn.Identity(), nn.Identity(), s.tail, codec_spec=None)
     result = train_units(
-        bm, teacher, data, config, out, tune="units+tail", distill=distill, resume=resume,
+        bm, teacher, data, config, out, tune=tune, distill=distill, resume=resume,
         progress=progress, extra={"control": True, "cut": cut, **(extra or {})},
     )  # fmt: skip
     save_weights(model, Path(out) / "weights.safetensors")
@@ -80,9 +82,16 @@ def _controls(
     pending: list[str],
 ) -> list[dict[str, Any]]:
     """One control per cut that trained points use, cached like points; without
-    ``measure``, only cached controls are returned and the others go to ``pending``."""
-    cuts = sorted({str(r["cut"]) for r in records if r["trained"]})
+    ``measure``, only cached controls are returned and the others go to ``pending``.
+    With ``tune: all`` the control trains the whole model whatever the cut: one control,
+    under the first cut's name."""
+    cuts = sorted(
+        {str(r["cut"]) for r in records if r["trained"]}
+        | {str(p.cut) for p in ctx.config.points() if p.trained}
+    )
     settings = ctx.config.train
+    if settings.tune == "all":
+        cuts = cuts[:1]
     controls = []
     for i, cut in enumerate(cuts):
         point = Point("control", "none", cut)
@@ -97,7 +106,7 @@ def _controls(
             if hooks.point:
                 hooks.point(i + 1, len(cuts), name, "measuring")
             model = ctx.backbone()
-            if (pdir / "weights.safetensors").is_file() and settings.tune == "units+tail":
+            if (pdir / "weights.safetensors").is_file() and settings.tune != "units":
                 model = zoo.create(ctx.config.model, weights=pdir / "weights.safetensors",
                                    num_classes=len(ctx.dataset.classes),
                                    in_channels=ctx.input_shape[0])  # fmt: skip

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from splitinfer.train.sweep.config import FAMILIES, OURS
+from splitinfer.train.sweep.config import FAMILIES, OURS_FAMILIES
 
 
 def pareto_front(points: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -43,7 +43,12 @@ def bytes_at_level(front: Sequence[tuple[float, float]], level: float) -> float 
 
 @dataclass(frozen=True)
 class LevelComparison:
-    """Bytes each family needs to reach one accuracy level, and ours vs the best baseline."""
+    """Bytes each family needs to reach one accuracy level, and ours vs the baselines.
+
+    ``ours``: the cheapest of our families (:data:`OURS_FAMILIES`) at the level;
+    ``ratios``: each baseline's bytes / ours (None where either never reaches the level);
+    ``ratio``: the best (cheapest) baseline's.
+    """
 
     name: str
     accuracy: float
@@ -52,6 +57,8 @@ class LevelComparison:
     best_baseline: str | None
     ratio: float | None  # best baseline bytes / ours bytes
     text: str
+    ours: str | None = None  # which of our families is cheapest at the level
+    ratios: dict[str, float | None] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,32 +67,35 @@ class LevelComparison:
 def compare_at_level(
     fronts: Mapping[str, Sequence[tuple[float, float]]], level: float, name: str
 ) -> LevelComparison:
-    """Where each family's front reaches ``level``, and best baseline bytes / ours bytes."""
+    """Where each family's front reaches ``level``, and each baseline's bytes / ours."""
     at = {f: bytes_at_level(front, level) for f, front in fronts.items()}
     best_acc = {f: max((a for _, a in front), default=math.nan) for f, front in fronts.items()}
-    reached = {f: b for f, b in at.items() if f != OURS and b is not None}
+    reached = {f: b for f, b in at.items() if f not in OURS_FAMILIES and b is not None}
     best = min(reached, key=lambda f: reached[f]) if reached else None
-    ours = at.get(OURS)
+    mine = {f: b for f, b in at.items() if f in OURS_FAMILIES and b is not None}
+    ours_family = min(mine, key=lambda f: mine[f]) if mine else None
+    ours = mine.get(ours_family) if ours_family else None
     parts = []
-    if OURS not in fronts:
-        parts.append("no 'ours' points")
-    elif ours is None:
-        parts.append(f"ours never reaches it (best {100 * best_acc[OURS]:.2f}%)")
-    else:
-        parts.append(f"ours {ours:.1f} B")
+    for f in (f for f in fronts if f in OURS_FAMILIES):
+        b = at[f]
+        parts.append(f"{f} {b:.1f} B" if b is not None else
+                     f"{f} never reaches it (best {100 * best_acc[f]:.2f}%)")  # fmt: skip
+    if not any(f in OURS_FAMILIES for f in fronts):
+        parts.append("no points of ours")
     for f in fronts:
-        if f != OURS:
+        if f not in OURS_FAMILIES:
             b = at[f]
             parts.append(f"{f} {b:.1f} B" if b is not None else
                          f"{f} never reaches it (best {100 * best_acc[f]:.2f}%)")  # fmt: skip
+    ratios = {f: (b / ours if ours is not None else None) for f, b in reached.items()}
     ratio = None
     if best is None:
         parts.append("no baseline reaches it")
     elif ours is not None:
         ratio = reached[best] / ours
-        parts.append(f"best baseline ({best}) / ours = {ratio:.2f}x fewer bytes")
+        parts.append(f"best baseline ({best}) / ours ({ours_family}) = {ratio:.2f}x fewer bytes")
     text = f"at {100 * level:.2f}% ({name}): " + "; ".join(parts)
-    return LevelComparison(name, level, at, best_acc, best, ratio, text)
+    return LevelComparison(name, level, at, best_acc, best, ratio, text, ours_family, ratios)
 
 
 def family_fronts(points: Sequence[Mapping[str, Any]]) -> dict[str, list[tuple[float, float]]]:

@@ -55,7 +55,9 @@ class _Context:
         return Preprocess(self.dataset.mean, self.dataset.std)
 
     def eval_key(self) -> dict[str, Any]:
-        return {"data": self.config.data, "test_images": len(self.test_u8)}
+        # "bytes": what a record's bytes count (records of older versions are measured again)
+        return {"data": self.config.data, "test_images": len(self.test_u8),
+                "bytes": BYTES_VERSION}  # fmt: skip
 
     def point_key(self, point: Point) -> dict[str, Any]:
         key = {**point.describe(), "model": self.config.model,
@@ -64,6 +66,11 @@ class _Context:
         if point.trained or point.family == "control":
             key["train"] = asdict(self.config.train)
         return key
+
+
+#: What a point's ``bytes`` count: the payload in a stream session's message (see
+#: :data:`~splitinfer.train.sweep.config.BYTES_NOTE`).
+BYTES_VERSION = "session-v1"
 
 
 def _sha256(path: str | Path) -> str:
@@ -170,7 +177,8 @@ def _measure(
         **p.describe(),
         "trained": p.trained,
         "accuracy": measured["accuracy"],
-        "bytes": measured["mean_frame_bytes"],
+        "bytes": measured["mean_session_bytes"],
+        "session_bytes": measured["mean_session_bytes"],
         "frame_bytes": measured["mean_frame_bytes"],
         "payload_bytes": measured["mean_payload_bytes"],
         "encode_ms": measured["encode_ms_median"],

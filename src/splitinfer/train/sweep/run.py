@@ -5,6 +5,7 @@ planner."""
 from __future__ import annotations
 
 import inspect
+import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -152,8 +153,9 @@ def run_sweep(
     if config.control:
         wanted = not select or any(s.startswith("control") for s in select)
         controls = _controls(ctx, records, out, hooks, measure=wanted, pending=pending)
+    shipped = [_shipped(Path(b), ctx, out) for b in config.shipped]
     doc = assemble(config, records, unsplit, controls, pending, ctx.dataset.name,
-                   len(ctx.test_u8), command, host_info())  # fmt: skip
+                   len(ctx.test_u8), command, host_info(), shipped)  # fmt: skip
     write_json(out / "sweep.json", doc)
     _write_ratepoints(out / "ratepoints.json", doc)
     if figure:
@@ -169,6 +171,7 @@ class SweepDoc(TypedDict):
     format: str
     model: str
     backbone: str
+    budget: str  # the training budget's name (SweepConfig.budget)
     dataset: str
     test_images: int
     bytes_note: str
@@ -176,7 +179,7 @@ class SweepDoc(TypedDict):
     command: str
     machine: dict[str, Any]
     created: str  # UTC, ISO 8601
-    references: dict[str, Any]  # unsplit_accuracy, controls
+    references: dict[str, Any]  # unsplit_accuracy, controls, shipped (bundles measured)
     points: list[dict[str, Any]]  # one per point, with family, bytes, accuracy, pareto
     pending: list[str]  # points not measured yet
     fronts: dict[str, list[list[float]]]  # family -> [(bytes, accuracy), ...]
@@ -193,6 +196,7 @@ def assemble(
     test_images: int,
     command: str,
     machine: Mapping[str, Any],
+    shipped: Sequence[Mapping[str, Any]] = (),
 ) -> SweepDoc:
     """The ``sweep.json`` document: config, references, points, Pareto fronts, levels."""
     points = []
@@ -211,6 +215,7 @@ def assemble(
         "format": SWEEP_FORMAT,
         "model": config.model,
         "backbone": config.backbone,
+        "budget": config.budget,
         "dataset": dataset,
         "test_images": test_images,
         "bytes_note": BYTES_NOTE,
@@ -218,7 +223,11 @@ def assemble(
         "command": command,
         "machine": dict(machine),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "references": {"unsplit_accuracy": unsplit, "controls": list(controls)},
+        "references": {
+            "unsplit_accuracy": unsplit,
+            "controls": list(controls),
+            "shipped": list(shipped),
+        },
         "points": sorted(points, key=lambda p: (FAMILIES.index(p["family"]), p["bytes"])),
         "pending": list(pending),
         "fronts": {f: [list(pt) for pt in front] for f, front in fronts.items()},
@@ -249,3 +258,32 @@ def _write_ratepoints(path: Path, doc: Mapping[str, Any]) -> None:
     ]
     if rows:
         save_ratepoints(path, rows, str(doc["model"]))
+
+
+def _shipped(folder: Path, ctx: Any, out: Path) -> dict[str, Any]:
+    """A shipped bundle measured like the points (cached by its weights and the test split)."""
+    from splitinfer.bundle import Bundle
+    from splitinfer.train.evaluate import evaluate_bundle
+
+    bundle = Bundle.load(folder)
+    spec = bundle.spec
+    if spec.model != ctx.config.model or tuple(spec.input_shape) != ctx.input_shape:
+        raise BadInput(
+            f"shipped bundle {folder}: model {spec.model} {tuple(spec.input_shape)}, "
+            f"not the sweep's {ctx.config.model} {ctx.input_shape}"
+        )
+    key = {"id": spec.id, "weights_sha256": spec.weights_sha256, **ctx.eval_key()}
+    cache = out / "shipped" / f"{spec.id}.json"
+    try:
+        record = json.loads(cache.read_text())
+        if record.get("key") == key:
+            return dict(record)
+    except (OSError, json.JSONDecodeError):
+        pass
+    m = evaluate_bundle(bundle, ctx.test_u8, ctx.data.test[1])
+    record = {"id": spec.id, "path": str(folder), "cut": spec.cut,
+              "codec": spec.codec, "accuracy": m["accuracy"], "bytes": m["mean_session_bytes"],
+              "frame_bytes": m["mean_frame_bytes"], "payload_bytes": m["mean_payload_bytes"],
+              "built_by": spec.built_by, "key": key}  # fmt: skip
+    write_json(cache, record)
+    return record
