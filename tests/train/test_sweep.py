@@ -107,6 +107,10 @@ def test_tiny_sweep_measures_every_family_then_resumes(backbone: Path, tmp_path:
     assert len(rates["points"]) == 4  # the split families only
     trained = [p for p in doc["points"] if p["trained"]]
     assert all((Path(p["bundle"]) / "spec.json").is_file() for p in trained)
+    for p in trained:  # each point's bundle carries its own measurement
+        metrics = json.loads((Path(p["bundle"]) / "spec.json").read_text())["metrics"]
+        assert metrics["accuracy"] == p["accuracy"] and metrics["budget"] == "quick"
+        assert metrics["mean_session_bytes"] == p["bytes"] and metrics["epochs"] == 1
 
     # Second run, from the command line and a config file: everything is read back.
     config_file = tmp_path / "sweep.yaml"

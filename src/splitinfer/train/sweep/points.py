@@ -43,6 +43,7 @@ class _Context:
     backbone_sha256: str
     threads: int | None
     command: str
+    unsplit: float | None = None  # the unsplit backbone's accuracy on the test split
 
     def backbone(self) -> nn.Module:
         c = self.config
@@ -172,6 +173,8 @@ def _measure(
         else:
             bundle = _bundle(p, name, ctx.backbone(), ctx, None)
         measured = evaluate_bundle(bundle, ctx.test_u8, test_y, progress=eval_progress)
+        if p.trained:  # the point's bundle carries its measurement, like `train units` ones
+            _record_metrics(bundle, measured, trained, p, ctx).save(pdir / "bundle")
     record = {
         "slug": name,
         **p.describe(),
@@ -196,6 +199,33 @@ def _measure(
     }
     write_json(pdir / "results.json", record)
     return record
+
+
+def _record_metrics(
+    bundle: Any, measured: dict[str, Any], trained: dict[str, Any], p: Point, ctx: _Context
+) -> Any:
+    """``bundle`` with ``spec.metrics``: its measurement and how it was trained."""
+    from dataclasses import replace
+
+    from splitinfer.bundle import Bundle
+    from splitinfer.timing import host_info
+
+    settings = ctx.config.train
+    unsplit = ctx.unsplit
+    metrics = {
+        **measured,
+        "unsplit_accuracy": unsplit,
+        "accuracy_loss_points": None if unsplit is None else 100 * (unsplit - measured["accuracy"]),
+        "proxy_accuracy": trained.get("proxy_accuracy"),
+        "train_seconds": trained.get("train_seconds"),
+        "budget": ctx.config.budget,
+        "epochs": settings.epochs,
+        "tune": settings.tune,
+        "distill": settings.distill,
+        **dict(p.train_kwargs),
+        "machine": host_info(),
+    }
+    return Bundle(replace(bundle.spec, metrics=metrics), bundle.source, bundle.model)
 
 
 def _bundle(p: Point, name: str, model: nn.Module, ctx: _Context, units: Any) -> Any:

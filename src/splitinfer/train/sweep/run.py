@@ -128,6 +128,7 @@ def run_sweep(
     validate(config, input_shape(config))
     ctx = _load_context(config, threads, command)
     unsplit = evaluate(ctx.backbone(), *ctx.data.test)
+    ctx.unsplit = unsplit
     keys = {p: ctx.point_key(p) for p in config.points()}
     slugs = {p: slug(p, keys[p]) for p in keys}
 
