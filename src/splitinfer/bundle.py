@@ -653,6 +653,36 @@ class Bundle:
         BundleSpec.from_json(spec.to_json())  # the same checks a loader applies
         return Bundle(spec, self.source, self.model, self.baseline, rates)
 
+    def rebuilt(
+        self,
+        *,
+        bundle_id: str,
+        built_by: str,
+        metrics: dict[str, Any] | None = None,
+        rate_metrics: Sequence[dict[str, Any]] | None = None,
+    ) -> Bundle:
+        """This bundle made again from its modules as they are now (a learned prior's
+        tables refit in place, say): a new id, weights digest, fingerprint and codecs;
+        ``metrics`` / ``rate_metrics`` replace point 0's and the extra points' (else kept).
+        """
+        rates = self._extra_rates()
+        if rate_metrics is not None and len(rate_metrics) != len(rates):
+            raise BadInput(f"rate_metrics: {len(rates)} extra rate points, got {len(rate_metrics)}")
+        state = _state_of(self.source, self.model, rates)
+        kept = [p.metrics for p in self.spec.rates]
+        points = zip(self.spec.rates, kept if rate_metrics is None else rate_metrics, strict=True)
+        spec = replace(
+            self.spec,
+            id=check_bundle_id(bundle_id),
+            weights_sha256=_digest(state),
+            metrics=dict(self.spec.metrics if metrics is None else metrics),
+            rates=tuple(replace(p, metrics=dict(m)) for p, m in points),
+            built_by=built_by,
+            created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        )
+        BundleSpec.from_json(spec.to_json())  # the same checks a loader applies
+        return Bundle(spec, self.source, self.model, self.baseline, rates)
+
     # --- loading -----------------------------------------------------------------------
 
     @classmethod

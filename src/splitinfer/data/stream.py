@@ -169,13 +169,20 @@ class Streams:
     std: tuple[float, ...] | None
 
 
-def open_streams(spec: DataSpec, input_shape: tuple[int, int, int]) -> Streams:
-    """Both splits of ``spec`` at ``input_shape`` (C: 1 grey or 3 RGB; H == W)."""
+def open_streams(
+    spec: DataSpec, input_shape: tuple[int, int, int], augment: bool = True
+) -> Streams:
+    """Both splits of ``spec`` at ``input_shape`` (C: 1 grey or 3 RGB; H == W).
+
+    ``augment=False``: the train split is prepared like the test split (no random crop or
+    flip), e.g. to fit something to what a deployed edge will see.
+    """
     c, h, w = input_shape
     if c not in (1, 3) or h != w:
         raise BadInput(f"streamed images are square grey or RGB; the model takes {input_shape}")
     mode = "L" if c == 1 else "RGB"
-    train_tf, eval_tf = train_transform(h), eval_transform(h)
+    eval_tf = eval_transform(h)
+    train_tf = train_transform(h) if augment else eval_tf
     if spec.kind == "imagefolder" and spec.path is not None:
         root = spec.path
         if not (root / "train").is_dir():
@@ -194,8 +201,11 @@ def open_streams(spec: DataSpec, input_shape: tuple[int, int, int]) -> Streams:
         name = f"synthetic:{spec.classes},{spec.size} ({SYNTHETIC_LABEL})"
         return Streams(name, train_s, test_s, classes, input_shape, None, None)
     (xtr, ytr), (xte, yte) = (load_fashion_mnist(s, spec.path) for s in ("train", "test"))
-    train_t = TensorImages(xtr, ytr, mode, train_tf)
-    test_t = TensorImages(xte, yte, mode, eval_tf)
+    # Fashion-MNIST is centred with no border: resized whole, never centre-cropped (the
+    # ImageNet-style crop zooms in and cost the default bundle 5 points in `train evaluate`)
+    whole = eval_transform(h, crop_fraction=1.0)
+    train_t = TensorImages(xtr, ytr, mode, train_tf if augment else whole)
+    test_t = TensorImages(xte, yte, mode, whole)
     mean, std = (FMNIST_MEAN,) * c, (FMNIST_STD,) * c
     return Streams("fashion-mnist", train_t, test_t, FMNIST_CLASSES, input_shape, mean, std)
 
