@@ -115,7 +115,8 @@ def test_a_step_down_and_up_switches_rate_and_loses_nothing(bundle: Bundle) -> N
     # here; in use, the last fit over requests of different sizes) and reads the rate off it
     runner = EdgeRunner(bundle, link, retries=2, estimator=LinkEstimator(rtt_ms=FAST[1]))
     runner.plan_auto("wifi", "phone", inputs=inputs(bundle), accuracy_weight=WEIGHT,
-                     replan=ReplanPolicy(threshold=0.25, every=5, margin=0.1, hold=2))  # fmt: skip
+                     replan=ReplanPolicy(threshold=0.25, every=5, margin=0.1, hold=2,
+                                         measured_device=False))  # fmt: skip
     summary = run_stream(runner, images, None, "auto")
     results = summary.results
     assert sorted(r.request_id for r in results) == list(range(60)) and summary.duplicates == 0
@@ -138,7 +139,7 @@ def test_websocket_sessions_stay_at_point_0(bundle: Bundle) -> None:
     link.name = "ws"
     runner = EdgeRunner(bundle, link)
     runner.plan_auto("wifi", "phone", inputs=inputs(bundle), accuracy_weight=WEIGHT,
-                     replan=ReplanPolicy(every=5))  # fmt: skip
+                     replan=ReplanPolicy(every=5, measured_device=False))  # fmt: skip
     results = runner.infer_many(synthetic(20, seed=1)[0], "auto")
     assert {r.rate for r in results if r.mode == "split"} == {0}
     assert set(link.rates.values()) == {0}

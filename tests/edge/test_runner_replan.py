@@ -54,7 +54,8 @@ def test_a_step_down_and_up_switches_and_loses_nothing(
     link = SteppedLink([(0, GOOD), (20, BAD), (36, GOOD)], flaky={7, 25, 41})
     runner = EdgeRunner(bundle, link, retries=2)
     runner.plan_auto("wifi", "phone", inputs=constructed(),
-                     replan=ReplanPolicy(threshold=0.25, every=5, margin=0.1, hold=2))  # fmt: skip
+                     replan=ReplanPolicy(threshold=0.25, every=5, margin=0.1, hold=2,
+                                         measured_device=False))  # fmt: skip
     assert runner.decision is not None and runner.decision.mode in ("split", "cloud-only")
     summary = run_stream(runner, images, None, "auto")
     s = summary.to_json()

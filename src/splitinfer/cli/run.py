@@ -239,6 +239,11 @@ def register(app: Any, console: Console) -> None:
         replan_hold: int = typer.Option(
             2, min=1, help="--mode auto: ... at this many consecutive re-plans (hysteresis)"
         ),
+        measured_device: bool = typer.Option(
+            True,
+            help="auto: price each choice's device work at what this runner measured for it "
+            "(else the device profile alone)",
+        ),
         accuracy_weight: float = typer.Option(
             0.0,
             min=0.0,
@@ -309,7 +314,13 @@ def register(app: Any, console: Console) -> None:
                 from splitinfer.edge.replan import ReplanPolicy
 
                 policy = (
-                    ReplanPolicy(replan_threshold, replan_every, replan_margin, replan_hold)
+                    ReplanPolicy(
+                        replan_threshold,
+                        replan_every,
+                        replan_margin,
+                        replan_hold,
+                        measured_device=measured_device,
+                    )
                     if replan
                     else None
                 )

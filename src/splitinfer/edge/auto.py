@@ -28,14 +28,14 @@ import io
 import math
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from splitinfer.bundle import Bundle
-from splitinfer.edge.estimate import LinkEstimate
+from splitinfer.edge.estimate import DeviceTimes, LinkEstimate
 from splitinfer.edge.replan import LOCAL, Choice, CostFn
 from splitinfer.errors import BadInput
 from splitinfer.partition.profile import CutProfile, ModelProfile
@@ -137,6 +137,8 @@ def decide(
             c.kind: {
                 "latency_ms": c.cost.latency_ms, "energy_mj": c.cost.energy_mj,
                 "bytes_up": c.cost.bytes_up, "within_budget": float(c.within_budget),
+                "device_ms": c.cost.head_ms + c.cost.encode_ms,
+                "compute_mj": c.cost.compute_mj,
             }
             for c in ranked
         },
@@ -172,6 +174,7 @@ def replan_costs(
     request: RequestCosts | None = None,
     rates: bool = True,
     accuracy_weight: float = 0.0,
+    device_times: DeviceTimes | None = None,
 ) -> CostFn:
     """The cost function :class:`~splitinfer.edge.replan.Replanner` re-plans with: the
     same :func:`decide` on ``link`` with the estimated uplink rate and RTT; the modeled
@@ -183,6 +186,10 @@ def replan_costs(
     (ms, mJ or bytes) per percentage point of accuracy lost, so a fast link buys the
     accurate point and a slow one the small point (0: the objective alone, which always
     picks the smallest point within the budget). Points over the budget never compete.
+
+    With ``device_times``, each choice's modeled device work (head + encode) is replaced
+    by what the runner measured for it (:class:`~splitinfer.edge.estimate.DeviceTimes`),
+    in the latency and in the compute energy; bytes are not affected.
     """
     if accuracy_weight < 0:
         raise BadInput(f"accuracy_weight must be >= 0, got {accuracy_weight}")
@@ -197,13 +204,15 @@ def replan_costs(
     def costs(est: LinkEstimate) -> dict[Choice, float]:
         if points:
             return _rate_costs(inputs, points, estimated_link(base, est), device, server,
-                               objective, budget, allowed, request, penalty)  # fmt: skip
+                               objective, budget, allowed, request, penalty,
+                               device_times)  # fmt: skip
         d = decide(inputs, estimated_link(base, est), device, server, objective=objective,
                    budget=budget, allowed=allowed, request=request)  # fmt: skip
         return {
             Choice(m): math.inf
             if objective == "bytes" and m == "mobile-only"
-            else c[key] + (penalty(inputs.rate_point.accuracy_loss) if m == "split" else 0.0)
+            else _measured(c, key, device_times, str(Choice(m)))
+            + (penalty(inputs.rate_point.accuracy_loss) if m == "split" else 0.0)
             for m, c in d.candidates.items()
             if c["within_budget"]
         }  # "bytes" is about what to send when offloading: mobile-only ranks last, as in plan
@@ -222,6 +231,7 @@ def _rate_costs(
     allowed: Sequence[str],
     request: RequestCosts | None,
     penalty: Callable[[float | None], float],
+    device_times: DeviceTimes | None = None,
 ) -> dict[Choice, float]:
     """Every allowed (mode, rate) choice within budget and its cost, one plan for all."""
     if objective not in OBJECTIVES:
@@ -237,12 +247,30 @@ def _rate_costs(
     for c in p.candidates:
         if c.kind not in allowed or not c.within_budget:
             continue
-        cost = c.cost.to_json()[_OBJECTIVE_KEY[objective]]
+        key = _OBJECTIVE_KEY[objective]
+        row = {**c.cost.to_json(), "device_ms": c.cost.head_ms + c.cost.encode_ms}
+        choice = Choice("split", str(index[c.label])) if c.kind == "split" else Choice(c.kind)
+        cost = _measured(row, key, device_times, str(choice))
         if c.kind == "split":
-            out[Choice("split", str(index[c.label]))] = cost + penalty(c.accuracy_loss)
+            out[choice] = cost + penalty(c.accuracy_loss)
         else:
-            out[Choice(c.kind)] = math.inf if objective == "bytes" and c.kind == LOCAL else cost
+            out[choice] = math.inf if objective == "bytes" and c.kind == LOCAL else cost
     return out
+
+
+def _measured(
+    row: Mapping[str, float], key: str, device_times: DeviceTimes | None, choice: str
+) -> float:
+    """``row[key]`` with the modeled device work replaced by the measured one (latency and
+    compute energy; bytes as they are)."""
+    if device_times is None or key == "bytes_up":
+        return row[key]
+    modeled = row["device_ms"]
+    measured = device_times.corrected(choice, modeled)
+    if key == "latency_ms":
+        return row[key] - modeled + measured
+    scale = measured / modeled if modeled > 0 else 1.0
+    return row[key] - row["compute_mj"] + row["compute_mj"] * scale
 
 
 def measure_inputs(

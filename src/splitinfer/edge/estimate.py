@@ -140,3 +140,75 @@ class LinkEstimator:
             ]  # bit/s of each request's transfer
             return rtt, statistics.median(rates) if rates else None, "rtt-held"
         return statistics.median(n for _, n in seen), None, "latency-only"
+
+
+class DeviceTimes:
+    """Measured device work per choice, to correct the model's device times in re-planning.
+
+    The planner prices each choice's device work (head + encode; the whole model for
+    mobile-only; the image's encoding for cloud-only) from a device profile. A real (or
+    emulated) device can be slower or faster than its profile says: 153 ms measured where
+    the phone profile predicted 82 ms on the commute trace. The runner feeds the device
+    work it measures for each choice it runs (:meth:`observe`); the re-planner's costs
+    then use (:meth:`corrected`):
+
+    - a choice's own median over its last ``window`` runs, once it has ``min_runs``;
+    - else the modeled time scaled by the median measured/modeled ratio of the choices
+      that were run (the device is uniformly slower than its profile: one CPU quota), so
+      a choice never run is not priced at the profile's optimism;
+    - else the model's time.
+
+    Medians: one slow request (a GC pause) does not move a choice's time.
+    """
+
+    def __init__(self, window: int = 5, min_runs: int = 2) -> None:
+        if window < 1 or not 1 <= min_runs <= window:
+            raise BadInput(f"window must be >= 1 and min_runs in 1..window: {window}, {min_runs}")
+        self.window, self.min_runs = window, min_runs
+        self._runs: dict[str, deque[float]] = {}
+        self._ratios: deque[float] = deque(maxlen=4 * window)
+        #: the model's device time of each choice, as the last costs were computed
+        self.modeled: dict[str, float] = {}
+        self._priced: dict[str, float] = {}  # what each choice was last priced at
+
+    def observe(self, choice: str, measured_ms: float, threshold: float = 0.25) -> bool:
+        """One run of ``choice`` took ``measured_ms`` of device work. True when the time
+        ``choice`` would now be priced at moved by more than ``threshold`` (relative) from
+        the last price: worth planning again."""
+        if not measured_ms >= 0:
+            raise BadInput(f"measured_ms must be >= 0, got {measured_ms}")
+        self._runs.setdefault(choice, deque(maxlen=self.window)).append(float(measured_ms))
+        modeled = self.modeled.get(choice)
+        if modeled is not None and modeled > 0:
+            self._ratios.append(float(measured_ms) / modeled)
+        old = self._priced.get(choice)
+        if old is None or modeled is None:
+            return False
+        new = self._price(choice, modeled)
+        return abs(new - old) > threshold * max(old, 1e-9)
+
+    def corrected(self, choice: str, modeled_ms: float) -> float:
+        """The device time to price ``choice`` at (see the class docstring)."""
+        self.modeled[choice] = modeled_ms
+        self._priced[choice] = self._price(choice, modeled_ms)
+        return self._priced[choice]
+
+    def _price(self, choice: str, modeled_ms: float) -> float:
+        runs = self._runs.get(choice)
+        if runs is not None and len(runs) >= self.min_runs:
+            return statistics.median(runs)
+        if self._ratios:
+            return modeled_ms * statistics.median(self._ratios)
+        return modeled_ms
+
+    @property
+    def ratio(self) -> float | None:
+        """Median measured / modeled device time over the runs seen (None before any)."""
+        return statistics.median(self._ratios) if self._ratios else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ratio": None if self.ratio is None else round(self.ratio, 4),
+            "median_ms": {c: round(statistics.median(r), 3) for c, r in self._runs.items()},
+            "runs": {c: len(r) for c, r in self._runs.items()},
+        }

@@ -14,6 +14,9 @@ request runs::
   and be the best at ``hold`` consecutive re-plans, before it becomes current. A single
   noisy estimate cannot flip the plan, and estimates wandering around the point where two
   choices cost the same do not make it flap (the margin is a dead band).
+- **Device work**: with ``measured_device`` the costs price each choice's device work
+  at what the runner measured (:class:`~splitinfer.edge.estimate.DeviceTimes`), and a
+  measurement that moves a price by more than ``threshold`` is a re-plan too.
 - **Exploration**: mobile-only sends nothing, so its estimate would never move again.
   After every ``every`` requests in mobile-only, one request runs in the best network choice
   instead (it is run once, not twice: it is that request's only run), so the estimate
@@ -63,6 +66,9 @@ class ReplanPolicy:
     #: skip an exploring request when even the best link seen this session (highest rate,
     #: lowest RTT) would not make a network choice win: it could only cost
     skip_hopeless: bool = False
+    #: price each choice's device work at what the runner measured for it (or the
+    #: measured / modeled ratio of the choices run), not at the device profile alone
+    measured_device: bool = True
 
     def __post_init__(self) -> None:
         if not self.threshold > 0 or self.every < 0 or not 0 <= self.margin < 1 or self.hold < 1:
@@ -74,7 +80,8 @@ class ReplanPolicy:
 
     def to_json(self) -> dict[str, Any]:
         return {"threshold": self.threshold, "every": self.every, "margin": self.margin,
-                "hold": self.hold, "skip_hopeless": self.skip_hopeless}  # fmt: skip
+                "hold": self.hold, "skip_hopeless": self.skip_hopeless,
+                "measured_device": self.measured_device}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -134,12 +141,13 @@ class Replanner:
                 return self.current
         return min(network, key=network.__getitem__)
 
-    def observe(self, estimate: LinkEstimate) -> Switch | None:
-        """After one request: re-plan if due; the switch it makes, if any (for the next)."""
+    def observe(self, estimate: LinkEstimate, device_moved: bool = False) -> Switch | None:
+        """After one request: re-plan if due (or ``device_moved``: the measured device
+        work changed a choice's price); the switch it makes, if any (for the next)."""
         self._requests += 1
         self._since_plan += 1
         self._best_seen = _best(self._best_seen, estimate)
-        if not self._due(estimate):
+        if not device_moved and not self._due(estimate):
             return None
         return self._replan(estimate)
 

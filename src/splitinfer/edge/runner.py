@@ -54,7 +54,7 @@ import torch
 
 from splitinfer import wire
 from splitinfer.bundle import Bundle
-from splitinfer.edge.estimate import LinkEstimate, LinkEstimator
+from splitinfer.edge.estimate import DeviceTimes, LinkEstimate, LinkEstimator
 from splitinfer.edge.replan import Choice, Replanner, ReplanPolicy, Switch
 from splitinfer.edge.transport import (
     CloudRefused,
@@ -199,6 +199,8 @@ class EdgeRunner:
         self.decision: Decision | None = None
         #: mode "auto" with re-planning: decides each request's choice (see .replan)
         self.replanner: Replanner | None = None
+        #: mode "auto": the device work measured per choice, which re-planning prices
+        self.device_times: DeviceTimes | None = None
         #: Passive uplink/RTT estimate, fed by every answered (non-streamed) request.
         self.estimator = estimator or LinkEstimator()
         self._next_id = 0
@@ -289,9 +291,11 @@ class EdgeRunner:
         self.replanner = None
         if replan is not None:
             rates = self.transport is not None and self.transport.name in RATE_TRANSPORTS
+            self.device_times = DeviceTimes() if replan.measured_device else None
             costs = replan_costs(
                 inputs, link, device, server, objective=objective, budget=budget,
                 allowed=self.modes, request=request, rates=rates, accuracy_weight=accuracy_weight,
+                device_times=self.device_times,
             )  # fmt: skip
             first = Choice(self.decision.mode)
             if rates and len(inputs.rate_points) > 1:  # the best (mode, rate) on the link given
@@ -331,7 +335,12 @@ class EdgeRunner:
         result.total_ms = (time.perf_counter() - start) * 1e3
         self._mark(result, mode, choice)
         if choice is not None and self.replanner is not None:
-            switch = self.replanner.observe(self.estimator.estimate)  # for the next request
+            moved = False
+            if self.device_times is not None and not result.fell_back:
+                moved = self.device_times.observe(
+                    str(choice), result.head_ms + result.encode_ms, self.replanner.policy.threshold
+                )  # fmt: skip
+            switch = self.replanner.observe(self.estimator.estimate, moved)  # for the next request
             result.switched_to = str(switch.new) if switch is not None else None
         return result
 

@@ -293,7 +293,8 @@ def run(config: BenchConfig, out_dir: Path, log: Log | None = None) -> dict[str,
                         c.link, device, inputs=inputs, budget=c.budget,
                         accuracy_weight=c.accuracy_weight,
                         replan=ReplanPolicy(c.replan_threshold, c.replan_every, c.replan_margin,
-                                            c.replan_hold, c.replan_skip_hopeless),
+                                            c.replan_hold, c.replan_skip_hopeless,
+                                            c.replan_measured_device),
                     )  # fmt: skip
                     adaptive = run_policy(runner, link, times, images, labels, power, "auto")
                     orc, picks = oracle(fixed, allowed, c.oracle_window_s)
