@@ -170,6 +170,7 @@ class DeviceTimes:
         #: the model's device time of each choice, as the last costs were computed
         self.modeled: dict[str, float] = {}
         self._priced: dict[str, float] = {}  # what each choice was last priced at
+        self._count: dict[str, int] = {}  # runs observed per choice, all of them
 
     def observe(self, choice: str, measured_ms: float, threshold: float = 0.25) -> bool:
         """One run of ``choice`` took ``measured_ms`` of device work. True when the time
@@ -178,6 +179,7 @@ class DeviceTimes:
         if not measured_ms >= 0:
             raise BadInput(f"measured_ms must be >= 0, got {measured_ms}")
         self._runs.setdefault(choice, deque(maxlen=self.window)).append(float(measured_ms))
+        self._count[choice] = self._count.get(choice, 0) + 1
         modeled = self.modeled.get(choice)
         if modeled is not None and modeled > 0:
             self._ratios.append(float(measured_ms) / modeled)
@@ -210,5 +212,5 @@ class DeviceTimes:
         return {
             "ratio": None if self.ratio is None else round(self.ratio, 4),
             "median_ms": {c: round(statistics.median(r), 3) for c, r in self._runs.items()},
-            "runs": {c: len(r) for c, r in self._runs.items()},
+            "runs": dict(self._count),
         }
