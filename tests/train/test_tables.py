@@ -106,3 +106,25 @@ def test_streamed_fashion_mnist_is_evaluated_uncropped() -> None:
     direct = evaluate_bundle(b, x[:300], y[:300])
     for key in ("accuracy", "mean_frame_bytes", "mean_payload_bytes", "mean_session_bytes"):
         assert streamed[key] == direct[key], key
+
+
+def test_the_context_bound_sees_a_dependence_the_factorized_tables_cannot() -> None:
+    """scripts/entropy-bound.py: element 1 copies element 0, so an order-1 context codes
+    it in almost nothing, while factorized tables pay a full bit for each."""
+    import importlib.util
+
+    import numpy as np
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "entropy-bound.py"
+    spec = importlib.util.spec_from_file_location("entropy_bound", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rng = np.random.default_rng(0)
+    first = rng.integers(0, 2, size=4000)
+    data = np.stack([first, first], axis=1)  # two symbols, the second a copy of the first
+    train, test = data[:3000], data[3000:]
+    factorized = mod._context_bits(train, test, 2, 0)
+    order1 = mod._context_bits(train, test, 2, 1)
+    assert factorized == pytest.approx(2.0, abs=0.02)  # one fair bit per symbol
+    assert order1 == pytest.approx(1.0, abs=0.02)  # the copy costs ~nothing given its context
