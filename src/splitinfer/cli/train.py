@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -11,6 +11,9 @@ from rich.progress import Progress
 
 from splitinfer.cli.common import LineProgress, command_line, step_bar
 from splitinfer.train.loop import FitConfig
+
+if TYPE_CHECKING:
+    from splitinfer.data.stream import DataSpec, Streams
 
 
 def progress_callback(console: Console, bar: Progress | LineProgress) -> Any:
@@ -425,6 +428,21 @@ def register_multirate(train_app: Any, console: Console) -> None:
         )
 
 
+def _bundle_streams(bundle: Any, data: str, augment: bool = True) -> tuple[DataSpec, Streams]:
+    """(data spec, streams) of ``data`` at ``bundle``'s input, its classes checked."""
+    from splitinfer.data.stream import open_streams, parse_data_spec
+    from splitinfer.errors import BadInput
+
+    spec = parse_data_spec(data)
+    streams = open_streams(spec, bundle.spec.input_shape, augment=augment)
+    if tuple(streams.classes) != tuple(bundle.spec.classes):
+        raise BadInput(
+            f"the data's classes {list(streams.classes)[:10]} are not the bundle's "
+            f"{list(bundle.spec.classes)[:10]} (same names, same order)"
+        )
+    return spec, streams
+
+
 def register_evaluate(train_app: Any, console: Console) -> None:
     """`splitinfer train evaluate`: a bundle on a test split that streams from disk."""
 
@@ -453,8 +471,7 @@ def register_evaluate(train_app: Any, console: Console) -> None:
         from torch.utils.data import Subset
 
         from splitinfer.bundle import Bundle
-        from splitinfer.data.stream import make_loader, open_streams, parse_data_spec
-        from splitinfer.errors import BadInput
+        from splitinfer.data.stream import make_loader
         from splitinfer.train.evaluate import evaluate_bundle_stream
         from splitinfer.train.tables import refit_tables
 
@@ -462,10 +479,7 @@ def register_evaluate(train_app: Any, console: Console) -> None:
             torch.set_num_threads(threads)
         b = Bundle.load(bundle)
         new_id = bundle_id or f"{b.spec.id}-refit"
-        spec = parse_data_spec(data)
-        streams = open_streams(spec, b.spec.input_shape, augment=False)
-        if tuple(streams.classes) != tuple(b.spec.classes):
-            raise BadInput(f"the data's classes are not the bundle's ({b.spec.id})")
+        spec, streams = _bundle_streams(b, data, augment=False)
         train = streams.train
         if limit:
             train = Subset(train, range(min(limit, len(train))))  # type: ignore[arg-type]
@@ -530,18 +544,11 @@ def register_evaluate(train_app: Any, console: Console) -> None:
         from torch.utils.data import Subset
 
         from splitinfer.bundle import Bundle
-        from splitinfer.data.stream import make_loader, open_streams, parse_data_spec
-        from splitinfer.errors import BadInput
+        from splitinfer.data.stream import make_loader
         from splitinfer.train.evaluate import evaluate_bundle_stream
 
         b = Bundle.load(bundle)
-        spec = parse_data_spec(data)
-        streams = open_streams(spec, b.spec.input_shape)
-        if tuple(streams.classes) != tuple(b.spec.classes):
-            raise BadInput(
-                f"the data's classes {list(streams.classes)[:10]} are not the bundle's "
-                f"{list(b.spec.classes)[:10]} (same names, same order)"
-            )
+        spec, streams = _bundle_streams(b, data)
         test = streams.test
         if limit:
             test = Subset(test, range(min(limit, len(test))))  # type: ignore[arg-type]

@@ -5,7 +5,6 @@ planner."""
 from __future__ import annotations
 
 import inspect
-import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -38,6 +37,7 @@ from splitinfer.train.sweep.points import (
     _cached,
     _load_context,
     _measure,
+    _read_json,
     input_shape,
     slug,
 )
@@ -275,12 +275,9 @@ def _shipped(folder: Path, ctx: Any, out: Path) -> dict[str, Any]:
         )
     key = {"id": spec.id, "weights_sha256": spec.weights_sha256, **ctx.eval_key()}
     cache = out / "shipped" / f"{spec.id}.json"
-    try:
-        record = json.loads(cache.read_text())
-        if record.get("key") == key:
-            return dict(record)
-    except (OSError, json.JSONDecodeError):
-        pass
+    record = _read_json(cache)
+    if isinstance(record, dict) and record.get("key") == key:
+        return record
     m = evaluate_bundle(bundle, ctx.test_u8, ctx.data.test[1])
     record = {"id": spec.id, "path": str(folder), "cut": spec.cut,
               "codec": spec.codec, "accuracy": m["accuracy"], "bytes": m["mean_session_bytes"],
