@@ -16,6 +16,8 @@ from splitinfer.errors import BadInput
         ((2, 64, 14, 14), UnitConfig(channels=4, stride=2), (2, 4, 7, 7)),
         ((2, 32, 7, 7), UnitConfig(channels=2, stride=2, kernel=1), (2, 2, 4, 4)),
         ((1, 512, 28, 28), UnitConfig(channels=16, stride=4, kernel=5), (1, 16, 7, 7)),
+        ((2, 64, 7, 7), UnitConfig(channels=4, stride=4, depth=3, hidden=32), (2, 4, 2, 2)),
+        ((2, 64, 14, 14), UnitConfig(channels=4, stride=2, depth=4), (2, 4, 7, 7)),
     ],
 )
 def test_units_reduce_and_restore_shapes(
@@ -34,11 +36,26 @@ def test_units_reduce_and_restore_shapes(
     [{"channels": 0}, {"channels": 4, "kernel": 2}, {"channels": 4, "stride": -1},
      {"channels": 4, "restore_activation": "tanh"}, {"channels": 4097},
      {"channels": 4, "depth": 2, "hidden": 10_000_000}, {"channels": 4, "kernel": 17},
-     {"channels": 4, "stride": 64}],
+     {"channels": 4, "stride": 64}, {"channels": 4, "depth": 5}],
 )  # fmt: skip
 def test_bad_unit_configs_are_refused(kwargs: dict[str, object]) -> None:
     with pytest.raises(BadInput):
         UnitConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_deeper_units_keep_the_shallower_units_parameter_names() -> None:
+    """Depth 1 and 2 bundles load as before; depth 3 adds a hidden layer on each side."""
+    shape = (1, 64, 7, 7)
+    names = {
+        d: [set(u.state_dict()) for u in make_units(shape, UnitConfig(4, 4, depth=d, hidden=8))]
+        for d in (1, 2, 3)
+    }
+    assert names[1][0] == {f"{m}.{p}" for m in ("conv", "norm") for p in ("weight",)} | {
+        f"norm.{p}" for p in ("bias", "running_mean", "running_var", "num_batches_tracked")
+    }
+    assert names[2][0] < names[3][0] and names[2][1] < names[3][1]
+    assert "body.6.weight" in names[3][0] and "pre.3.weight" in names[3][1]
+    assert UnitConfig(4, 4, depth=3).strides() == [2, 2, 1]
 
 
 def test_unit_config_round_trips_and_rejects_unknown_keys() -> None:

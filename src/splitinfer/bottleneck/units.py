@@ -32,10 +32,11 @@ class UnitConfig:
     kernel: convolution kernel size of both units (odd).
     restore_activation: ``relu`` when the original feature is non-negative (a cut after
     a ReLU), ``none`` otherwise.
-    depth: convolutions per unit. 1 is the paper's single convolution; 2 adds a hidden
-    layer of ``hidden`` channels (0: the cut's own channel count) on each side, which
-    lets a cheap early cut learn a much smaller code. With depth 2 and ``stride`` 4 each
-    reduction convolution has stride 2; otherwise the first one takes the whole stride.
+    depth: convolutions per unit, 1 to 4. 1 is the paper's single convolution; each more
+    adds a hidden layer of ``hidden`` channels (0: the cut's own channel count) on each
+    side, which lets a cheap early cut learn a much smaller code. With depth >= 2 and
+    ``stride`` 4 the first two reduction convolutions have stride 2; otherwise the first
+    one takes the whole stride.
     """
 
     channels: int
@@ -57,8 +58,8 @@ class UnitConfig:
                     f"UnitConfig.{name} must be <= {cap}, got {getattr(self, name)} (a bundle "
                     "spec declares the unit before its weights are read, so sizes are capped)"
                 )
-        if self.depth > 2:
-            raise BadInput(f"UnitConfig.depth must be 1 or 2, got {self.depth}")
+        if self.depth > MAX_DEPTH:
+            raise BadInput(f"UnitConfig.depth must be 1 to {MAX_DEPTH}, got {self.depth}")
         if self.kernel % 2 == 0:
             raise BadInput(f"UnitConfig.kernel must be odd, got {self.kernel}")
         if self.restore_activation not in _RESTORE_ACTIVATIONS:
@@ -77,8 +78,8 @@ class UnitConfig:
 
     def strides(self) -> list[int]:
         """The stride of each reduction convolution."""
-        if self.depth == 2 and self.stride == 4:
-            return [2, 2]
+        if self.depth >= 2 and self.stride == 4:
+            return [2, 2] + [1] * (self.depth - 2)
         return [self.stride] + [1] * (self.depth - 1)
 
     @classmethod
@@ -97,6 +98,9 @@ class UnitConfig:
             raise BadInput(f"unknown unit config keys: {sorted(unknown)}")
         return cls(**data)
 
+
+#: Most convolutions per unit (each side).
+MAX_DEPTH = 4
 
 # Upper bounds, far above any useful unit (a reduction unit *reduces*), that keep a bundle
 # spec from making ``Bundle.load`` allocate gigabytes before it reads the weights.
@@ -127,9 +131,9 @@ class ReductionUnit(nn.Module):
         k, strides = config.kernel, config.strides()
         layers: list[nn.Module] = []
         cin = in_channels
-        if config.depth == 2:
-            hidden = config.hidden or in_channels
-            layers += [*_conv_bn(cin, hidden, k, strides[0]), nn.ReLU(inplace=True)]
+        hidden = config.hidden or in_channels
+        for stride in strides[:-1]:  # depth - 1 hidden layers
+            layers += [*_conv_bn(cin, hidden, k, stride), nn.ReLU(inplace=True)]
             cin = hidden
         layers += _conv_bn(cin, config.channels, k, strides[-1])
         if config.depth == 1:
@@ -147,7 +151,7 @@ class ReductionUnit(nn.Module):
 class RestorationUnit(nn.Module):
     """c x h x w -> C x H x W: nearest upsampling to the original size, then a convolution.
 
-    With depth 2 a convolution to ``hidden`` channels runs first, at the small size.
+    With depth d, d - 1 convolutions to ``hidden`` channels run first, at the small size.
     """
 
     def __init__(self, out_channels: int, out_size: tuple[int, int], config: UnitConfig) -> None:
@@ -155,10 +159,13 @@ class RestorationUnit(nn.Module):
         k = config.kernel
         cin = config.channels
         self.pre: nn.Module = nn.Identity()
-        if config.depth == 2:
+        if config.depth >= 2:
             hidden = config.hidden or out_channels
-            self.pre = nn.Sequential(*_conv_bn(cin, hidden, k), nn.ReLU(inplace=True))
-            cin = hidden
+            pre: list[nn.Module] = []
+            for _ in range(config.depth - 1):
+                pre += [*_conv_bn(cin, hidden, k), nn.ReLU(inplace=True)]
+                cin = hidden
+            self.pre = nn.Sequential(*pre)
         self.upsample: nn.Module = (
             nn.Upsample(size=out_size, mode="nearest") if config.stride > 1 else nn.Identity()
         )

@@ -263,9 +263,9 @@ def register_units(train_app: Any, console: Console) -> None:
         channels: int = typer.Option(2, min=1, help="channels after the reduction unit"),
         stride: int = typer.Option(1, min=1, help="spatial reduction of the unit"),
         kernel: int = typer.Option(3, min=1, help="unit kernel size (odd)"),
-        depth: int = typer.Option(1, min=1, max=2, help="convolutions per unit (1 or 2)"),
+        depth: int = typer.Option(1, min=1, max=4, help="convolutions per unit side, 1 to 4"),
         hidden: int = typer.Option(
-            0, min=0, help="hidden channels of a depth-2 unit (0: the cut's channels)"
+            0, min=0, help="hidden channels of a deeper unit (0: the cut's channels)"
         ),
         codec: str = typer.Option(
             "quant:bits=2,clip=0:1|ans",
