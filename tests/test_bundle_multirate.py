@@ -169,10 +169,15 @@ def test_wire_rate_field_round_trips_and_is_strict() -> None:
         wire.FrameHeader(request_id=1, bundle=1, rate=256)
 
 
+#: The single-rate bundle the shipped multi-rate bundle grew from (the default until #16).
+STAGE1 = "fmnist-r10-stage1-l0012"
+
+
 def test_old_single_rate_bundles_are_unchanged(images: torch.Tensor) -> None:
-    b = Bundle.load(default_bundle_path())
+    folder = default_bundle_path().parent / STAGE1
+    b = Bundle.load(folder)
     assert b.fingerprint == 0x836380DD and not b.multirate and b.rate_count == 1
-    assert "rates" not in json.loads((default_bundle_path() / "spec.json").read_text())
+    assert "rates" not in json.loads((folder / "spec.json").read_text())
     frame = b.edge.encode(images[:1])[0]
     assert frame[3] == wire.FrameKind.COMPACT and wire.decode_frame(frame)[0].rate is None
     _header, payload = wire.decode_frame(frame)
@@ -240,10 +245,10 @@ def test_a_grown_unit_starts_as_the_source_point(images: torch.Tensor) -> None:
 
 
 def test_the_shipped_multirate_bundle(images: torch.Tensor) -> None:
-    """The default model's multi-rate bundle: point 0 is the default bundle's own split
+    """The default model's multi-rate bundle: point 0 is the stage1 bundle's own split
     (same logits), and its measured points span at least 3x in bytes."""
     folder = default_bundle_path().parent / "fmnist-r10-stage1-multirate"
-    b, default = Bundle.load(folder), Bundle.load(default_bundle_path())
+    b, default = Bundle.load(folder), Bundle.load(default_bundle_path().parent / STAGE1)
     assert b.rate_count >= 3 and b.spec.metrics["source_bundle"].endswith("(0x836380dd)")
     points = b.rate_points()
     sizes = [p["mean_frame_bytes"] for p in points]

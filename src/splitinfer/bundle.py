@@ -69,7 +69,7 @@ _RATE_PREFIX_RE = re.compile(r"^rate([1-9][0-9]{0,2})$")
 MAX_RATES = wire.MAX_RATE + 1
 
 #: The bundle shipped in the repository (``make demo`` and the docs use it).
-DEFAULT_BUNDLE_ID = "fmnist-r10-stage1-l0012"
+DEFAULT_BUNDLE_ID = "fmnist-r10-stage3-l005"
 
 
 def default_bundle_path() -> Path:

@@ -92,7 +92,7 @@ def test_plan_checks_options_before_profiling(
 
 
 def test_plan_takes_a_bundle(tmp_path: Path) -> None:
-    from splitinfer.bundle import default_bundle_path
+    from splitinfer.bundle import Bundle, default_bundle_path
 
     out = tmp_path / "plan.json"
     result = CliRunner().invoke(
@@ -103,7 +103,8 @@ def test_plan_takes_a_bundle(tmp_path: Path) -> None:
     data = json.loads(out.read_text())
     assert {c["kind"] for c in data["candidates"]} == {"split", "cloud-only", "mobile-only"}
     split = next(c for c in data["candidates"] if c["kind"] == "split")
-    assert split["cut"] == "stage1" and split["accuracy_loss"] is not None  # the bundle's point
+    cut = Bundle.load(default_bundle_path()).spec.cut
+    assert split["cut"] == cut and split["accuracy_loss"] is not None  # the bundle's point
 
 
 def test_plan_refuses_a_directory_that_is_not_a_bundle(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ Shutdown: replicas get :data:`GRACE_S` to finish what they hold (Ray Serve's gra
 shutdown), then Serve and Ray stop; ``serve --ray`` does this on SIGTERM.
 
     ray start --head                       # once, on the head node of a cluster
-    splitinfer serve --ray --address auto --replicas 4 --bundle bundles/fmnist-r10-stage1-l0012
+    splitinfer serve --ray --address auto --replicas 4 --bundle bundles/fmnist-r10-stage3-l005
 """
 
 from __future__ import annotations

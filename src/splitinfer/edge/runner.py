@@ -3,7 +3,7 @@
 ``EdgeRunner`` runs one bundle against one server and reports, per inference, where the
 time went (head, encode, network, server-reported) and how many bytes crossed the link::
 
-    runner = EdgeRunner(Bundle.load("bundles/fmnist-r10-stage1-l0012"), "http://127.0.0.1:8000")
+    runner = EdgeRunner(Bundle.load("bundles/fmnist-r10-stage3-l005"), "http://127.0.0.1:8000")
     result = runner.infer(image_u8)          # mode="split" by default
     result.prediction, result.head_ms, result.bytes_up, result.fell_back
 
