@@ -133,3 +133,21 @@ def test_skip_hopeless_explores_only_while_the_network_could_win() -> None:
     assert seen.current == LOCAL
     explored = [seen.next_choice() for _ in range(6)]
     assert SPLIT in explored and seen.skipped == 0
+
+
+def test_skip_hopeless_trusts_the_declared_link_until_one_is_seen() -> None:
+    """Mobile-only from the start sends nothing, so no link is ever seen: the plan's own
+    costs on the declared link (RTT 50 ms: split 54 ms against the device's 40) decide."""
+    r = Replanner(costs, LOCAL, ReplanPolicy(every=5, hold=1, skip_hopeless=True))
+    ran = []
+    for _ in range(30):
+        ran.append(r.next_choice())
+        r.observe(est(None, None))
+    assert set(ran) == {LOCAL} and r.skipped == 4
+    # without skip_hopeless the same run explores every 5 requests
+    plain = Replanner(costs, LOCAL, ReplanPolicy(every=5, hold=1))
+    ran = []
+    for _ in range(30):
+        ran.append(plain.next_choice())
+        plain.observe(est(None, None))
+    assert ran.count(SPLIT) == 4

@@ -21,8 +21,9 @@ request runs::
   After every ``every`` requests in mobile-only, one request runs in the best network choice
   instead (it is run once, not twice: it is that request's only run), so the estimate
   stays fresh and the plan can come back to the network. With ``skip_hopeless``, an
-  exploration is skipped when even the best link seen so far (highest rate, lowest RTT)
-  would not make a network choice win by the margin.
+  exploration is skipped when even the best link seen so far (highest rate, lowest RTT;
+  before any was seen, the declared link of the last plan) would not make a network
+  choice win by the margin.
 
 A request runs under the choice it started with; a switch applies to the next request,
 so switching never drops, repeats or retries a request.
@@ -64,7 +65,8 @@ class ReplanPolicy:
     margin: float = 0.10  # a challenger must cost <= (1 - margin) x the current choice
     hold: int = 2  # ... at this many consecutive re-plans
     #: skip an exploring request when even the best link seen this session (highest rate,
-    #: lowest RTT) would not make a network choice win: it could only cost
+    #: lowest RTT; the declared link until one is seen) would not make a network choice
+    #: win: it could only cost
     skip_hopeless: bool = False
     #: price each choice's device work at what the runner measured for it (or the
     #: measured / modeled ratio of the choices run), not at the device profile alone
@@ -132,8 +134,10 @@ class Replanner:
             self._since_explore += 1
             return self.current
         self._since_explore = 0
-        if self.policy.skip_hopeless and self._best_seen is not None:
-            at_best = self.costs(self._best_seen)
+        if self.policy.skip_hopeless:
+            # the best link seen; before any was seen, the costs of the last plan (on the
+            # declared link): a device that wins there by the margin has nothing to learn
+            at_best = self.costs(self._best_seen) if self._best_seen else self.last_costs
             local = at_best.get(self.current, math.inf)
             offload = [v for c, v in at_best.items() if c.mode != LOCAL]
             if not offload or min(offload) > (1.0 - self.policy.margin) * local:
