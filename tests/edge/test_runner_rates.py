@@ -112,8 +112,10 @@ def test_a_step_down_and_up_switches_rate_and_loses_nothing(bundle: Bundle) -> N
     images = synthetic(60, seed=3)[0]
     link = SteppedGrpc([(0, FAST), (20, SLOW), (40, FAST)])
     # frames of one size cannot tell rate from RTT: the estimator holds a known RTT (a prior
-    # here; in use, the last fit over requests of different sizes) and reads the rate off it
-    runner = EdgeRunner(bundle, link, retries=2, estimator=LinkEstimator(rtt_ms=FAST[1]))
+    # here; in use, the last fit over requests of different sizes) and reads the rate off
+    # it, even for transfers this short (min_share=0: this link's RTT is fixed)
+    estimator = LinkEstimator(rtt_ms=FAST[1], min_share=0.0)
+    runner = EdgeRunner(bundle, link, retries=2, estimator=estimator)
     runner.plan_auto("wifi", "phone", inputs=inputs(bundle), accuracy_weight=WEIGHT,
                      replan=ReplanPolicy(threshold=0.25, every=5, margin=0.1, hold=2,
                                          measured_device=False))  # fmt: skip

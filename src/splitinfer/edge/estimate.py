@@ -79,13 +79,20 @@ class LinkEstimator:
         min_spread: float = 1.5,
         rtt_ms: float | None = None,
         up_mbps: float | None = None,
+        min_signal: float = 3.0,
+        min_share: float = 0.2,
     ) -> None:
         if window < 3 or not 0 < alpha <= 1 or not min_spread > 1:
             raise BadInput("window must be >= 3, alpha in (0, 1], min_spread > 1")
         for name, prior in (("rtt_ms", rtt_ms), ("up_mbps", up_mbps)):
             if prior is not None and not prior >= 0:
                 raise BadInput(f"the {name} prior must be >= 0, got {prior}")
+        if not min_signal >= 0:
+            raise BadInput(f"min_signal must be >= 0, got {min_signal}")
         self.window, self.alpha, self.min_spread = window, alpha, min_spread
+        if not 0 <= min_share < 1:
+            raise BadInput(f"min_share must be in [0, 1), got {min_share}")
+        self.min_signal, self.min_share = min_signal, min_share
         self._seen: deque[tuple[int, float]] = deque(maxlen=window)
         self._rtt_ms, self._bps = rtt_ms, None if up_mbps is None else up_mbps * 1e6
         self._known_rtt = rtt_ms  # the last fitted (or prior) RTT, for equal-size windows
@@ -116,6 +123,17 @@ class LinkEstimator:
             self._known_rtt = float(network_ms)
         return self.estimate
 
+    def _identified(self, seen: list[tuple[int, float]], ms_per_byte: float, rtt: float) -> bool:
+        """Whether the fitted transfer times stand out of the fit's noise: the transfer
+        difference between the window's largest and smallest request is at least
+        ``min_signal`` x the residuals' robust spread (MAD, scaled to a standard
+        deviation). Noise-free timings always pass."""
+        residuals = [n - rtt - ms_per_byte * b for b, n in seen]
+        centre = statistics.median(residuals)
+        noise = 1.4826 * statistics.median(abs(r - centre) for r in residuals)
+        signal = ms_per_byte * (max(b for b, _ in seen) - min(b for b, _ in seen))
+        return signal >= self.min_signal * noise
+
     def _ewma(self, old: float, new: float) -> float:
         return old + self.alpha * (new - old)
 
@@ -131,8 +149,27 @@ class LinkEstimator:
             ms_per_byte = statistics.median(slopes)
             if ms_per_byte > 0:
                 rtt = max(statistics.median(n - ms_per_byte * b for b, n in seen), 0.0)
+                if self._bps is not None and not self._identified(seen, ms_per_byte, rtt):
+                    # the sizes differ, but their transfers drown in the timings' noise
+                    # (500 B vs 20 B at 5 Mbit/s: 0.8 ms against an RTT that jitters by
+                    # more): the slope is noise, so keep the rate and read the RTT
+                    held = [n - 8e3 * b / self._bps for b, n in seen]
+                    rtt = max(statistics.median(held), 0.0)
+                    self._known_rtt = rtt
+                    return rtt, None, "rate-held"
                 self._known_rtt = rtt
                 return rtt, 8e3 / ms_per_byte, "fit"
+        if self._known_rtt is not None and self._bps is not None:
+            transfer = [8e3 * b / self._bps for b, _ in seen]  # ms at the known rate
+            typical = statistics.median(transfer)
+            if typical < self.min_share * (self._known_rtt + typical):
+                # equal sizes cannot tell a slower link from a longer RTT; with transfers
+                # this short at the known rate, a change in the timings is the RTT's
+                # (reading it as the rate would take 500 B from 5 to 0.1 Mbit/s when 4G's
+                # RTT is 45 ms over Wi-Fi's)
+                held = [n - t for (_, n), t in zip(seen, transfer, strict=True)]
+                rtt = max(statistics.median(held), 0.0)
+                return rtt, None, "rate-held"
         if self._known_rtt is not None:
             rtt = self._known_rtt
             rates = [
