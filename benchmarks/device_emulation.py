@@ -91,14 +91,16 @@ def calls_for(predicted_ms: float, budget_s: float) -> int:
     return max(5, min(300, int(budget_s * 1e3 / predicted_ms)))
 
 
-def measure(budget_s: float) -> list[dict[str, Any]]:
+def measure(budget_s: float, method: str = "cgroup") -> list[dict[str, Any]]:
     rows = []
+    # a dilated device has no quota to calibrate: open loop only
+    modes = (False, True) if method == "cgroup" else (False,)
     for name, head, full, x in subjects():
         parts = (("head", head), ("full", full))
         flops = {part: count_flops(fn, x) for part, fn in parts}
-        for spec, calibrated in [(p, c) for p in PROFILES for c in (False, True)]:
+        for spec, calibrated in [(p, c) for p in PROFILES for c in modes]:
             probe = lambda f=full, x=x: host_gflops(f, x, 1.0)  # noqa: E731
-            with DeviceEmulation.start(spec, probe) as emu:
+            with DeviceEmulation.start(spec, probe, method=method) as emu:
                 if not emu.emulated or emu.quota is None:
                     print(f"{name}: {emu.describe()}", flush=True)
                     rows.append({"subject": name, "device": spec, "emulated": False,
@@ -117,9 +119,11 @@ def measure(budget_s: float) -> list[dict[str, Any]]:
                     measured = mean_ms(emu, fn, x, calls)
                     ratio = measured / predicted
                     # the cgroup alone: measured vs host CPU time / share (no FLOP model)
-                    quota_ratio = measured * emu.quota.effective / host_ms
+                    share = emu.quota.share if method == "dilate" else emu.quota.effective
+                    quota_ratio = measured * share / host_ms
                     rows.append({
                         "subject": name, "device": spec, "part": part, "emulated": True,
+                        "method": method,
                         "calibrated": calibrated, "calibration": emu.calibration,
                         "flops": flops[part], "host_gflops": emu.host_gflops,
                         "quota": emu.quota.to_json() if emu.quota else None, "calls": calls,
@@ -138,15 +142,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="about 1 s of calls per cell")
     parser.add_argument("--json", type=Path, help="write the rows and the machine here")
+    parser.add_argument("--method", choices=("cgroup", "dilate"), default="cgroup",
+                        help="a CFS quota (root, Linux) or a sleep of each block's own CPU "
+                        "time x (1/share - 1)")  # fmt: skip
     args = parser.parse_args(argv)
-    try:
-        detect()
-    except CgroupUnavailable as err:
-        print(f"device emulation unavailable: {err.message}", file=sys.stderr)
-        return 1
+    if args.method == "cgroup":
+        try:
+            detect()
+        except CgroupUnavailable as err:
+            print(f"device emulation unavailable: {err.message}", file=sys.stderr)
+            return 1
     torch.set_num_threads(1)
     load_before = load_average()
-    rows = measure(1.0 if args.quick else 4.0)
+    rows = measure(1.0 if args.quick else 4.0, args.method)
     load_after = load_average()
     hit = [r for r in rows if r.get("emulated")]
     ok = sum(r["within_target"] for r in hit)

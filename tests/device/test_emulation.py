@@ -86,3 +86,40 @@ def test_a_demo_link_run_keeps_its_device_label_through_json_and_merge() -> None
     old = run.to_json()
     del old["device_emulation"]  # results written before device emulation existed
     assert LinkRun.from_json(old).device_emulation is None
+
+
+def test_dilate_sleeps_the_blocks_own_cpu_time_scaled_by_the_share(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A 20 GFLOP/s phone on an 80 GFLOP/s host: share 25%, so each block is followed by
+    a sleep of 3x its CPU time; no cgroup is opened (none is looked for)."""
+    monkeypatch.setattr(emulation, "detect", _no_cgroups)
+    clock = iter([10.0, 10.004, 20.0, 20.001])  # thread_time at entry and exit, twice
+    slept: list[float] = []
+    monkeypatch.setattr(emulation.time, "thread_time", lambda: next(clock))
+    monkeypatch.setattr(emulation.time, "sleep", slept.append)
+    with DeviceEmulation.start("phone", probe=lambda: 80.0, method="dilate") as emu:
+        for _ in range(2):
+            with emu.slowed():
+                pass
+        label = emu.to_json()
+    assert slept == pytest.approx([0.012, 0.003])
+    assert emu.emulated and emu.group is None and label["method"] == "dilate"
+    assert "dilated" in label["note"] and "3.00x" in label["note"]
+
+
+def test_dilate_does_nothing_for_a_device_faster_than_the_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(emulation.time, "sleep", lambda s: pytest.fail("slept"))
+    emu = DeviceEmulation.start("jetson-tx2", probe=lambda: 25.0, method="dilate")
+    with emu.slowed():
+        pass
+    assert not emu.emulated and "capped" in emu.describe()
+
+
+def test_an_unknown_emulation_method_is_refused() -> None:
+    from splitinfer.errors import BadInput
+
+    with pytest.raises(BadInput, match="known: cgroup, dilate"):
+        DeviceEmulation.start("phone", probe=lambda: 80.0, method="warp")

@@ -139,7 +139,7 @@ def _via_link(
 
 
 @contextlib.contextmanager
-def _emulated(device: str, bundle: Any, console: Console) -> Iterator[Any]:
+def _emulated(device: str, bundle: Any, console: Console, method: str = "cgroup") -> Iterator[Any]:
     """The device emulation for ``--device`` (None for the host), removed on exit."""
     if device == "host":
         yield None
@@ -149,7 +149,7 @@ def _emulated(device: str, bundle: Any, console: Console) -> Iterator[Any]:
     from splitinfer.device import for_bundle
 
     torch.set_num_threads(1)  # the quota is a share of ONE host core: the edge uses one
-    with for_bundle(device, bundle) as emu:
+    with for_bundle(device, bundle, method=method) as emu:
         if emu.emulated:
             console.print(emu.describe(), highlight=False, soft_wrap=True)
         else:
@@ -214,6 +214,12 @@ def register(app: Any, console: Console) -> None:
         emulate_device: bool = typer.Option(
             True, help="slow the edge to --device's speed (else: plan for it only)"
         ),
+        device_method: str = typer.Option(
+            "cgroup",
+            help="how the edge is slowed: cgroup (a CFS CPU quota; root, Linux) | dilate "
+            "(a sleep of the block's own CPU time x (1/share - 1) after each block: smooth "
+            "for short work, any OS)",
+        ),
         repeats: int = typer.Option(
             20, min=1, help="--mode auto: timed runs per half when profiling the bundle here"
         ),
@@ -274,6 +280,7 @@ def register(app: Any, console: Console) -> None:
     ) -> None:
         """Stream images through the bundle's edge half to a server; live measured table."""
         from splitinfer.bundle import Bundle, default_bundle_path
+        from splitinfer.device.emulation import METHODS
         from splitinfer.edge import EdgeRunner
         from splitinfer.edge.runner import RUN_MODES
         from splitinfer.edge.stream import run_stream
@@ -300,12 +307,15 @@ def register(app: Any, console: Console) -> None:
         if stream and family != "grpc":
             raise BadInput("--stream needs a gRPC server (--transport grpc, grpc://HOST:PORT)")
         device_profile(device)  # an unknown name fails here, listing the valid ones
+        if device_method not in METHODS:
+            raise BadInput(f"--device-method must be one of {', '.join(METHODS)}, got "
+                           f"{device_method!r}")  # fmt: skip
         b = Bundle.load(bundle or default_bundle_path())
         x, y, source = _images(images, b, limit)
         verify: bool | Path = ca_cert if ca_cert is not None else True
         with (
             _via_link(url, link if emulate else None, trace) as via,  # its threads: host speed
-            _emulated(device if emulate_device else "host", b, console) as emu,
+            _emulated(device if emulate_device else "host", b, console, device_method) as emu,
             EdgeRunner(b, via, token=token, retries=retries, timeout_s=timeout_s,
                        fallback=fallback == "allow", verify=verify, engine=engine,
                        device=emu) as runner,

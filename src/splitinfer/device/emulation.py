@@ -14,6 +14,16 @@ measure the move, not the device. Threads that thread starts afterwards inherit 
 group; start a link emulator before the first call, or inside
 :meth:`DeviceEmulation.outside`. Where there is no cgroup (not Linux, not root), the run
 goes on at host speed and every output says so (``emulated: false`` and the reason).
+
+**Two methods.** ``cgroup`` (the default) throttles the thread with the kernel's CFS
+bandwidth control. It is coarse for work shorter than a few periods: the kernel accounts
+at scheduler ticks and refills the quota per period (at least 1 ms of quota, so a
+25 ms period at a 4% share), so a 3 ms block may run at host speed on a fresh period or
+wait several periods (docs/device-emulation.md measures this). ``dilate`` times the block's
+own CPU time (``time.thread_time``) and then sleeps ``cpu x (1 / share - 1)``: each block
+takes its CPU time / share, on any OS and without root, with no period to fall into;
+what it does not emulate is a slow device's contention with other threads (there are
+none on the edge: one thread).
 """
 
 from __future__ import annotations
@@ -34,8 +44,12 @@ from splitinfer.device.quota import (
     quota_for,
     share_for,
 )
+from splitinfer.errors import BadInput
 from splitinfer.plan import DeviceProfile
 from splitinfer.plan import device as device_profile
+
+#: how the device's slowness is made: a CFS quota, or a sleep after each block of work
+METHODS = ("cgroup", "dilate")
 
 
 @dataclass
@@ -49,6 +63,7 @@ class DeviceEmulation:
     reason: str = ""  # why it is not emulated ("" when it is)
     cgroup_version: int | None = None  # set when emulated; kept after close, for the labels
     calibration: dict[str, float] | None = None  # the feedback step, when one was taken
+    method: str = "cgroup"  # or "dilate" (see the module)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _joined: dict[int, Path] = field(default_factory=dict, repr=False)  # tid -> group left
 
@@ -58,8 +73,15 @@ class DeviceEmulation:
 
     @property
     def emulated(self) -> bool:
-        """Whether the edge's work ran (or runs) under the quota."""
-        return self.cgroup_version is not None
+        """Whether the edge's work ran (or runs) at the device's speed."""
+        return self.cgroup_version is not None or self._dilation > 0
+
+    @property
+    def _dilation(self) -> float:
+        """Seconds slept per CPU second of device work (method ``dilate``)."""
+        if self.method != "dilate" or self.quota is None or self.quota.capped:
+            return 0.0
+        return 1.0 / self.quota.share - 1.0
 
     @classmethod
     def start(
@@ -67,9 +89,14 @@ class DeviceEmulation:
         spec: str | DeviceProfile,
         probe: Callable[[], float] | None = None,
         period_us: int = DEFAULT_PERIOD_US,
+        method: str = "cgroup",
     ) -> DeviceEmulation:
         """Look the profile up (unknown names raise, listing the valid ones), measure the
-        host with ``probe`` (GFLOP/s; needed for gflops profiles), and open the cgroup."""
+        host with ``probe`` (GFLOP/s; needed for gflops profiles), and open the cgroup
+        (``method="cgroup"``) or not (``"dilate"``: see the module)."""
+        if method not in METHODS:
+            raise BadInput(f"unknown device emulation method {method!r}; known: "
+                           f"{', '.join(METHODS)}")  # fmt: skip
         profile = device_profile(spec)
         if profile.speed == 1.0:
             return cls(profile, None, None, reason="runs at host speed (host-relative 1.0)")
@@ -80,7 +107,9 @@ class DeviceEmulation:
             host = probe()
         quota = quota_for(share_for(profile.gflops, profile.speed, host), period_us)
         if quota.capped:
-            return cls(profile, host, quota, reason=quota.describe())
+            return cls(profile, host, quota, reason=quota.describe(), method=method)
+        if method == "dilate":
+            return cls(profile, host, quota, method=method)
         try:
             group = open_group(detect(), quota)
         except CgroupUnavailable as err:
@@ -91,8 +120,16 @@ class DeviceEmulation:
     def slowed(self) -> Iterator[None]:
         """Run the body at the device's speed (a no-op when not emulated); the calling
         thread joins the group on its first call and stays in it (see the module)."""
-        self.enter()
-        yield
+        dilation = self._dilation
+        if dilation <= 0:
+            self.enter()
+            yield
+            return
+        t0 = time.thread_time()
+        try:
+            yield
+        finally:
+            time.sleep((time.thread_time() - t0) * dilation)
 
     def enter(self) -> None:
         """Move the calling thread into the group, unless it is there already."""
@@ -170,6 +207,12 @@ class DeviceEmulation:
                 f" ({self.profile.gflops:g} GFLOP/s; this host {self.host_gflops:.1f} GFLOP/s "
                 "on one thread, measured)"
             )
+        if self._dilation > 0 and self.quota is not None:
+            return (
+                f"{what}: dilated, each block of device work followed by a sleep of "
+                f"{self._dilation:.2f}x its own CPU time (share {100 * self.quota.share:.1f}% "
+                "of one host core; no cgroup)"
+            )
         if self.cgroup_version is not None and self.quota is not None:
             how = "without a limit" if self.quota.capped else "with a"
             line = f"{what}: in a cgroup v{self.cgroup_version} {how} {self.quota.describe()}"
@@ -190,6 +233,7 @@ class DeviceEmulation:
             "speed": self.profile.speed,
             "host_gflops_measured": self.host_gflops,
             "emulated": self.emulated,
+            "method": self.method,
             "cgroup_version": self.cgroup_version,
             "quota": self.quota.to_json() if self.quota is not None else None,
             "calibration": self.calibration,
@@ -199,7 +243,11 @@ class DeviceEmulation:
 
 
 def for_bundle(
-    spec: str | DeviceProfile, bundle: Any, seconds: float = 0.5, calibrate: bool = False
+    spec: str | DeviceProfile,
+    bundle: Any,
+    seconds: float = 0.5,
+    calibrate: bool = False,
+    method: str = "cgroup",
 ) -> DeviceEmulation:
     """:meth:`DeviceEmulation.start` with the host measured on ``bundle``'s whole network
     (:meth:`Bundle.unsplit`, the planner's host rate), on one random image, then (gflops
@@ -215,7 +263,9 @@ def for_bundle(
     g = torch.Generator().manual_seed(0)
     shape = (1, *bundle.spec.input_shape)
     x = bundle.spec.preprocess(torch.randint(0, 256, shape, generator=g, dtype=torch.uint8))
-    emulation = DeviceEmulation.start(spec, lambda: host_gflops(bundle.unsplit, x, seconds))
+    emulation = DeviceEmulation.start(
+        spec, lambda: host_gflops(bundle.unsplit, x, seconds), method=method
+    )
     gflops = emulation.profile.gflops
     if calibrate and emulation.emulated and gflops:
         try:
