@@ -9,10 +9,18 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 
 from splitinfer.bundle import Bundle
 from splitinfer.experiments import adaptation
-from splitinfer.experiments.adaptation import Record, TraceReplay, oracle
+from splitinfer.experiments.adaptation import (
+    Policy,
+    Record,
+    TraceReplay,
+    oracle,
+    paired,
+    run_policies,
+)
 from splitinfer.experiments.config import bench_config
 from splitinfer.net.trace import load_trace
 
@@ -50,6 +58,38 @@ def test_the_oracle_takes_the_best_choice_per_window() -> None:
     assert picks == ["a", "b"] and [r.latency_ms for r in out] == [1, 1, 2, 2]
 
 
+def test_paired_prices_each_choice_at_the_fixed_runs_record() -> None:
+    def rec(i: int, choice: str, ms: float) -> Record:
+        return Record(i, float(i), choice, ms, ms, 0.0, 0.0, None, i)
+
+    fixed = {"a": [rec(0, "a", 1.0), rec(1, "a", 9.0)], "b": [rec(0, "b", 5.0), rec(1, "b", 2.0)]}
+    ran = [rec(0, "b", 6.0), rec(1, "a", 8.5)]  # the same choices, timed again: noise
+    assert [r.latency_ms for r in paired(ran, fixed)] == [5.0, 9.0]
+
+
+def test_policies_run_interleaved_request_by_request() -> None:
+    order: list[tuple[str, int]] = []
+
+    class Runner:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def infer(self, image: object, mode: str, rate: int) -> object:
+            from types import SimpleNamespace
+
+            order.append((self.name, len([o for o in order if o[0] == self.name])))
+            return SimpleNamespace(head_ms=1.0, encode_ms=0.0, network_ms=0.0, server_ms=0.0,
+                                   mode=mode, rate=None, prediction=0, request_id=0)  # fmt: skip
+
+    class Link:
+        t_s, index = 0.0, 0
+
+    policies = {n: Policy(Runner(n), Link(), "mobile-only") for n in ("x", "y", "z")}  # type: ignore[arg-type]
+    out = run_policies(policies, [0.0, 1.0, 2.0], torch.zeros(1, 1, 2, 2), None, (1.0, 1.0))
+    assert [n for n, _ in order] == ["x", "y", "z", "y", "z", "x", "z", "x", "y"]
+    assert all(len(v) == 3 for v in out.values())
+
+
 def test_a_run_over_a_stepped_trace(tmp_path: Path) -> None:
     (tmp_path / "step.csv").write_text(STEP)
     cfg = bench_config()
@@ -67,8 +107,8 @@ def test_a_run_over_a_stepped_trace(tmp_path: Path) -> None:
     cfg.adaptation.profile_repeats = 2
     result = adaptation.run(cfg, tmp_path / "out")
     rows = {r["policy"]: r for r in result["tables"][0]["rows"]}
-    assert set(rows) == {"adaptive", "oracle", "split@0", "split@1", "split@2", "split@3",
-                         "cloud-only", "mobile-only"}  # fmt: skip
+    assert set(rows) == {"adaptive", "adaptive (paired)", "oracle", "split@0", "split@1",
+                         "split@2", "split@3", "cloud-only", "mobile-only"}  # fmt: skip
     assert all(r["requests"] == 90 and r["lost"] == 0 and r["duplicated"] == 0
                for r in rows.values())  # fmt: skip
     assert all(math.isfinite(r["mean_ms"]) and r["p95_ms"] >= 0 for r in rows.values())
@@ -76,6 +116,11 @@ def test_a_run_over_a_stepped_trace(tmp_path: Path) -> None:
     assert "split@1" not in allowed  # its measured loss (5.3 pp) is over the 2 pp budget
     assert all(rows["oracle"]["mean_ms"] <= rows[k]["mean_ms"] + 1e-9 for k in allowed)
     assert rows["adaptive"]["switches"] >= 2  # off the network in the drop-out, and back
+    # paired: adaptive's choices priced on the fixed runs' records, as the oracle is
+    assert rows["adaptive (paired)"]["mean_ms"] >= rows["oracle"]["mean_ms"] - 1e-9
+    (verdict,) = result["data"]["verdicts"]
+    assert verdict["adaptive_ms"] == rows["adaptive (paired)"]["mean_ms"]
+    assert verdict["adaptive_measured_ms"] == rows["adaptive"]["mean_ms"]
     saved = json.loads((tmp_path / "out" / "adaptation.json").read_text())
     assert saved["summary"] == result["summary"]
     assert all((tmp_path / "out" / f["file"]).is_file() for f in result["figures"])
