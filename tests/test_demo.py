@@ -143,6 +143,8 @@ def test_bad_options_fail_before_anything_starts() -> None:
         run_demo(DemoConfig(links=("5g",)))
     with pytest.raises(BadInput):
         run_demo(DemoConfig(images=0))
+    with pytest.raises(BadInput, match="cgroup, dilate"):
+        run_demo(DemoConfig(device="phone", device_method="warp"))
 
 
 def test_the_command_is_registered() -> None:

@@ -64,6 +64,30 @@ def test_run_device_runs_the_edge_emulated_and_labels_the_results(
     assert _ours() == []  # the group is gone once the run ends
 
 
+@needs_fmnist
+def test_run_device_method_dilate_needs_no_cgroup_and_says_so(
+    tmp_path: Path, servers: Servers
+) -> None:
+    out = tmp_path / "summary.json"
+    result = CliRunner().invoke(build_app(), [
+        "run", "--server", servers.http, "--mode", "split", "--images", "4", "--token", TOKEN,
+        "--device", "slow:speed=0.5", "--device-method", "dilate", "--json", str(out),
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    label = json.loads(out.read_text())["device_emulation"]
+    assert label["emulated"] is True and label["method"] == "dilate"
+    assert label["cgroup_version"] is None and "dilated" in label["note"]
+    assert _ours() == []  # no group was made
+
+
+def test_run_with_an_unknown_device_method_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--server", "http://127.0.0.1:9", "--device", "phone",
+              "--device-method", "warp"])  # fmt: skip
+    assert exit_info.value.code == 2
+    assert "cgroup, dilate" in capsys.readouterr().err
+
+
 def test_run_with_an_unknown_device_lists_the_valid_ones(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -101,6 +101,11 @@ def register(app: Any, console: Console) -> None:
         emulate_device: bool = typer.Option(
             True, help="slow the edge to --device's speed (else: energy model only)"
         ),
+        device_method: str = typer.Option(
+            "cgroup",
+            help="how the edge is slowed: cgroup (a CFS CPU quota) | dilate (a sleep "
+            "of each block's own CPU time x (1/share - 1))",
+        ),
         sequential: bool = typer.Option(
             False, help="measure one link at a time instead of in parallel (slower)"
         ),
@@ -154,11 +159,14 @@ def register(app: Any, console: Console) -> None:
             argv += ["--device", device]
         if not emulate_device:
             argv += ["--no-emulate-device"]
+        if device_method != "cgroup":
+            argv += ["--device-method", device_method]
         from splitinfer.plan import device as device_profile
 
         device_profile(device)  # an unknown name fails here, listing the valid ones
         given: dict[str, Any] = {
             "bundle": bundle, "device": device, "emulate_device": emulate_device,
+            "device_method": device_method,
             "parallel_links": not sequential,
             "command": shlex.join(argv), "ui": ui,
             "trace": None if trace is None else str(trace),

@@ -23,12 +23,19 @@ def _child_main(argv: list[str]) -> None:
     parser.add_argument("--timeout", type=float, default=10.0)
     parser.add_argument("--ui", action="store_true")
     parser.add_argument("--device", default="host")
+    parser.add_argument("--device-method", default="cgroup", choices=["cgroup", "dilate"])
     args = parser.parse_args(argv)
     if args.role == "serve":
         serve_child(args.fd, args.bundle, args.torch_threads, ui=args.ui)
     else:
         link_worker_main(
-            args.bundle, args.port, args.warmup, args.timeout, args.torch_threads, args.device
+            args.bundle,
+            args.port,
+            args.warmup,
+            args.timeout,
+            args.torch_threads,
+            args.device,
+            args.device_method,
         )
 
 

@@ -46,6 +46,7 @@ class DemoConfig:
     links: tuple[str, ...] = DEFAULT_LINKS
     device: str = "host"  # device profile: modeled energy, and the edge's emulated speed
     emulate_device: bool = True  # run the link workers' edge work under the device's quota
+    device_method: str = "cgroup"  # how: a CFS quota, or "dilate" (splitinfer.device)
     accuracy_images: int | None = None  # None: the full test split
     warmup: int = 5  # untimed requests per mode and link
     burst_bytes: int = 1
@@ -89,6 +90,11 @@ class DemoConfig:
                 "a CSV trace sets the whole link (rates, RTT, loss): give one link, "
                 f"not {', '.join(self.links)}"
             )
+        from splitinfer.device.emulation import METHODS
+
+        if self.device_method not in METHODS:
+            raise BadInput(f"device_method must be one of {', '.join(METHODS)}, got "
+                           f"{self.device_method!r}")  # fmt: skip
         if self.warmup < 0 or self.torch_threads < 1 or self.max_devices_per_link < 1:
             raise BadInput("torch_threads and max_devices_per_link must be >= 1, warmup >= 0")
 

@@ -182,7 +182,8 @@ class LinkWorker(_Child):
             ["link-worker", "--bundle", str(self.bundle_path), "--port", str(self.port),
              "--warmup", str(c.warmup), "--timeout", str(c.request_timeout_s),
              "--torch-threads", str(c.torch_threads),
-             "--device", c.device if c.emulate_device else "host"],
+             "--device", c.device if c.emulate_device else "host",
+             "--device-method", c.device_method],
             stdout=subprocess.PIPE,
         )  # fmt: skip
         self._reader = threading.Thread(target=self._read, name=f"{self.name}-reader", daemon=True)
@@ -226,7 +227,7 @@ class LinkWorker(_Child):
 
 def link_worker_main(
     bundle_path: str, port: int, warmup: int, timeout_s: float, torch_threads: int,
-    device: str = "host",
+    device: str = "host", device_method: str = "cgroup",
 ) -> None:  # fmt: skip
     """The link worker's main (see :class:`LinkWorker`); with a ``device`` other than the
     host, its edge work runs under that device's CPU quota (one torch thread)."""
@@ -236,7 +237,9 @@ def link_worker_main(
             from splitinfer.device import for_bundle
 
             torch.set_num_threads(1)  # the quota is a share of one host core
-            emulation = stack.enter_context(for_bundle(device, Bundle.load(bundle_path)))
+            emulation = stack.enter_context(
+                for_bundle(device, Bundle.load(bundle_path), method=device_method)
+            )
             print(emulation.describe(), file=sys.stderr, flush=True)  # the worker's log
         _link_worker(bundle_path, port, warmup, timeout_s, torch_threads, emulation)
 
