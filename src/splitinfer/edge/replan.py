@@ -22,8 +22,8 @@ request runs::
   instead (it is run once, not twice: it is that request's only run), so the estimate
   stays fresh and the plan can come back to the network. With ``skip_hopeless``, an
   exploration is skipped when even the best link seen so far (highest rate, lowest RTT;
-  before any was seen, the declared link of the last plan) would not make a network
-  choice win by the margin.
+  before any was seen, the declared link with no RTT) would not make a network choice win
+  by the margin.
 
 A request runs under the choice it started with; a switch applies to the next request,
 so switching never drops, repeats or retries a request.
@@ -65,8 +65,8 @@ class ReplanPolicy:
     margin: float = 0.10  # a challenger must cost <= (1 - margin) x the current choice
     hold: int = 2  # ... at this many consecutive re-plans
     #: skip an exploring request when even the best link seen this session (highest rate,
-    #: lowest RTT; the declared link until one is seen) would not make a network choice
-    #: win: it could only cost
+    #: lowest RTT; until one is seen, the declared link with no RTT) would not make a
+    #: network choice win: it could only cost
     skip_hopeless: bool = False
     #: price each choice's device work at what the runner measured for it (or the
     #: measured / modeled ratio of the choices run), not at the device profile alone
@@ -135,9 +135,10 @@ class Replanner:
             return self.current
         self._since_explore = 0
         if self.policy.skip_hopeless:
-            # the best link seen; before any was seen, the costs of the last plan (on the
-            # declared link): a device that wins there by the margin has nothing to learn
-            at_best = self.costs(self._best_seen) if self._best_seen else self.last_costs
+            # an optimistic bound on the network: the best link seen; before any was seen,
+            # the declared link with no RTT at all (the declared link itself is a guess,
+            # and may be slower than the real one)
+            at_best = self.costs(self._best_seen or LinkEstimate(None, 0.0, 0, "no RTT"))
             local = at_best.get(self.current, math.inf)
             offload = [v for c, v in at_best.items() if c.mode != LOCAL]
             if not offload or min(offload) > (1.0 - self.policy.margin) * local:
