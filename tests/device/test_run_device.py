@@ -65,6 +65,24 @@ def test_run_device_runs_the_edge_emulated_and_labels_the_results(
 
 
 @needs_fmnist
+def test_run_device_calibrate_takes_one_feedback_step(tmp_path: Path, servers: Servers) -> None:
+    if not _cgroups():
+        pytest.skip("no cgroup cpu controller here (or not root): nothing to calibrate")
+    out = tmp_path / "summary.json"
+    result = CliRunner().invoke(build_app(), [
+        "run", "--server", servers.http, "--mode", "split", "--images", "3", "--token", TOKEN,
+        "--device", "slow:gflops=2", "--device-calibrate", "--json", str(out),
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    label = json.loads(out.read_text())["device_emulation"]
+    calibration = label["calibration"]
+    assert calibration is not None and calibration["calls"] >= 3
+    assert label["quota"]["effective_share"] == pytest.approx(calibration["share_after"], rel=0.01)
+    assert "calibrated from" in label["note"]
+    assert _ours() == []
+
+
+@needs_fmnist
 def test_run_device_method_dilate_needs_no_cgroup_and_says_so(
     tmp_path: Path, servers: Servers
 ) -> None:

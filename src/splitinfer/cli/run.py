@@ -139,7 +139,9 @@ def _via_link(
 
 
 @contextlib.contextmanager
-def _emulated(device: str, bundle: Any, console: Console, method: str = "cgroup") -> Iterator[Any]:
+def _emulated(
+    device: str, bundle: Any, console: Console, method: str = "cgroup", calibrate: bool = False
+) -> Iterator[Any]:
     """The device emulation for ``--device`` (None for the host), removed on exit."""
     if device == "host":
         yield None
@@ -149,7 +151,7 @@ def _emulated(device: str, bundle: Any, console: Console, method: str = "cgroup"
     from splitinfer.device import for_bundle
 
     torch.set_num_threads(1)  # the quota is a share of ONE host core: the edge uses one
-    with for_bundle(device, bundle, method=method) as emu:
+    with for_bundle(device, bundle, method=method, calibrate=calibrate) as emu:
         if emu.emulated:
             console.print(emu.describe(), highlight=False, soft_wrap=True)
         else:
@@ -219,6 +221,11 @@ def register(app: Any, console: Console) -> None:
             help="how the edge is slowed: cgroup (a CFS CPU quota; root, Linux) | dilate "
             "(a sleep of the block's own CPU time x (1/share - 1) after each block: smooth "
             "for short work, any OS)",
+        ),
+        device_calibrate: bool = typer.Option(
+            False,
+            help="one timed pass of the whole network under the quota, then the share scaled "
+            "by measured / wanted (cgroup; best on a core of its own, docs/device-emulation.md)",
         ),
         repeats: int = typer.Option(
             20, min=1, help="--mode auto: timed runs per half when profiling the bundle here"
@@ -315,7 +322,8 @@ def register(app: Any, console: Console) -> None:
         verify: bool | Path = ca_cert if ca_cert is not None else True
         with (
             _via_link(url, link if emulate else None, trace) as via,  # its threads: host speed
-            _emulated(device if emulate_device else "host", b, console, device_method) as emu,
+            _emulated(device if emulate_device else "host", b, console, device_method,
+                      device_calibrate) as emu,
             EdgeRunner(b, via, token=token, retries=retries, timeout_s=timeout_s,
                        fallback=fallback == "allow", verify=verify, engine=engine,
                        device=emu) as runner,
