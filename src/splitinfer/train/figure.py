@@ -111,8 +111,9 @@ def draw_rate_accuracy(doc: Mapping[str, Any], path: str | Path) -> Path:
     ax.set_xscale("log")
     ax.set_ylim(floor - 0.3, top + 0.8)
     ax.set_xlabel(
-        "mean bytes up per inference, log scale: payload + its stream-session framing "
-        "(one masked WebSocket message: +6 B under 126 B); cloud-only: the image file"
+        "mean bytes up per inference, log scale: payload + its stream-session framing\n"
+        "(one masked WebSocket message: +6 B under 126 B); cloud-only: the image file",
+        fontsize=9,
     )
     ax.set_ylabel("top-1 accuracy (%)")
     ax.grid(True, which="both", alpha=0.25)
