@@ -33,7 +33,7 @@ import torch
 
 from splitinfer import codecs
 from splitinfer.bottleneck.prior import quantize_pmf
-from splitinfer.bundle import Bundle, default_bundle_path
+from splitinfer.bundle import STAGE1_BUNDLE_ID, Bundle, shipped_bundle_path
 from splitinfer.codecs import CodecState, arith, rangecoder
 from splitinfer.errors import BadCodecSpec, CodecError
 from splitinfer.timing import host_info
@@ -72,7 +72,7 @@ def _latent(
     rows = c if mode == "channel" else c * h * w
     g = torch.Generator().manual_seed(rows)
     # the stage1 bundle's tables are the real ones for the (8, 4, 4) latent measured here
-    stage1 = default_bundle_path().parent / "fmnist-r10-stage1-l0012"
+    stage1 = shipped_bundle_path(STAGE1_BUNDLE_ID)
     prior = Bundle.load(stage1).model.prior if use_bundle else None
     if prior is not None and tuple(prior.shape) == shape and mode == "element":
         freqs = prior.freqs.clone()

@@ -10,7 +10,12 @@ import torch
 
 from splitinfer import wire, zoo
 from splitinfer.bottleneck import UnitConfig
-from splitinfer.bundle import Bundle, Preprocess, default_bundle_path
+from splitinfer.bundle import (
+    STAGE1_BUNDLE_ID,
+    Bundle,
+    Preprocess,
+    shipped_bundle_path,
+)
 from splitinfer.data import FMNIST_CLASSES, normalize_fmnist, synthetic
 from splitinfer.errors import BadBundle, BadFrame, BadInput, SplitInferError, UnknownRate
 from splitinfer.plan.ratepoints import parse_ratepoints
@@ -170,11 +175,11 @@ def test_wire_rate_field_round_trips_and_is_strict() -> None:
 
 
 #: The single-rate bundle the shipped multi-rate bundle grew from (the default until #16).
-STAGE1 = "fmnist-r10-stage1-l0012"
+STAGE1 = STAGE1_BUNDLE_ID
 
 
 def test_old_single_rate_bundles_are_unchanged(images: torch.Tensor) -> None:
-    folder = default_bundle_path().parent / STAGE1
+    folder = shipped_bundle_path(STAGE1)
     b = Bundle.load(folder)
     assert b.fingerprint == 0x836380DD and not b.multirate and b.rate_count == 1
     assert "rates" not in json.loads((folder / "spec.json").read_text())
@@ -247,8 +252,8 @@ def test_a_grown_unit_starts_as_the_source_point(images: torch.Tensor) -> None:
 def test_the_shipped_multirate_bundle(images: torch.Tensor) -> None:
     """The default model's multi-rate bundle: point 0 is the stage1 bundle's own split
     (same logits), and its measured points span at least 3x in bytes."""
-    folder = default_bundle_path().parent / "fmnist-r10-stage1-multirate"
-    b, default = Bundle.load(folder), Bundle.load(default_bundle_path().parent / STAGE1)
+    folder = shipped_bundle_path("fmnist-r10-stage1-multirate")
+    b, default = Bundle.load(folder), Bundle.load(shipped_bundle_path(STAGE1))
     assert b.rate_count >= 3 and b.spec.metrics["source_bundle"].endswith("(0x836380dd)")
     points = b.rate_points()
     sizes = [p["mean_frame_bytes"] for p in points]

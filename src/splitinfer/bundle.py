@@ -70,25 +70,32 @@ MAX_RATES = wire.MAX_RATE + 1
 
 #: The bundle shipped in the repository (``make demo`` and the docs use it).
 DEFAULT_BUNDLE_ID = "fmnist-r10-stage3-l005"
+#: The default before the full-budget sweep (cut at stage1), still shipped: the coders'
+#: golden vectors and fingerprints, and the figures measured before the switch, use it.
+STAGE1_BUNDLE_ID = "fmnist-r10-stage1-l0012"
+
+
+def shipped_bundle_path(bundle_id: str = DEFAULT_BUNDLE_ID) -> Path:
+    """The folder of a bundle shipped inside the package (``splitinfer/bundles/<id>``; in a
+    checkout, also reachable as ``bundles/<id>``, a link to it)."""
+    from importlib.resources import files
+
+    shipped = files("splitinfer").joinpath("bundles", bundle_id)
+    if not isinstance(shipped, Path):  # e.g. imported from a zip archive
+        raise BadBundle(
+            f"the bundle {bundle_id} ships inside the package ({shipped}), which is not on a "
+            "file system here; pass --bundle or set SPLITINFER_DEFAULT_BUNDLE"
+        )
+    return shipped
 
 
 def default_bundle_path() -> Path:
-    """Where the shipped default bundle lives: ``$SPLITINFER_DEFAULT_BUNDLE``, else the
-    package data ``splitinfer/bundles/<DEFAULT_BUNDLE_ID>`` (in a checkout, also reachable
-    as ``bundles/<DEFAULT_BUNDLE_ID>``, a link to it)."""
+    """Where the shipped default bundle lives: ``$SPLITINFER_DEFAULT_BUNDLE``, else
+    :func:`shipped_bundle_path` of :data:`DEFAULT_BUNDLE_ID`."""
     import os
-    from importlib.resources import files
 
     env = os.environ.get("SPLITINFER_DEFAULT_BUNDLE")
-    if env:
-        return Path(env)
-    shipped = files("splitinfer").joinpath("bundles", DEFAULT_BUNDLE_ID)
-    if not isinstance(shipped, Path):  # e.g. imported from a zip archive
-        raise BadBundle(
-            f"the default bundle ships inside the package ({shipped}), which is not on a file "
-            "system here; pass --bundle or set SPLITINFER_DEFAULT_BUNDLE"
-        )
-    return shipped
+    return Path(env) if env else shipped_bundle_path(DEFAULT_BUNDLE_ID)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from splitinfer import codecs, wire
 from splitinfer.bottleneck.prior import quantize_pmf
-from splitinfer.bundle import Bundle, default_bundle_path
+from splitinfer.bundle import STAGE1_BUNDLE_ID, Bundle, shipped_bundle_path
 from splitinfer.codecs import CodecState, LearnedCodec, LearnedSpec, arith, rangecoder
 from splitinfer.errors import BadCodecSpec, CodecError, PayloadTooLarge, SplitInferError
 from splitinfer.experiments.codecbench.fuzz import fuzz_decode
@@ -31,7 +31,7 @@ GOLDEN = Path(__file__).parent / "golden"
 REGEN = os.environ.get("SPLITINFER_REGEN_GOLDEN") == "1"
 # The golden files default_bundle_* are the stage1 bundle's (the default until #16 shipped
 # the stage3 one); they pin the coder, so they stay on that bundle.
-GOLDEN_BUNDLE = "fmnist-r10-stage1-l0012"
+GOLDEN_BUNDLE = STAGE1_BUNDLE_ID
 DEFAULT_FINGERPRINT = 0x836380DD  # that bundle, before and after
 
 
@@ -134,7 +134,7 @@ def _golden_frames() -> list[bytes]:
 
 @pytest.fixture(scope="module")
 def default_bundle() -> Bundle:
-    return Bundle.load(default_bundle_path().parent / GOLDEN_BUNDLE)
+    return Bundle.load(shipped_bundle_path(GOLDEN_BUNDLE))
 
 
 def test_default_bundle_spec_and_fingerprint_are_unchanged(default_bundle: Bundle) -> None:

@@ -21,7 +21,7 @@ NONE = LinkEstimate(None, None, 0, "none")
 def test_a_choice_is_priced_at_its_own_median_once_run_else_at_the_ratio() -> None:
     t = DeviceTimes(window=5, min_runs=2)
     assert t.corrected("split", 10.0) == 10.0 and t.corrected("mobile-only", 40.0) == 40.0
-    assert t.ratio is None
+    assert t.ratio() is None
     assert t.observe("mobile-only", 120.0) is True  # one run: priced at the ratio (3x) now
     assert t.corrected("mobile-only", 40.0) == pytest.approx(120.0)
     assert t.corrected("split", 10.0) == pytest.approx(30.0)  # never run: the device's ratio
@@ -33,6 +33,24 @@ def test_a_choice_is_priced_at_its_own_median_once_run_else_at_the_ratio() -> No
         t.observe("split", -1.0)
     with pytest.raises(BadInput):
         DeviceTimes(window=2, min_runs=3)
+
+
+def test_the_ratio_of_one_kind_of_work_does_not_price_the_other() -> None:
+    """The image's encoding (cloud-only) and the network's layers (split, mobile-only) are
+    different work: on the 1 GFLOP/s phone the PNG ran 5x over its model and the network
+    1.3x. Cloud-only's ratio priced mobile-only at 410 ms where it took 110 ms, and
+    adaptive never tried it through the 3G stretch of the commute."""
+    t = DeviceTimes(min_runs=2)
+    t.corrected("cloud-only", 2.7)
+    t.corrected("mobile-only", 85.0)
+    t.corrected("split@0", 40.0)
+    t.observe("cloud-only", 13.5)  # 5x its model
+    assert t.ratio("image") == pytest.approx(5.0) and t.ratio("network") is None
+    assert t.corrected("mobile-only", 85.0) == 85.0  # no network run yet: the model
+    t.observe("split@0", 52.0)  # the head, 1.3x its model
+    assert t.corrected("mobile-only", 85.0) == pytest.approx(85.0 * 1.3)
+    assert t.corrected("cloud-only", 2.7) == pytest.approx(13.5)  # its own kind's ratio
+    assert t.to_json()["ratio"] == {"image": 5.0, "network": 1.3}
 
 
 def test_a_measurement_that_moves_a_price_asks_for_a_replan() -> None:
@@ -85,7 +103,8 @@ def test_the_runner_learns_its_device_and_prices_with_it() -> None:
     model = d.candidates["mobile-only"]["latency_ms"]
     assert prices[False] == pytest.approx(model)
     times = runner.device_times
-    assert times is not None and times.ratio is not None and times.ratio < 1
+    ratio = times.ratio() if times is not None else None
+    assert ratio is not None and ratio < 1
     runs = sum(r.mode == "mobile-only" and r.planned == "mobile-only" for r in results)
     assert times.to_json()["runs"]["mobile-only"] == runs
     assert prices[True] < prices[False]  # the host is faster than the phone profile

@@ -11,9 +11,11 @@ from splitinfer.edge.estimate import LinkEstimator
 from splitinfer.errors import BadInput
 
 #: The stated convergence: within 10% of the new value this many requests after a step
-#: of up to 4x, with the defaults (window 5, alpha 0.5). Equal sizes (RTT known): the
-#: median flips after 3 requests, the EWMA closes the rest in 4 more. Varying sizes with
-#: the RTT stepping too: the pairwise fit needs a clear majority of new requests, 9.
+#: of up to 4x, with the defaults (window 5, alpha 0.5), at most. Equal sizes (RTT known):
+#: the median flips after 3 requests, the EWMA closes the rest in 4 more. Varying sizes
+#: with the RTT stepping too: the pairwise fit needs a clear majority of new requests, 9.
+#: A step of the network time by more than 1.5x is followed sooner, after 2 requests
+#: (step detection: test_a_handover_is_followed_after_step_after_requests).
 CONVERGE_HELD = 7
 CONVERGE_FIT = 9
 
@@ -140,4 +142,44 @@ def test_short_noisy_transfers_hold_the_rate_and_follow_the_rtt() -> None:
 @pytest.mark.parametrize("kwargs", [{"min_signal": -1.0}, {"min_share": 1.0}])
 def test_bad_guard_settings(kwargs: dict[str, float]) -> None:
     with pytest.raises(BadInput):
+        LinkEstimator(**kwargs)  # type: ignore[arg-type]
+
+
+def test_a_handover_is_followed_after_step_after_requests() -> None:
+    """Wi-Fi to 4G: the RTT steps from 20 to 65 ms (500 B at 5 Mbit/s: the RTT is most of
+    the time). Two requests in a row 3x over the estimate restart the window: the RTT is
+    the new one at the second request, where the median and the EWMA alone (step
+    detection off) are still under half way."""
+
+    def run(est: LinkEstimator) -> list[float]:
+        feed(est, 10, 5.0, 20.0, [500])
+        out = []
+        for _ in range(2):
+            est.observe(500, network_ms(500, 5.0, 65.0))
+            out.append(est.estimate.rtt_ms or 0.0)
+        return out
+
+    stepped = LinkEstimator(up_mbps=5.0, rtt_ms=20.0)
+    first, second = run(stepped)
+    assert first == pytest.approx(20.0, rel=0.05)  # one request off is not a step
+    assert second == pytest.approx(65.0, rel=0.02) and stepped.steps == 1
+    off = LinkEstimator(up_mbps=5.0, rtt_ms=20.0, step_after=0)
+    assert run(off)[1] < 0.5 * (20.0 + 65.0) and off.steps == 0
+
+
+def test_single_outliers_are_not_a_step() -> None:
+    est = LinkEstimator(up_mbps=5.0, rtt_ms=20.0)
+    feed(est, 10, 5.0, 20.0, [500])
+    for _ in range(4):  # 10x slow requests, each followed by a normal one
+        est.observe(500, 200.0)
+        est.observe(500, network_ms(500, 5.0, 20.0))
+    assert est.steps == 0 and est.estimate.rtt_ms == pytest.approx(20.0, rel=0.05)
+    est.observe(500, 200.0)
+    est.observe(500, 200.0)  # twice in a row: a step
+    assert est.steps == 1 and est.estimate.rtt_ms == pytest.approx(200.0, rel=0.02)
+
+
+@pytest.mark.parametrize("kwargs", [{"step": 0.0}, {"step_after": 1}, {"step_after": -1}])
+def test_bad_step_settings(kwargs: dict[str, float]) -> None:
+    with pytest.raises(BadInput, match="step"):
         LinkEstimator(**kwargs)  # type: ignore[arg-type]

@@ -157,3 +157,37 @@ def test_before_any_link_is_seen_skip_hopeless_asks_whether_no_rtt_would_win() -
     assert set(explored(fast_device, hopeless)) == {LOCAL}
     assert explored(costs, hopeless).count(SPLIT) == 4  # the 40 ms device: worth a look
     assert explored(fast_device, ReplanPolicy(every=5, hold=1)).count(SPLIT) == 4
+
+
+def test_a_step_the_estimator_saw_switches_without_hold() -> None:
+    """``stepped``: the estimator saw several requests in a row far off its estimate, so
+    the step is confirmed already; the margin still decides, the hold does not wait."""
+    policy = ReplanPolicy(threshold=0.25, every=0, margin=0.1, hold=3)
+    r = Replanner(costs, SPLIT, policy)
+    r.observe(est(10.0, 20.0))
+    switch = r.observe(est(10.0, 80.0), stepped=True)  # split 80.4 vs the device 40
+    assert switch is not None and (switch.old, switch.new) == (SPLIT, LOCAL)
+    small = Replanner(costs, SPLIT, policy)
+    small.observe(est(10.0, 20.0))
+    assert small.observe(est(10.0, 43.0), stepped=True) is None  # 43.4 vs 40: inside the margin
+    off = Replanner(costs, SPLIT, ReplanPolicy(every=0, hold=3, step_hold=False))
+    off.observe(est(10.0, 20.0))
+    assert off.observe(est(10.0, 80.0), stepped=True) is None  # step_hold off: hold applies
+    assert off.current == SPLIT
+
+
+def test_an_exploring_request_that_wins_is_confirmed_on_the_link() -> None:
+    """On the device, an exploring request that makes the network the challenger is
+    followed by another network request (not a device one): hold is met by requests on
+    the link, and the plan leaves the device one request sooner."""
+    r = Replanner(costs, SPLIT, ReplanPolicy(every=3, hold=2))
+    for _ in range(2):
+        r.observe(est(10.0, 200.0))  # a bad link: the device after 2 re-plans
+    assert r.current == LOCAL
+    ran = []
+    for _ in range(5):
+        ran.append(r.next_choice())
+        # no news while on the device; the link is back by the time it is explored
+        r.observe(est(10.0, 5.0 if SPLIT in ran else 200.0))
+    assert ran == [LOCAL, LOCAL, LOCAL, SPLIT, SPLIT]  # explored, then confirmed on the link
+    assert r.current == SPLIT and r.switches[-1].after == 2 + 5

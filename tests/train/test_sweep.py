@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from splitinfer import zoo
 from splitinfer.bottleneck import UnitConfig
+from splitinfer.bundle import STAGE1_BUNDLE_ID, shipped_bundle_path
 from splitinfer.cli import build_app
 from splitinfer.errors import BadInput, UnknownCutPoint
 from splitinfer.train.recipes import save_weights
@@ -145,7 +146,7 @@ def test_tiny_sweep_measures_every_family_then_resumes(backbone: Path, tmp_path:
     assert (tmp_path / "shipped" / f"{b['id']}.json").is_file()
     block = render_markdown(fourth, "sweep.json")
     assert f"shipped bundle `{b['id']}`" in block
-    wrong = dataclasses.replace(fewer, shipped=(str(REPO / "bundles" / "fmnist-r10-stage1-l0012"),))
+    wrong = dataclasses.replace(fewer, shipped=(str(shipped_bundle_path(STAGE1_BUNDLE_ID)),))
     with pytest.raises(BadInput, match="not the sweep's fmnist_cnn"):
         run_sweep(wrong, tmp_path, select=["none"], figure=False)
 

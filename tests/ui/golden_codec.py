@@ -14,7 +14,7 @@ import torch
 
 from splitinfer import wire
 from splitinfer.bottleneck.prior import quantize_pmf
-from splitinfer.bundle import Bundle, default_bundle_path
+from splitinfer.bundle import STAGE1_BUNDLE_ID, Bundle, shipped_bundle_path
 from splitinfer.codecs import arith
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "codec.json"
@@ -31,14 +31,14 @@ def random_case(rng: random.Random, n: int, levels: int) -> dict[str, Any]:
 
 #: The bundle whose tables the golden vectors use (the default until the stage3 bundle; the
 #: vectors pin the coders, not the default, so they stay on it).
-GOLDEN_BUNDLE = "fmnist-r10-stage1-l0012"
+GOLDEN_BUNDLE = STAGE1_BUNDLE_ID
 
 
 def bundle_cases(count: int) -> dict[str, Any]:
     """The golden bundle's features for ``count`` synthetic images, symbols and frames."""
     from splitinfer.data import synthetic
 
-    b = Bundle.load(default_bundle_path().parent / GOLDEN_BUNDLE)
+    b = Bundle.load(shipped_bundle_path(GOLDEN_BUNDLE))
     images = synthetic(count, seed=9)[0]
     cases = []
     for i in range(count):

@@ -287,7 +287,7 @@ def register(app: Any, console: Console) -> None:
     ) -> None:
         """Stream images through the bundle's edge half to a server; live measured table."""
         from splitinfer.bundle import Bundle, default_bundle_path
-        from splitinfer.device.emulation import METHODS
+        from splitinfer.device.emulation import check_method
         from splitinfer.edge import EdgeRunner
         from splitinfer.edge.runner import RUN_MODES
         from splitinfer.edge.stream import run_stream
@@ -314,9 +314,7 @@ def register(app: Any, console: Console) -> None:
         if stream and family != "grpc":
             raise BadInput("--stream needs a gRPC server (--transport grpc, grpc://HOST:PORT)")
         device_profile(device)  # an unknown name fails here, listing the valid ones
-        if device_method not in METHODS:
-            raise BadInput(f"--device-method must be one of {', '.join(METHODS)}, got "
-                           f"{device_method!r}")  # fmt: skip
+        check_method(device_method, "--device-method")
         b = Bundle.load(bundle or default_bundle_path())
         x, y, source = _images(images, b, limit)
         verify: bool | Path = ca_cert if ca_cert is not None else True

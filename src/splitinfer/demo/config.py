@@ -90,11 +90,9 @@ class DemoConfig:
                 "a CSV trace sets the whole link (rates, RTT, loss): give one link, "
                 f"not {', '.join(self.links)}"
             )
-        from splitinfer.device.emulation import METHODS
+        from splitinfer.device.emulation import check_method
 
-        if self.device_method not in METHODS:
-            raise BadInput(f"device_method must be one of {', '.join(METHODS)}, got "
-                           f"{self.device_method!r}")  # fmt: skip
+        check_method(self.device_method, "device_method (--device-method)")
         if self.warmup < 0 or self.torch_threads < 1 or self.max_devices_per_link < 1:
             raise BadInput("torch_threads and max_devices_per_link must be >= 1, warmup >= 0")
 

@@ -107,8 +107,9 @@ def run_demo(
 ) -> DemoResults:
     """Run the demo (see :mod:`splitinfer.demo`); ``log_dir`` receives the children's logs.
 
-    Phases: load; accuracy (the test split in slices, one here and one per link worker,
-    while the server and the workers start); stage times in-process; the links (one
+    Phases: load; stage times in-process (before any child starts, on a quiet process);
+    accuracy (the test split in slices, one here and one per link worker, while the
+    server and the workers start); the links (one
     worker per link, in parallel, or one worker for all with ``parallel_links=False``).
     """
     from splitinfer.net import LinkSettings
@@ -128,6 +129,11 @@ def run_demo(
         bundle, x, y = _load_inputs(config)
     n = config.images
     images, labels = x[:n], y[:n]
+    # in-process stage times before any child starts: the model-only planner adds this
+    # machine's probed per-request constant to them, which was measured the same way
+    with clock.phase("compute"), _torch_threads(config.torch_threads):
+        compute = measure_compute(bundle, x)
+        offline = _offline_predictions(bundle, images)
     n_acc = config.accuracy_images or len(x)
     if log_dir:
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -169,9 +175,6 @@ def run_demo(
             srv.wait_ready(config.server_start_timeout_s)
             if on_server is not None:
                 on_server(srv.url)
-        with clock.phase("compute"), _torch_threads(config.torch_threads):
-            compute = measure_compute(bundle, x)
-            offline = _offline_predictions(bundle, images)
         with clock.phase("probe", announce=False), _torch_threads(config.torch_threads):
             probe = _probe(config, bundle, srv.port, images, labels, compute, tell)
         with clock.phase("links", announce=False):

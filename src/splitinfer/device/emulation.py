@@ -52,6 +52,14 @@ from splitinfer.plan import device as device_profile
 METHODS = ("cgroup", "dilate")
 
 
+def check_method(method: str, what: str = "device emulation method") -> str:
+    """``method`` if it is one of :data:`METHODS`; else a :class:`BadInput` naming ``what``
+    (a CLI checks its option before anything starts, and names the option)."""
+    if method not in METHODS:
+        raise BadInput(f"unknown {what} {method!r}; known: {', '.join(METHODS)}")
+    return method
+
+
 @dataclass
 class DeviceEmulation:
     """A device profile emulated on this host (or not, with the reason)."""
@@ -94,9 +102,7 @@ class DeviceEmulation:
         """Look the profile up (unknown names raise, listing the valid ones), measure the
         host with ``probe`` (GFLOP/s; needed for gflops profiles), and open the cgroup
         (``method="cgroup"``) or not (``"dilate"``: see the module)."""
-        if method not in METHODS:
-            raise BadInput(f"unknown device emulation method {method!r}; known: "
-                           f"{', '.join(METHODS)}")  # fmt: skip
+        check_method(method)
         profile = device_profile(spec)
         if profile.speed == 1.0:
             return cls(profile, None, None, reason="runs at host speed (host-relative 1.0)")

@@ -16,15 +16,23 @@ reports for itself), and fits the model ``network = rtt + bytes_up / up_rate``::
   Without either, only the RTT is estimated (the median network time, transfer
   neglected) and the throughput is unknown (``None``).
 - **EWMA** (weight ``alpha``) of the fitted values smooths what the window hands on.
+- **Steps**: when ``step_after`` requests in a row (default 2) each took more than
+  ``1 + step`` times (or less than ``1 / (1 + step)`` of) what the estimate predicts for
+  them, the same way, the link has changed (a handover: Wi-Fi to 4G, 4G to 3G): the
+  window restarts from those requests and their fit replaces the estimate, not
+  smoothed. One outlier is never a step; the median and the EWMA would take
+  ``window // 2 + 1`` requests and more to follow it.
 
 Medians ignore a single outlier (a request delayed by a retransmission or a GC pause)
 entirely while the window holds at least three requests, so one outlier never moves the
-estimate by more than the spread of the others. After a step change the window's median
-flips after ``window // 2 + 1`` requests and the EWMA closes the rest geometrically
-(``(1 - alpha)`` per request): with the defaults (window 5, alpha 0.5) the estimate is
-within 10% of the new rate 7 requests after a 4x step of the rate when request sizes are
-equal, and 9 after a 4x step of the rate with the RTT stepping too when sizes vary
-(the pairwise fit needs a clear majority of new requests; tests/edge/test_estimate.py).
+estimate by more than the spread of the others. A step of the network time by more than
+``1 + step`` is followed after ``step_after`` requests; a smaller one (or with step
+detection off, ``step_after=0``) as the median flips, after ``window // 2 + 1``
+requests, and the EWMA closes the rest geometrically (``(1 - alpha)`` per request): with
+the defaults (window 5, alpha 0.5) the estimate is then within 10% of the new rate 7
+requests after a step of the rate when request sizes are equal, and 9 after a step of
+the rate with the RTT stepping too when sizes vary (the pairwise fit needs a clear
+majority of new requests; tests/edge/test_estimate.py).
 
 Not modelled: the downlink (the answer's bytes are counted in the RTT), protocol bytes
 beyond the payload (headers: they fall into the RTT, or lower the throughput slightly
@@ -81,6 +89,8 @@ class LinkEstimator:
         up_mbps: float | None = None,
         min_signal: float = 3.0,
         min_share: float = 0.2,
+        step: float = 0.5,
+        step_after: int = 2,
     ) -> None:
         if window < 3 or not 0 < alpha <= 1 or not min_spread > 1:
             raise BadInput("window must be >= 3, alpha in (0, 1], min_spread > 1")
@@ -93,6 +103,13 @@ class LinkEstimator:
         if not 0 <= min_share < 1:
             raise BadInput(f"min_share must be in [0, 1), got {min_share}")
         self.min_signal, self.min_share = min_signal, min_share
+        if not step > 0 or step_after < 0 or step_after == 1:
+            raise BadInput(
+                f"step must be > 0 and step_after 0 (off) or >= 2, got {step}, {step_after}"
+            )
+        self.step, self.step_after = step, step_after
+        self._off: list[int] = []  # directions (+1 slower, -1 faster) of the last requests off
+        self.steps = 0  # steps followed (the window restarted)
         self._seen: deque[tuple[int, float]] = deque(maxlen=window)
         self._rtt_ms, self._bps = rtt_ms, None if up_mbps is None else up_mbps * 1e6
         self._known_rtt = rtt_ms  # the last fitted (or prior) RTT, for equal-size windows
@@ -108,13 +125,21 @@ class LinkEstimator:
         """Add one answered request: its payload bytes and its network time (ms)."""
         if bytes_up < 0 or not network_ms >= 0:
             raise BadInput(f"bytes_up and network_ms must be >= 0, got {bytes_up}, {network_ms}")
+        stepped = self._stepped(int(bytes_up), float(network_ms))
         self._seen.append((int(bytes_up), float(network_ms)))
         self._samples += 1
+        if stepped:  # the window restarts from the requests that showed the step
+            for _ in range(len(self._seen) - self.step_after):
+                self._seen.popleft()
+            self._off.clear()
+            self.steps += 1
         rtt, bps, self._basis = self._fit()
         if rtt is not None:
-            self._rtt_ms = rtt if self._rtt_ms is None else self._ewma(self._rtt_ms, rtt)
+            old = self._rtt_ms
+            self._rtt_ms = rtt if old is None or stepped else self._ewma(old, rtt)
         if bps is not None:
-            self._bps = bps if self._bps is None else self._ewma(self._bps, bps)
+            old = self._bps
+            self._bps = bps if old is None or stepped else self._ewma(old, bps)
         # no exchange takes less than one RTT: a faster one proves the RTT (held or smoothed)
         # stale, e.g. a drop-out's, so both come down to it at once
         if self._rtt_ms is not None and network_ms < self._rtt_ms:
@@ -122,6 +147,20 @@ class LinkEstimator:
         if self._known_rtt is not None and network_ms < self._known_rtt:
             self._known_rtt = float(network_ms)
         return self.estimate
+
+    def _stepped(self, bytes_up: int, network_ms: float) -> bool:
+        """Whether this request completes ``step_after`` in a row off the estimate's
+        prediction by more than ``1 + step``, the same way."""
+        if not self.step_after or self._rtt_ms is None:
+            return False
+        expected = self._rtt_ms + (8e3 * bytes_up / self._bps if self._bps else 0.0)
+        ratio = network_ms / max(expected, MIN_TRANSFER_MS)
+        way = 1 if ratio > 1 + self.step else -1 if ratio < 1 / (1 + self.step) else 0
+        if not way or (self._off and self._off[-1] != way):
+            self._off.clear()
+        if way:
+            self._off.append(way)
+        return len(self._off) >= self.step_after
 
     def _identified(self, seen: list[tuple[int, float]], ms_per_byte: float, rtt: float) -> bool:
         """Whether the fitted transfer times stand out of the fit's noise: the transfer
@@ -133,6 +172,12 @@ class LinkEstimator:
         noise = 1.4826 * statistics.median(abs(r - centre) for r in residuals)
         signal = ms_per_byte * (max(b for b, _ in seen) - min(b for b, _ in seen))
         return signal >= self.min_signal * noise
+
+    def _rtt_at_known_rate(self, seen: list[tuple[int, float]]) -> float:
+        """The window's RTT with the rate held at its estimate: the median of what is left
+        of each request's time after its transfer at that rate."""
+        bps = self._bps or float("inf")
+        return max(statistics.median(n - 8e3 * b / bps for b, n in seen), 0.0)
 
     def _ewma(self, old: float, new: float) -> float:
         return old + self.alpha * (new - old)
@@ -153,8 +198,7 @@ class LinkEstimator:
                     # the sizes differ, but their transfers drown in the timings' noise
                     # (500 B vs 20 B at 5 Mbit/s: 0.8 ms against an RTT that jitters by
                     # more): the slope is noise, so keep the rate and read the RTT
-                    held = [n - 8e3 * b / self._bps for b, n in seen]
-                    rtt = max(statistics.median(held), 0.0)
+                    rtt = self._rtt_at_known_rate(seen)
                     self._known_rtt = rtt
                     return rtt, None, "rate-held"
                 self._known_rtt = rtt
@@ -167,9 +211,7 @@ class LinkEstimator:
                 # this short at the known rate, a change in the timings is the RTT's
                 # (reading it as the rate would take 500 B from 5 to 0.1 Mbit/s when 4G's
                 # RTT is 45 ms over Wi-Fi's)
-                held = [n - t for (_, n), t in zip(seen, transfer, strict=True)]
-                rtt = max(statistics.median(held), 0.0)
-                return rtt, None, "rate-held"
+                return self._rtt_at_known_rate(seen), None, "rate-held"
         if self._known_rtt is not None:
             rtt = self._known_rtt
             rates = [
@@ -177,6 +219,12 @@ class LinkEstimator:
             ]  # bit/s of each request's transfer
             return rtt, statistics.median(rates) if rates else None, "rtt-held"
         return statistics.median(n for _, n in seen), None, "latency-only"
+
+
+def work_kind(choice: str) -> str:
+    """What a choice's device work is: ``"image"`` (cloud-only: the input's encoding) or
+    ``"network"`` (split: head, unit and codec; mobile-only: the whole network)."""
+    return "image" if choice.split("@", 1)[0] == "cloud-only" else "network"
 
 
 class DeviceTimes:
@@ -191,8 +239,12 @@ class DeviceTimes:
 
     - a choice's own median over its last ``window`` runs, once it has ``min_runs``;
     - else the modeled time scaled by the median measured/modeled ratio of the choices
-      that were run (the device is uniformly slower than its profile: one CPU quota), so
-      a choice never run is not priced at the profile's optimism;
+      of the same kind that were run (:func:`work_kind`: the network's layers, for split
+      and mobile-only; the image's encoding, for cloud-only): one CPU quota slows all
+      the layers alike, so a choice never run is not priced at the profile's optimism.
+      Kinds are kept apart because the model's figure for one kind is no guide to the
+      other's error: on the 1 GFLOP/s phone the PNG took 5x its modeled time where the
+      whole network took 1.3x, and pricing mobile-only at 5x kept it from ever running;
     - else the model's time.
 
     Medians: one slow request (a GC pause) does not move a choice's time.
@@ -203,7 +255,7 @@ class DeviceTimes:
             raise BadInput(f"window must be >= 1 and min_runs in 1..window: {window}, {min_runs}")
         self.window, self.min_runs = window, min_runs
         self._runs: dict[str, deque[float]] = {}
-        self._ratios: deque[float] = deque(maxlen=4 * window)
+        self._ratios: dict[str, deque[float]] = {}  # measured / modeled, per work kind
         #: the model's device time of each choice, as the last costs were computed
         self.modeled: dict[str, float] = {}
         self._priced: dict[str, float] = {}  # what each choice was last priced at
@@ -219,7 +271,9 @@ class DeviceTimes:
         self._count[choice] = self._count.get(choice, 0) + 1
         modeled = self.modeled.get(choice)
         if modeled is not None and modeled > 0:
-            self._ratios.append(float(measured_ms) / modeled)
+            kind = work_kind(choice)
+            ratios = self._ratios.setdefault(kind, deque(maxlen=4 * self.window))
+            ratios.append(float(measured_ms) / modeled)
         old = self._priced.get(choice)
         if old is None or modeled is None:
             return False
@@ -236,18 +290,19 @@ class DeviceTimes:
         runs = self._runs.get(choice)
         if runs is not None and len(runs) >= self.min_runs:
             return statistics.median(runs)
-        if self._ratios:
-            return modeled_ms * statistics.median(self._ratios)
+        ratios = self._ratios.get(work_kind(choice))
+        if ratios:
+            return modeled_ms * statistics.median(ratios)
         return modeled_ms
 
-    @property
-    def ratio(self) -> float | None:
-        """Median measured / modeled device time over the runs seen (None before any)."""
-        return statistics.median(self._ratios) if self._ratios else None
+    def ratio(self, kind: str = "network") -> float | None:
+        """Median measured / modeled device time of ``kind``'s runs (None before any)."""
+        ratios = self._ratios.get(kind)
+        return statistics.median(ratios) if ratios else None
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "ratio": None if self.ratio is None else round(self.ratio, 4),
+            "ratio": {k: round(statistics.median(v), 4) for k, v in sorted(self._ratios.items())},
             "median_ms": {c: round(statistics.median(r), 3) for c, r in self._runs.items()},
             "runs": dict(self._count),
         }

@@ -13,14 +13,19 @@ request runs::
 - **Hysteresis**: a challenger must cost at most ``(1 - margin)`` of the current choice,
   and be the best at ``hold`` consecutive re-plans, before it becomes current. A single
   noisy estimate cannot flip the plan, and estimates wandering around the point where two
-  choices cost the same do not make it flap (the margin is a dead band).
+  choices cost the same do not make it flap (the margin is a dead band). A re-plan on a
+  link *step* (the estimator saw several requests in a row far off its estimate, the
+  same way: :class:`~splitinfer.edge.estimate.LinkEstimator`) is already confirmed by
+  those requests: there the margin alone decides (``step_hold``, default on).
 - **Device work**: with ``measured_device`` the costs price each choice's device work
   at what the runner measured (:class:`~splitinfer.edge.estimate.DeviceTimes`), and a
   measurement that moves a price by more than ``threshold`` is a re-plan too.
 - **Exploration**: mobile-only sends nothing, so its estimate would never move again.
   After every ``every`` requests in mobile-only, one request runs in the best network choice
   instead (it is run once, not twice: it is that request's only run), so the estimate
-  stays fresh and the plan can come back to the network. With ``skip_hopeless``, an
+  stays fresh and the plan can come back to the network; when it makes a network choice
+  the challenger, the next request runs that choice too, so that ``hold`` is met by
+  requests on the link rather than by re-planning the same estimate. With ``skip_hopeless``, an
   exploration is skipped when even the best link seen so far (highest rate, lowest RTT;
   before any was seen, the declared link with no RTT) would not make a network choice win
   by the margin.
@@ -71,6 +76,9 @@ class ReplanPolicy:
     #: price each choice's device work at what the runner measured for it (or the
     #: measured / modeled ratio of the choices run), not at the device profile alone
     measured_device: bool = True
+    #: a re-plan on a link step the estimator saw over several requests switches without
+    #: waiting ``hold`` re-plans more (the margin still applies)
+    step_hold: bool = True
 
     def __post_init__(self) -> None:
         if not self.threshold > 0 or self.every < 0 or not 0 <= self.margin < 1 or self.hold < 1:
@@ -83,7 +91,8 @@ class ReplanPolicy:
     def to_json(self) -> dict[str, Any]:
         return {"threshold": self.threshold, "every": self.every, "margin": self.margin,
                 "hold": self.hold, "skip_hopeless": self.skip_hopeless,
-                "measured_device": self.measured_device}  # fmt: skip
+                "measured_device": self.measured_device,
+                "step_hold": self.step_hold}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -130,6 +139,11 @@ class Replanner:
         network = {c: v for c, v in self.last_costs.items() if c.mode != LOCAL}
         if self.current.mode != LOCAL or not every or not network:
             return self.current
+        if self._pending is not None and self._pending.mode != LOCAL:
+            # an exploring request made a network choice the challenger: confirm it on the
+            # link (re-planning again on the device would only repeat the same estimate)
+            self._since_explore = 0
+            return self._pending
         if self._since_explore < every:
             self._since_explore += 1
             return self.current
@@ -146,15 +160,19 @@ class Replanner:
                 return self.current
         return min(network, key=network.__getitem__)
 
-    def observe(self, estimate: LinkEstimate, device_moved: bool = False) -> Switch | None:
+    def observe(
+        self, estimate: LinkEstimate, device_moved: bool = False, stepped: bool = False
+    ) -> Switch | None:
         """After one request: re-plan if due (or ``device_moved``: the measured device
-        work changed a choice's price); the switch it makes, if any (for the next)."""
+        work changed a choice's price; or ``stepped``: the estimator followed a step of
+        the link, which needs no ``hold`` with ``policy.step_hold``); the switch it makes,
+        if any (for the next request)."""
         self._requests += 1
         self._since_plan += 1
         self._best_seen = _best(self._best_seen, estimate)
-        if not device_moved and not self._due(estimate):
+        if not device_moved and not stepped and not self._due(estimate):
             return None
-        return self._replan(estimate)
+        return self._replan(estimate, confirmed=stepped and self.policy.step_hold)
 
     def _due(self, est: LinkEstimate) -> bool:
         if self._pending is not None or self._planned_at is None:
@@ -167,7 +185,7 @@ class Replanner:
             old.rtt_ms, est.rtt_ms, self.policy.threshold
         )
 
-    def _replan(self, est: LinkEstimate) -> Switch | None:
+    def _replan(self, est: LinkEstimate, confirmed: bool = False) -> Switch | None:
         self.replans += 1
         self._since_plan = 0
         self._planned_at = est
@@ -185,7 +203,7 @@ class Replanner:
             return None
         self._streak = self._streak + 1 if best == self._pending else 1
         self._pending = best
-        if self._streak < self.policy.hold:
+        if self._streak < self.policy.hold and not confirmed:
             return None
         switch = Switch(
             self._requests, self.current, best, here if here is not None else float("inf"),

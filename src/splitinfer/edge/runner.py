@@ -323,6 +323,7 @@ class EdgeRunner:
             choice = self.replanner.next_choice()  # this request runs under it, to the end
             run = cast(Mode, choice.mode)
         request_id = self._take_id()
+        steps = self.estimator.steps
         start = time.perf_counter()
         if run == "mobile-only" or self.transport is None:
             result = self._mobile(images, request_id)
@@ -340,7 +341,8 @@ class EdgeRunner:
                 moved = self.device_times.observe(
                     str(choice), result.head_ms + result.encode_ms, self.replanner.policy.threshold
                 )  # fmt: skip
-            switch = self.replanner.observe(self.estimator.estimate, moved)  # for the next request
+            stepped = self.estimator.steps != steps  # the link changed, seen over requests
+            switch = self.replanner.observe(self.estimator.estimate, moved, stepped)  # the next
             result.switched_to = str(switch.new) if switch is not None else None
         return result
 

@@ -347,7 +347,8 @@ def run(config: BenchConfig, out_dir: Path, log: Log | None = None) -> dict[str,
                         accuracy_weight=c.accuracy_weight,
                         replan=ReplanPolicy(c.replan_threshold, c.replan_every, c.replan_margin,
                                             c.replan_hold, c.replan_skip_hopeless,
-                                            c.replan_measured_device),
+                                            c.replan_measured_device,
+                                            step_hold=c.replan_step_hold),
                     )  # fmt: skip
                     ran = run_policies(policies, times, images, labels, power, _rest_s(emu))
                     adaptive = ran.pop(ADAPTIVE)
