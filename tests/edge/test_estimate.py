@@ -183,3 +183,28 @@ def test_single_outliers_are_not_a_step() -> None:
 def test_bad_step_settings(kwargs: dict[str, float]) -> None:
     with pytest.raises(BadInput, match="step"):
         LinkEstimator(**kwargs)  # type: ignore[arg-type]
+
+
+def test_a_fit_that_needs_a_negative_rtt_holds_the_rate() -> None:
+    """PNGs of 300-450 B at 50 Mbit/s with a 10 ms RTT, then a drop-out holds the largest
+    (700 B) for 10 s: most of the window's pairs are with it, so the fit draws its slope
+    through the drop-out and needs an RTT below 0. Such a fit is not believed (the rate is
+    held and the RTT read), so the RTT the estimator keeps is not 0 and a small request
+    after the drop-out is not read as a link of a few kbit/s."""
+    sizes = [300, 450, 350, 400, 320]
+    est = LinkEstimator(up_mbps=50.0, rtt_ms=10.0)  # known from earlier fits
+    feed(est, 10, 50.0, 10.0, sizes)
+    assert est.estimate.rtt_ms == pytest.approx(10.0, rel=0.01)
+    est.observe(700, 10_000.0)  # held by the drop-out
+    e = est.estimate
+    assert e.basis == "rate-held" and e.up_mbps == pytest.approx(50.0, rel=0.01)
+    assert e.rtt_ms is not None and e.rtt_ms >= 5.0
+    for b in (30, 30):  # the link is back: frames of 30 B
+        est.observe(b, network_ms(b, 50.0, 10.0))
+    e = est.estimate
+    assert e.rtt_ms == pytest.approx(10.0, rel=0.10) and (e.up_mbps or 0) > 1.0
+    # without a rate to hold, such a fit is not taken either: the RTT is the median time
+    blind = LinkEstimator()
+    feed(blind, 10, 50.0, 10.0, sizes)
+    blind.observe(700, 10_000.0)
+    assert blind.estimate.basis == "latency-only" and blind.estimate.up_mbps is None

@@ -113,7 +113,7 @@ def test_a_choice_carries_its_rate_point() -> None:
 
 
 @pytest.mark.parametrize(
-    "kw", [{"threshold": 0}, {"every": -1}, {"margin": 1.0}, {"hold": 0}]
+    "kw", [{"threshold": 0}, {"every": -1}, {"margin": 1.0}, {"hold": 0}, {"ping_every": -1}]
 )  # fmt: skip
 def test_bad_policies_are_refused(kw: dict[str, float]) -> None:
     with pytest.raises(BadInput):
@@ -191,3 +191,32 @@ def test_an_exploring_request_that_wins_is_confirmed_on_the_link() -> None:
         r.observe(est(10.0, 5.0 if SPLIT in ran else 200.0))
     assert ran == [LOCAL, LOCAL, LOCAL, SPLIT, SPLIT]  # explored, then confirmed on the link
     assert r.current == SPLIT and r.switches[-1].after == 2 + 5
+
+
+def test_pings_are_due_every_n_requests_on_the_device_only() -> None:
+    r = Replanner(costs, LOCAL, ReplanPolicy(every=0, ping_every=3))
+    due = [r.ping_due(LOCAL) for _ in range(7)]
+    assert due == [False, False, True, False, False, True, False] and r.pings == 2
+    assert r.ping_due(SPLIT) is False  # a network request restarts the count
+    assert [r.ping_due(LOCAL) for _ in range(3)] == [False, False, True]
+    off = Replanner(costs, LOCAL, ReplanPolicy())
+    assert not any(off.ping_due(LOCAL) for _ in range(10))  # ping_every=0: never
+    net = Replanner(costs, SPLIT, ReplanPolicy(ping_every=1))
+    assert net.ping_due(LOCAL) is False  # the plan is not the device (a fallback ran there)
+    # a ping's estimate re-plans without counting as a request
+    r.observe(est(10.0, 5.0), ping=True)
+    assert r._requests == 0 and r.current == LOCAL
+
+
+def test_skip_hopeless_skips_pings_too() -> None:
+    """A device that beats even a network with no RTT (3 ms against split's 4 ms of
+    transfer) has nothing to learn from a ping."""
+
+    def fast_device(e: LinkEstimate) -> dict[Choice, float]:
+        return {**costs(e), LOCAL: 3.0}
+
+    r = Replanner(fast_device, LOCAL, ReplanPolicy(ping_every=2, skip_hopeless=True))
+    assert not any(r.ping_due(LOCAL) for _ in range(10))
+    assert r.pings == 0 and r.pings_skipped == 5
+    slow = Replanner(costs, LOCAL, ReplanPolicy(ping_every=2, skip_hopeless=True))
+    assert sum(slow.ping_due(LOCAL) for _ in range(10)) == 5  # 40 ms: a network could win

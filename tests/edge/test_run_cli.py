@@ -106,12 +106,15 @@ def test_auto_decides_for_the_link_and_records_it(
 ) -> None:
     data = run(tmp_path, folder, "--server", servers.grpc, "--mode", "auto", "--images", "4",
                "--link", "custom:up=0.01,down=0.01,rtt=3000", "--no-emulate",
-               "--token", TOKEN, "--repeats", "2")  # fmt: skip
+               "--token", TOKEN, "--repeats", "2", "--replan-ping", "2")  # fmt: skip
     decision = data["decision"]
     assert decision["mode"] == "mobile-only" and decision["modeled"] is True
     assert data["ran"] == {"mobile-only": 4} and not data["link_emulated"]
     assert set(decision["candidates"]) == {"split", "mobile-only"}  # gRPC carries no images
     assert data["replan"]["every"] == 20 and data["switches"] == 0  # re-planning on, no switch
+    # on the device, a gRPC ListBundles after every 2 requests; the link stays too slow
+    assert data["replan"]["ping_every"] == 2 and data["replan"]["pings"] == 2
+    assert data["replan"]["pings_failed"] == 0
 
 
 @needs_fmnist

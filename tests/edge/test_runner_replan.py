@@ -84,3 +84,48 @@ def test_replan_none_decides_once(bundle: Bundle, images: torch.Tensor) -> None:
     summary = run_stream(runner, images[:20], None, "auto")
     assert {r.mode for r in summary.results} == {d.mode}
     assert summary.to_json()["switches"] == 0 and runner.switches == []
+
+
+class PingedLink(SteppedLink):
+    """A SteppedLink that answers pings too, over the link of the runner's next request."""
+
+    def __init__(self, steps: Sequence[tuple[int, tuple[float, float]]], runner: list[EdgeRunner]):
+        super().__init__(steps, set())
+        self.runner, self.pings = runner, 0
+
+    def ping(self) -> float:
+        self.pings += 1
+        now = self.runner[0]._next_id
+        _, rtt = next(link for start, link in reversed(self.steps) if now >= start)
+        return rtt  # a ping carries no payload: the RTT alone
+
+
+@pytest.mark.parametrize("ping_every", [0, 2])
+def test_pings_on_the_device_catch_the_link_coming_back(
+    bundle: Bundle, images: torch.Tensor, ping_every: int
+) -> None:
+    """The link fails at request 10 and comes back at 30. Exploring only every 40 requests,
+    the runner stays on the device until request 50 or later; pinging every 2 requests on
+    the device (after each request's answer), it is back on the network by request 35.
+    Pings are not requests: every id is answered once and sent at most once."""
+    holder: list[EdgeRunner] = []
+    link = PingedLink([(0, GOOD), (10, BAD), (30, GOOD)], holder)
+    runner = EdgeRunner(bundle, link, retries=0)
+    holder.append(runner)
+    runner.plan_auto("wifi", "phone", inputs=constructed(),
+                     replan=ReplanPolicy(every=40, hold=2, measured_device=False,
+                                         ping_every=ping_every))  # fmt: skip
+    results = [runner.infer(images[i % len(images)], "auto") for i in range(60)]
+    modes = [r.mode for r in results]
+    assert "mobile-only" in modes[10:30]
+    back = next((i for i in range(30, 60) if modes[i] != "mobile-only"), 60)
+    pinged = [r.ping_ms for r in results if r.ping_ms is not None]
+    assert runner.replanner is not None and runner.replanner.pings == link.pings == len(pinged)
+    if ping_every:
+        assert back <= 35 and link.pings >= 5
+        assert all(r.mode == "mobile-only" for r in results if r.ping_ms is not None)
+    else:
+        assert back >= 50 and link.pings == 0 and not pinged
+    assert [r.request_id for r in results] == list(range(60))
+    assert all(v == 1 for v in link.sent.values())
+    assert set(link.sent) == {r.request_id for r in results if r.mode != "mobile-only"}

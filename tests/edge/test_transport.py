@@ -210,3 +210,26 @@ def test_tls_with_the_servers_certificate(
         with pytest.raises(CloudUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
             untrusted.infer_frame(bundle.spec.id, frames[0])
         untrusted.close()
+
+
+@pytest.mark.parametrize("transport", ("http", "grpc", "ws"))
+def test_a_ping_is_one_round_trip_and_needs_the_server(
+    servers: Servers, bundle: Bundle, frames: list[bytes], transport: str
+) -> None:
+    """HTTP ``GET /healthz``, gRPC ``ListBundles``, a WebSocket ping on an open session
+    (a ping opens none: that would cost a hello)."""
+    t = connect(servers.url(transport), token=TOKEN)
+    try:
+        if transport == "ws":
+            with pytest.raises(CloudUnavailable, match="no open session"):
+                t.ping()
+            t.infer_frame(bundle.spec.id, frames[0])
+        pings = [t.ping() for _ in range(3)]
+    finally:
+        t.close()
+    assert all(0 < ms < 10_000 for ms in pings)
+    if transport != "ws":
+        dead = connect(dead_url(transport), timeout_s=2)
+        with pytest.raises(CloudUnavailable):
+            dead.ping()
+        dead.close()

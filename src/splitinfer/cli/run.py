@@ -252,6 +252,13 @@ def register(app: Any, console: Console) -> None:
         replan_hold: int = typer.Option(
             2, min=1, help="--mode auto: ... at this many consecutive re-plans (hysteresis)"
         ),
+        replan_ping: int = typer.Option(
+            0,
+            min=0,
+            help="--mode auto: on the device, ping the server after every N requests, off "
+            "their latency, so a link that comes back is seen (0: never; a ping is a few "
+            "hundred bytes: HTTP GET /healthz, gRPC ListBundles, a WebSocket ping)",
+        ),
         measured_device: bool = typer.Option(
             True,
             help="auto: price each choice's device work at what this runner measured for it "
@@ -336,6 +343,7 @@ def register(app: Any, console: Console) -> None:
                         replan_margin,
                         replan_hold,
                         measured_device=measured_device,
+                        ping_every=replan_ping,
                     )
                     if replan
                     else None

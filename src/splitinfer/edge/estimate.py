@@ -192,17 +192,22 @@ class LinkEstimator:
         ]
         if len(slopes) >= 3:
             ms_per_byte = statistics.median(slopes)
-            if ms_per_byte > 0:
-                rtt = max(statistics.median(n - ms_per_byte * b for b, n in seen), 0.0)
-                if self._bps is not None and not self._identified(seen, ms_per_byte, rtt):
-                    # the sizes differ, but their transfers drown in the timings' noise
-                    # (500 B vs 20 B at 5 Mbit/s: 0.8 ms against an RTT that jitters by
-                    # more): the slope is noise, so keep the rate and read the RTT
-                    rtt = self._rtt_at_known_rate(seen)
-                    self._known_rtt = rtt
-                    return rtt, None, "rate-held"
+            raw = statistics.median(n - ms_per_byte * b for b, n in seen)
+            # a fit that needs a negative RTT is a drop-out's request among normal ones
+            # (the slope is the drop-out's), not a link: not believed
+            credible = raw >= 0
+            if ms_per_byte > 0 and self._bps is not None and (
+                not credible or not self._identified(seen, ms_per_byte, raw)
+            ):
+                # the sizes differ, but their transfers drown in the timings' noise (500 B
+                # vs 20 B at 5 Mbit/s: 0.8 ms against an RTT that jitters by more), or the
+                # fit is not credible: keep the rate and read the RTT
+                rtt = self._rtt_at_known_rate(seen)
                 self._known_rtt = rtt
-                return rtt, 8e3 / ms_per_byte, "fit"
+                return rtt, None, "rate-held"
+            if ms_per_byte > 0 and credible:
+                self._known_rtt = raw
+                return raw, 8e3 / ms_per_byte, "fit"
         if self._known_rtt is not None and self._bps is not None:
             transfer = [8e3 * b / self._bps for b, _ in seen]  # ms at the known rate
             typical = statistics.median(transfer)

@@ -29,6 +29,15 @@ request runs::
   exploration is skipped when even the best link seen so far (highest rate, lowest RTT;
   before any was seen, the declared link with no RTT) would not make a network choice win
   by the margin.
+- **Pings** (``ping_every``, off by default): on the device, after every ``ping_every``
+  requests the runner sends a ping (a round trip that carries no request: HTTP
+  ``GET /healthz``, gRPC ``ListBundles``, a WebSocket ping) *after* the request's answer,
+  off its latency. The ping's time feeds the estimator as a request of 0 bytes, so its
+  RTT stays fresh while nothing else is sent: a link that comes back (3G to 4G) shows
+  within ``ping_every`` requests instead of at the next exploration. The rate is not
+  seen by a ping (it is held); exploring requests still refresh it. A ping costs a few
+  hundred bytes and radio time; it is never an inference, so nothing is sent twice.
+  With ``skip_hopeless``, a ping is skipped when an exploration would be.
 
 A request runs under the choice it started with; a switch applies to the next request,
 so switching never drops, repeats or retries a request.
@@ -79,20 +88,26 @@ class ReplanPolicy:
     #: a re-plan on a link step the estimator saw over several requests switches without
     #: waiting ``hold`` re-plans more (the margin still applies)
     step_hold: bool = True
+    #: on the device, ping the server after every this many requests (0: never), off the
+    #: requests' latency, so the RTT estimate stays fresh while nothing else is sent
+    ping_every: int = 0
 
     def __post_init__(self) -> None:
-        if not self.threshold > 0 or self.every < 0 or not 0 <= self.margin < 1 or self.hold < 1:
+        if (
+            not self.threshold > 0 or self.every < 0 or not 0 <= self.margin < 1
+            or self.hold < 1 or self.ping_every < 0
+        ):  # fmt: skip
             raise BadInput(
-                "re-planning needs threshold > 0, every >= 0, margin in [0, 1) and hold >= 1; "
-                f"got threshold={self.threshold}, every={self.every}, margin={self.margin}, "
-                f"hold={self.hold}"
+                "re-planning needs threshold > 0, every >= 0, margin in [0, 1), hold >= 1 "
+                f"and ping_every >= 0; got threshold={self.threshold}, every={self.every}, "
+                f"margin={self.margin}, hold={self.hold}, ping_every={self.ping_every}"
             )
 
     def to_json(self) -> dict[str, Any]:
         return {"threshold": self.threshold, "every": self.every, "margin": self.margin,
                 "hold": self.hold, "skip_hopeless": self.skip_hopeless,
                 "measured_device": self.measured_device,
-                "step_hold": self.step_hold}  # fmt: skip
+                "step_hold": self.step_hold, "ping_every": self.ping_every}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -131,6 +146,9 @@ class Replanner:
         self.last_costs: dict[Choice, float] = {}
         self._best_seen: LinkEstimate | None = None  # highest up rate, lowest RTT so far
         self.skipped = 0  # exploring requests skipped as hopeless (policy.skip_hopeless)
+        self._since_ping = 0  # requests run on the device since the last ping or network one
+        self.pings = 0  # pings asked for (policy.ping_every)
+        self.pings_skipped = 0  # ... and skipped as hopeless (policy.skip_hopeless)
 
     def next_choice(self) -> Choice:
         """What the next request runs: the current choice, or (in mobile-only, every
@@ -148,27 +166,48 @@ class Replanner:
             self._since_explore += 1
             return self.current
         self._since_explore = 0
-        if self.policy.skip_hopeless:
-            # an optimistic bound on the network: the best link seen; before any was seen,
-            # the declared link with no RTT at all (the declared link itself is a guess,
-            # and may be slower than the real one)
-            at_best = self.costs(self._best_seen or LinkEstimate(None, 0.0, 0, "no RTT"))
-            local = at_best.get(self.current, math.inf)
-            offload = [v for c, v in at_best.items() if c.mode != LOCAL]
-            if not offload or min(offload) > (1.0 - self.policy.margin) * local:
-                self.skipped += 1
-                return self.current
+        if self.policy.skip_hopeless and self._hopeless():
+            self.skipped += 1
+            return self.current
         return min(network, key=network.__getitem__)
 
+    def _hopeless(self) -> bool:
+        """Whether even an optimistic network would not beat the device by the margin: the
+        best link seen; before any was seen, the declared link with no RTT at all (the
+        declared link itself is a guess, and may be slower than the real one)."""
+        at_best = self.costs(self._best_seen or LinkEstimate(None, 0.0, 0, "no RTT"))
+        local = at_best.get(self.current, math.inf)
+        offload = [v for c, v in at_best.items() if c.mode != LOCAL]
+        return not offload or min(offload) > (1.0 - self.policy.margin) * local
+
+    def ping_due(self, ran: Choice) -> bool:
+        """After a request that ran ``ran``: whether to ping now (``policy.ping_every``
+        requests in a row on the device). Counted here; call once per request."""
+        every = self.policy.ping_every
+        if not every or ran.mode != LOCAL or self.current.mode != LOCAL:
+            self._since_ping = 0
+            return False
+        self._since_ping += 1
+        if self._since_ping < every:
+            return False
+        self._since_ping = 0
+        if self.policy.skip_hopeless and self._hopeless():
+            self.pings_skipped += 1
+            return False
+        self.pings += 1
+        return True
+
     def observe(
-        self, estimate: LinkEstimate, device_moved: bool = False, stepped: bool = False
-    ) -> Switch | None:
-        """After one request: re-plan if due (or ``device_moved``: the measured device
-        work changed a choice's price; or ``stepped``: the estimator followed a step of
-        the link, which needs no ``hold`` with ``policy.step_hold``); the switch it makes,
-        if any (for the next request)."""
-        self._requests += 1
-        self._since_plan += 1
+        self, estimate: LinkEstimate, device_moved: bool = False, stepped: bool = False,
+        *, ping: bool = False,
+    ) -> Switch | None:  # fmt: skip
+        """After one request (or, with ``ping``, a ping that followed one): re-plan if due
+        (or ``device_moved``: the measured device work changed a choice's price; or
+        ``stepped``: the estimator followed a step of the link, which needs no ``hold``
+        with ``policy.step_hold``); the switch it makes, if any (for the next request)."""
+        if not ping:
+            self._requests += 1
+            self._since_plan += 1
         self._best_seen = _best(self._best_seen, estimate)
         if not device_moved and not stepped and not self._due(estimate):
             return None

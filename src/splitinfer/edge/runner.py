@@ -152,6 +152,9 @@ class EdgeResult:
     est_up_mbps: float | None = None  # uplink throughput; None until it can be told
     est_rtt_ms: float | None = None
     est_basis: str = "none"  # fit | rtt-held | latency-only | none
+    # mode "auto" on the device: the round trip of the ping sent after this request
+    # (ReplanPolicy.ping_every), which the estimate above does not include yet
+    ping_ms: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -201,6 +204,7 @@ class EdgeRunner:
         self.replanner: Replanner | None = None
         #: mode "auto": the device work measured per choice, which re-planning prices
         self.device_times: DeviceTimes | None = None
+        self.pings_failed = 0  # mode "auto": pings that got no answer (ReplanPolicy.ping_every)
         #: Passive uplink/RTT estimate, fed by every answered (non-streamed) request.
         self.estimator = estimator or LinkEstimator()
         self._next_id = 0
@@ -343,8 +347,27 @@ class EdgeRunner:
                 )  # fmt: skip
             stepped = self.estimator.steps != steps  # the link changed, seen over requests
             switch = self.replanner.observe(self.estimator.estimate, moved, stepped)  # the next
+            if self.replanner.ping_due(Choice(result.mode)):  # after the answer: off its latency
+                switch = self._ping(result) or switch
             result.switched_to = str(switch.new) if switch is not None else None
         return result
+
+    def _ping(self, result: EdgeResult) -> Switch | None:
+        """A ping after ``result`` (mode auto, on the device): its round trip feeds the
+        estimator as a request of 0 bytes, and the re-planner sees the new estimate. A
+        ping that gets no answer is counted (:attr:`pings_failed`) and feeds nothing."""
+        ping = getattr(self.transport, "ping", None)
+        if ping is None or self.replanner is None:
+            return None
+        steps = self.estimator.steps
+        try:
+            result.ping_ms = float(ping())
+        except (CloudUnavailable, CloudRefused):
+            self.pings_failed += 1
+            return None
+        self.estimator.observe(0, result.ping_ms)
+        stepped = self.estimator.steps != steps
+        return self.replanner.observe(self.estimator.estimate, stepped=stepped, ping=True)
 
     # --- a sequence ----------------------------------------------------------------------
 

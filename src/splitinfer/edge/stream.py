@@ -119,6 +119,11 @@ def run_stream(
         if progress:
             progress(summary)
     summary.link_estimate = runner.link_estimate.to_json()
+    if replanner is not None and summary.replan is not None:  # what the policy did, at the end
+        summary.replan = {**summary.replan, "pings": replanner.pings,
+                          "pings_skipped": replanner.pings_skipped,
+                          "pings_failed": runner.pings_failed,
+                          "explorations_skipped": replanner.skipped}  # fmt: skip
     return summary
 
 

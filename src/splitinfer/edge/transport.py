@@ -115,6 +115,11 @@ class Transport(Protocol):
         """
         ...
 
+    def ping(self) -> float:
+        """One round trip that carries no request (ms): the link's RTT plus the server's
+        cheapest answer. Raises :class:`CloudUnavailable` (no answer) like a request."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -174,6 +179,24 @@ class HttpTransport:
                 yield request_id, self.infer_frame(bundle_id, frame)
             except (CloudUnavailable, CloudRefused) as err:
                 yield request_id, err
+
+    def ping(self) -> float:
+        """``GET /healthz`` on the keep-alive connection (ms)."""
+        import httpx
+
+        t0 = time.perf_counter()
+        try:
+            r = self._client.get("/healthz")
+        except httpx.TimeoutException as err:
+            raise CloudUnavailable(f"no answer from {self.url}: {type(err).__name__}") from None
+        except httpx.TransportError as err:
+            raise CloudUnavailable(
+                f"cannot reach {self.url}: {type(err).__name__}: {err}"
+            ) from None
+        elapsed = (time.perf_counter() - t0) * 1e3
+        if r.status_code != 200:
+            raise CloudUnavailable(f"ping: {r.status_code} from {self.url}", r.status_code)
+        return elapsed
 
     def _post(self, path: str, body: bytes, content_type: str) -> Reply:
         import httpx
@@ -289,6 +312,19 @@ class GrpcTransport:
         except grpc.RpcError as err:
             raise _rpc_error(err, self.url) from None
         return _proto_reply(response, (time.perf_counter() - t0) * 1e3)
+
+    def ping(self) -> float:
+        """A unary ``ListBundles`` (the contract's cheapest call; ms)."""
+        import grpc
+
+        t0 = time.perf_counter()
+        try:
+            self._stub.ListBundles(
+                self._pb.ListBundlesRequest(), timeout=self.timeout_s, metadata=self._metadata
+            )
+        except grpc.RpcError as err:
+            raise _rpc_error(err, self.url) from None
+        return (time.perf_counter() - t0) * 1e3
 
     def infer_image(self, bundle_id: str, image: bytes, request_id: int) -> Reply:
         raise BadInput(

@@ -103,6 +103,24 @@ class WsTransport:
         conn = self._session(bundle_id, items[0][1], "features", items[0][0])
         yield from self._exchange(conn, [(rid, p) for rid, _, p in items])
 
+    def ping(self) -> float:
+        """A WebSocket ping on an open session, until its pong (ms). A ping opens no
+        session (that would cost a hello): with none open, :class:`CloudUnavailable`."""
+        from websockets.exceptions import ConnectionClosed
+
+        if not self._conns:
+            raise CloudUnavailable(f"ping: no open session to {self.url}")
+        key, conn = next(iter(self._conns.items()))
+        t0 = time.perf_counter()
+        try:
+            pong = conn.ws.ping()
+            if not pong.wait(self.timeout_s):
+                raise CloudUnavailable(f"ping: no pong from {self.url} within {self.timeout_s:g} s")
+        except (ConnectionClosed, OSError) as err:
+            self._drop(key)
+            raise CloudUnavailable(f"ping: {self.url}: {type(err).__name__}: {err}") from None
+        return (time.perf_counter() - t0) * 1e3
+
     def close(self) -> None:
         for conn in self._conns.values():
             _quiet_close(conn.ws)

@@ -55,6 +55,10 @@ NAME = "adaptation"
 TITLE = "Run-time adaptation over link traces: adaptive vs fixed choices vs an oracle"
 
 ADAPTIVE, ORACLE = "adaptive", "oracle"
+#: bytes of one ping (HTTP ``GET /healthz``): the request as httpx sends it (156 B with a
+#: 5-digit port, measured) and uvicorn's answer (140 B: status line, date, server,
+#: content-length, content-type, ``{"status":"ok"}``)
+PING_UP, PING_DOWN = 156, 140
 #: adaptive's choices, each priced at the fixed run's measurement of that request and choice
 PAIRED = "adaptive (paired)"
 Log = Callable[[str], None]
@@ -93,11 +97,14 @@ class TraceReplay:
         self.proto = TRANSPORTS["http"]
         self.t_s, self.index = 0.0, 0
         self.sent: Counter[int] = Counter()  # attempts per request id
+        self.pings = 0
 
-    def network_ms(self, up_bytes: float, down_bytes: float, server_ms: float) -> float:
+    def network_ms(
+        self, up_bytes: float, down_bytes: float, server_ms: float, salt: str = ""
+    ) -> float:
         """The replayed network time of one exchange starting at :attr:`t_s`."""
         tr, t = self.trace, self.t_s
-        rng = random.Random(f"{self.seed}/{self.index}")
+        rng = random.Random(f"{self.seed}/{self.index}{salt}")
         rtt_s = tr.up.rtt_ms.at(t) / 1e3
         up = tr.up.capacity
         done = up.time_for(up.bytes_by(t) + up_bytes)
@@ -142,6 +149,12 @@ class TraceReplay:
             return self.bundle.unsplit(self.bundle.spec.preprocess(x))
 
         return self._reply(request_id, len(image), run)
+
+    def ping(self) -> float:
+        """A ping after the current request: :data:`PING_UP` / :data:`PING_DOWN` bytes over
+        the trace from :attr:`t_s` (its own loss draws), no server work."""
+        self.pings += 1
+        return self.network_ms(PING_UP, PING_DOWN, 0.0, salt="/ping")
 
     def stream(self, bundle_id: str, frames: Sequence[tuple[int, bytes]]) -> Answers:
         for _, frame in frames:
@@ -276,7 +289,9 @@ def p95(values: Sequence[float]) -> float:
     return s[min(len(s) - 1, math.ceil(0.95 * len(s)) - 1)]
 
 
-def summarize(records: list[Record], switches: int, lost: int, dup: int) -> dict[str, Any]:
+def summarize(
+    records: list[Record], switches: int, lost: int, dup: int, pings: int = 0
+) -> dict[str, Any]:
     lat = [r.latency_ms for r in records]
     known = [r.correct for r in records if r.correct is not None]
     return {
@@ -287,6 +302,7 @@ def summarize(records: list[Record], switches: int, lost: int, dup: int) -> dict
         "energy_mj": statistics.fmean(r.energy_mj for r in records),
         "accuracy": sum(known) / len(known) if known else None,
         "switches": switches,
+        "pings": pings,
         "lost": lost,
         "duplicated": dup,
     }
@@ -348,7 +364,8 @@ def run(config: BenchConfig, out_dir: Path, log: Log | None = None) -> dict[str,
                         replan=ReplanPolicy(c.replan_threshold, c.replan_every, c.replan_margin,
                                             c.replan_hold, c.replan_skip_hopeless,
                                             c.replan_measured_device,
-                                            step_hold=c.replan_step_hold),
+                                            step_hold=c.replan_step_hold,
+                                            ping_every=c.replan_ping_every),
                     )  # fmt: skip
                     ran = run_policies(policies, times, images, labels, power, _rest_s(emu))
                     adaptive = ran.pop(ADAPTIVE)
@@ -359,8 +376,10 @@ def run(config: BenchConfig, out_dir: Path, log: Log | None = None) -> dict[str,
                     switches = len(policies[ADAPTIVE].runner.switches)
                     trace_rows = {
                         ADAPTIVE: summarize(adaptive, switches,
-                                            *_lost_dup(adaptive, policies[ADAPTIVE].link, n)),
-                        PAIRED: summarize(paired(adaptive, fixed), switches, 0, 0),
+                                            *_lost_dup(adaptive, policies[ADAPTIVE].link, n),
+                                            policies[ADAPTIVE].link.pings),
+                        PAIRED: summarize(paired(adaptive, fixed), switches, 0, 0,
+                                          policies[ADAPTIVE].link.pings),
                         ORACLE: summarize(orc, sum(a != b for a, b in itertools.pairwise(picks)),
                                           0, 0),
                         **{label: summarize(fixed[label], 0, *counts[label]) for label in fixed},
@@ -392,6 +411,7 @@ def run(config: BenchConfig, out_dir: Path, log: Log | None = None) -> dict[str,
         Column("energy_mj", "device energy (MODELED)", "modeled", "mJ"),
         Column("accuracy", "accuracy (on the run)", "measured"),
         Column("switches", "switches", "measured"),
+        Column("pings", "pings", "measured"),
         Column("lost", "lost", "measured"), Column("duplicated", "duplicated", "measured"),
         Column("within_budget", "within budget"),
     ]  # fmt: skip
@@ -401,7 +421,9 @@ def run(config: BenchConfig, out_dir: Path, log: Log | None = None) -> dict[str,
         "device work measured (under the device's CPU quota where emulated), server work "
         "measured here, network time replayed over the trace (time-compressed, not slept). "
         f"Accuracy budget {c.budget} pp (rate points' measured losses); auto plans from link "
-        f"{c.link!r} with its passive estimate, accuracy weight {c.accuracy_weight:g} ms/pp. "
+        f"{c.link!r} with its passive estimate, accuracy weight {c.accuracy_weight:g} ms/pp; "
+        f"on the device it pings every {c.replan_ping_every} requests (0: never; each ping "
+        f"{PING_UP} B up, {PING_DOWN} B down, after the request, off its latency). "
         f"Oracle: best fixed choice within budget per {c.oracle_window_s:g} s window, offline."
     )
     res.tables.append(table("adaptation", "Adaptive vs fixed vs oracle, per trace", columns,

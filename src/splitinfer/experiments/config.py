@@ -147,6 +147,7 @@ class AdaptationConfig:
     replan_skip_hopeless: bool = True  # no exploring while even the best link seen loses
     replan_measured_device: bool = True  # price device work as measured (DeviceTimes)
     replan_step_hold: bool = True  # a link step the estimator saw switches without hold
+    replan_ping_every: int = 2  # on the device, ping after every N requests (0: never)
     oracle_window_s: float = 10.0
     profile_repeats: int = 10  # timed runs per half when auto profiles the bundle
 
