@@ -22,10 +22,11 @@ def test_a_choice_is_priced_at_its_own_median_once_run_else_at_the_ratio() -> No
     t = DeviceTimes(window=5, min_runs=2)
     assert t.corrected("split", 10.0) == 10.0 and t.corrected("mobile-only", 40.0) == 40.0
     assert t.ratio() is None
-    assert t.observe("mobile-only", 120.0) is True  # one run: priced at the ratio (3x) now
-    assert t.corrected("mobile-only", 40.0) == pytest.approx(120.0)
-    assert t.corrected("split", 10.0) == pytest.approx(30.0)  # never run: the device's ratio
-    t.observe("mobile-only", 100.0)
+    assert t.observe("mobile-only", 120.0) is False  # one run sets no price: the model's
+    assert t.corrected("mobile-only", 40.0) == 40.0 and t.corrected("split", 10.0) == 10.0
+    assert t.observe("mobile-only", 100.0) is True  # two: its own median, 110
+    assert t.corrected("mobile-only", 40.0) == pytest.approx(110.0)
+    assert t.corrected("split", 10.0) == pytest.approx(27.5)  # never run: the ratio, 2.75x
     t.observe("mobile-only", 900.0)  # one slow run (a pause) is outvoted by the median
     assert t.corrected("mobile-only", 40.0) == pytest.approx(120.0)
     assert t.to_json()["runs"] == {"mobile-only": 3}
@@ -40,7 +41,7 @@ def test_the_ratio_of_one_kind_of_work_does_not_price_the_other() -> None:
     different work: on the 1 GFLOP/s phone the PNG ran 5x over its model and the network
     1.3x. Cloud-only's ratio priced mobile-only at 410 ms where it took 110 ms, and
     adaptive never tried it through the 3G stretch of the commute."""
-    t = DeviceTimes(min_runs=2)
+    t = DeviceTimes(min_runs=1)
     t.corrected("cloud-only", 2.7)
     t.corrected("mobile-only", 85.0)
     t.corrected("split@0", 40.0)
@@ -49,7 +50,7 @@ def test_the_ratio_of_one_kind_of_work_does_not_price_the_other() -> None:
     assert t.corrected("mobile-only", 85.0) == 85.0  # no network run yet: the model
     t.observe("split@0", 52.0)  # the head, 1.3x its model
     assert t.corrected("mobile-only", 85.0) == pytest.approx(85.0 * 1.3)
-    assert t.corrected("cloud-only", 2.7) == pytest.approx(13.5)  # its own kind's ratio
+    assert t.corrected("cloud-only", 2.7) == pytest.approx(13.5)  # its own run
     assert t.to_json()["ratio"] == {"image": 5.0, "network": 1.3}
 
 

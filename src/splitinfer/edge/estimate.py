@@ -196,8 +196,10 @@ class LinkEstimator:
             # a fit that needs a negative RTT is a drop-out's request among normal ones
             # (the slope is the drop-out's), not a link: not believed
             credible = raw >= 0
-            if ms_per_byte > 0 and self._bps is not None and (
-                not credible or not self._identified(seen, ms_per_byte, raw)
+            if (
+                ms_per_byte > 0
+                and self._bps is not None
+                and (not credible or not self._identified(seen, ms_per_byte, raw))
             ):
                 # the sizes differ, but their transfers drown in the timings' noise (500 B
                 # vs 20 B at 5 Mbit/s: 0.8 ms against an RTT that jitters by more), or the
@@ -243,16 +245,20 @@ class DeviceTimes:
     then use (:meth:`corrected`):
 
     - a choice's own median over its last ``window`` runs, once it has ``min_runs``;
-    - else the modeled time scaled by the median measured/modeled ratio of the choices
-      of the same kind that were run (:func:`work_kind`: the network's layers, for split
-      and mobile-only; the image's encoding, for cloud-only): one CPU quota slows all
-      the layers alike, so a choice never run is not priced at the profile's optimism.
+    - else, once ``min_runs`` runs of its kind were seen, the modeled time scaled by the
+      median measured/modeled ratio of the choices of the same kind that were run
+      (:func:`work_kind`: the network's layers, for split and mobile-only; the image's
+      encoding, for cloud-only): one CPU quota slows all the layers alike, so a choice
+      never run is not priced at the profile's optimism.
       Kinds are kept apart because the model's figure for one kind is no guide to the
       other's error: on the 1 GFLOP/s phone the PNG took 5x its modeled time where the
       whole network took 1.3x, and pricing mobile-only at 5x kept it from ever running;
     - else the model's time.
 
-    Medians: one slow request (a GC pause) does not move a choice's time.
+    Medians of at least ``min_runs``: one slow request (a GC pause; on an emulated slow
+    device, the upper tail of a block's time) does not set a price. On the 1 GFLOP/s
+    phone one mobile-only run of 160 ms (its median 110) priced the device over 3G's
+    cloud-only, and adaptive never left the network there.
     """
 
     def __init__(self, window: int = 5, min_runs: int = 2) -> None:
@@ -296,7 +302,7 @@ class DeviceTimes:
         if runs is not None and len(runs) >= self.min_runs:
             return statistics.median(runs)
         ratios = self._ratios.get(work_kind(choice))
-        if ratios:
+        if ratios is not None and len(ratios) >= self.min_runs:
             return modeled_ms * statistics.median(ratios)
         return modeled_ms
 
