@@ -129,9 +129,15 @@ def _flops(fn: Callable[[], object]) -> int:
 
 
 def measure_compute(
-    bundle: Bundle, images: torch.Tensor, repeats: int = 30, warmup: int = 5
+    bundle: Bundle, images: torch.Tensor, repeats: int = 30, warmup: int = 5, passes: int = 3
 ) -> dict[str, float]:
-    """Median ms of every stage run in-process on one image, and FLOPs of each half."""
+    """Median ms of every stage run in-process on one image, and FLOPs of each half.
+
+    Every stage is timed in ``passes`` passes over all the stages, and its figure is the
+    smallest of its pass medians: a transient slowdown (another process, the VM's host)
+    inflates one pass, not all. In demos on this 2-core VM one pass in three read the
+    whole network at 3.0-3.9 ms where it takes 2.2 ms, and the model-only planner's
+    mobile-only cell missed by 33-45% on that alone."""
     from splitinfer import wire
     from splitinfer.cloud.images import decode_image
 
@@ -148,18 +154,21 @@ def measure_compute(
         with torch.no_grad():
             return bundle.unsplit(prep(x[i % m : i % m + 1])).argmax(1)
 
+    stages: dict[str, Callable[[int], object]] = {
+        "edge_ms": lambda i: bundle.edge.features(x[i % m : i % m + 1]),
+        "encode_ms": lambda i: bundle.edge.frame(z[i % m], i),
+        "decode_ms": lambda i: bundle.cloud.decode(frames[i % m]),
+        "tail_ms": lambda i: bundle.cloud.run(dec[i % m]),
+        "full_ms": full,
+        "png_encode_ms": lambda i: encode_png(x[i % m]),
+        "png_decode_ms": lambda i: prep(decode_image(pngs[i % m], shape)),
+    }
+    medians: dict[str, list[float]] = {k: [] for k in stages}
+    for _ in range(max(1, passes)):
+        for key, fn in stages.items():
+            medians[key].append(_median_ms(fn, repeats, warmup))
     out = {
-        "edge_ms": _median_ms(
-            lambda i: bundle.edge.features(x[i % m : i % m + 1]), repeats, warmup
-        ),
-        "encode_ms": _median_ms(lambda i: bundle.edge.frame(z[i % m], i), repeats, warmup),
-        "decode_ms": _median_ms(lambda i: bundle.cloud.decode(frames[i % m]), repeats, warmup),
-        "tail_ms": _median_ms(lambda i: bundle.cloud.run(dec[i % m]), repeats, warmup),
-        "full_ms": _median_ms(full, repeats, warmup),
-        "png_encode_ms": _median_ms(lambda i: encode_png(x[i % m]), repeats, warmup),
-        "png_decode_ms": _median_ms(
-            lambda i: prep(decode_image(pngs[i % m], shape)), repeats, warmup
-        ),
+        **{key: min(v) for key, v in medians.items()},
         "frame_bytes_mean": sum(len(f) for f in frames) / m,
         "payload_bytes_mean": sum(len(wire.decode_frame(f)[1]) for f in frames) / m,
         "png_bytes_mean": sum(len(p) for p in pngs) / m,
@@ -168,6 +177,7 @@ def measure_compute(
         "flops_full": _flops(lambda: bundle.unsplit(prep(x[:1]))),
         "torch_threads": torch.get_num_threads(),
         "repeats": repeats,
+        "passes": max(1, passes),
     }
     return out
 

@@ -83,7 +83,8 @@ def planner_inputs(
             "result_bytes": DEFAULT_RESULT_BYTES, "transport": "http",
             "http_up_bytes": request.transport.up, "http_down_bytes": request.transport.down,
             "fixed_ms": request.fixed_ms,
-            "source": "stage times measured in-process (median, one image); frame / PNG "
+            "source": "stage times measured in-process (one image; the smallest of 3 pass "
+                      "medians); frame / PNG "
                       "bytes; HTTP bytes per request (plan.protocol.HTTP); fixed ms per "
                       f"request: {request.source}",
         },

@@ -5,7 +5,7 @@ It runs the default bundle (or another) as the demo does, over an *unshaped* lin
 emulator (no rate limit, no delay) in front of the server in a child process, each
 request after ``GAP_MS`` of idle time::
 
-    in-process stage medians (one image)  ─┐
+    in-process stage times (one image)    ─┐
     EdgeRunner ─► LinkShaper (unshaped) ─► server process: p50 per mode
     fixed_ms[mode] = p50[mode] - the model's stages for that mode (floored at 0)
 
