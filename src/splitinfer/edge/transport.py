@@ -182,35 +182,28 @@ class HttpTransport:
 
     def ping(self) -> float:
         """``GET /healthz`` on the keep-alive connection (ms)."""
-        import httpx
-
-        t0 = time.perf_counter()
-        try:
-            r = self._client.get("/healthz")
-        except httpx.TimeoutException as err:
-            raise CloudUnavailable(f"no answer from {self.url}: {type(err).__name__}") from None
-        except httpx.TransportError as err:
-            raise CloudUnavailable(
-                f"cannot reach {self.url}: {type(err).__name__}: {err}"
-            ) from None
-        elapsed = (time.perf_counter() - t0) * 1e3
+        r, elapsed = self._send("GET", "/healthz")
         if r.status_code != 200:
             raise CloudUnavailable(f"ping: {r.status_code} from {self.url}", r.status_code)
         return elapsed
 
-    def _post(self, path: str, body: bytes, content_type: str) -> Reply:
+    def _send(self, method: str, path: str, **kwargs: Any) -> tuple[Any, float]:
+        """One request on the connection and its wall ms; no answer: CloudUnavailable."""
         import httpx
 
         t0 = time.perf_counter()
         try:
-            r = self._client.post(path, content=body, headers={"Content-Type": content_type})
+            r = self._client.request(method, path, **kwargs)
         except httpx.TimeoutException as err:
             raise CloudUnavailable(f"no answer from {self.url}: {type(err).__name__}") from None
         except httpx.TransportError as err:
             raise CloudUnavailable(
                 f"cannot reach {self.url}: {type(err).__name__}: {err}"
             ) from None
-        elapsed = (time.perf_counter() - t0) * 1e3
+        return r, (time.perf_counter() - t0) * 1e3
+
+    def _post(self, path: str, body: bytes, content_type: str) -> Reply:
+        r, elapsed = self._send("POST", path, content=body, headers={"Content-Type": content_type})
         if r.status_code != 200:
             data = _json(r)
             if not isinstance(data, dict) or "error" not in data:
