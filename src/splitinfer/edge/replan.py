@@ -23,9 +23,10 @@ request runs::
 - **Exploration**: mobile-only sends nothing, so its estimate would never move again.
   After every ``every`` requests in mobile-only, one request runs in the best network choice
   instead (it is run once, not twice: it is that request's only run), so the estimate
-  stays fresh and the plan can come back to the network; when it makes a network choice
-  the challenger, the next request runs that choice too, so that ``hold`` is met by
-  requests on the link rather than by re-planning the same estimate. With ``skip_hopeless``, an
+  stays fresh and the plan can come back to the network; while a network choice is the
+  challenger (after an exploring request, a ping or a re-priced device), the requests run
+  it, so that ``hold`` is met by requests on the link rather than by re-planning the same
+  estimate. With ``skip_hopeless``, an
   exploration is skipped when even the best link seen so far (highest rate, lowest RTT;
   before any was seen, the declared link with no RTT) would not make a network choice win
   by the margin.
@@ -158,8 +159,9 @@ class Replanner:
         if self.current.mode != LOCAL or not every or not network:
             return self.current
         if self._pending is not None and self._pending.mode != LOCAL:
-            # an exploring request made a network choice the challenger: confirm it on the
-            # link (re-planning again on the device would only repeat the same estimate)
+            # a network choice is the challenger (after an exploring request, a ping or a
+            # re-priced device): confirm it on the link, since re-planning again on the
+            # device would only repeat the same estimate
             self._since_explore = 0
             return self._pending
         if self._since_explore < every:
