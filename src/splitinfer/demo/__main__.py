@@ -8,6 +8,7 @@ import contextlib
 import sys
 
 from splitinfer.demo.processes import link_worker_main, serve_child
+from splitinfer.device.emulation import METHODS
 
 
 def _child_main(argv: list[str]) -> None:
@@ -23,7 +24,7 @@ def _child_main(argv: list[str]) -> None:
     parser.add_argument("--timeout", type=float, default=10.0)
     parser.add_argument("--ui", action="store_true")
     parser.add_argument("--device", default="host")
-    parser.add_argument("--device-method", default="cgroup", choices=["cgroup", "dilate"])
+    parser.add_argument("--device-method", default="cgroup", choices=list(METHODS))
     args = parser.parse_args(argv)
     if args.role == "serve":
         serve_child(args.fd, args.bundle, args.torch_threads, ui=args.ui)

@@ -190,24 +190,19 @@ class LinkEstimator:
             for (b1, n1), (b2, n2) in itertools.combinations(seen, 2)
             if min(b1, b2) > 0 and max(b1, b2) >= self.min_spread * min(b1, b2)
         ]
-        if len(slopes) >= 3:
-            ms_per_byte = statistics.median(slopes)
+        ms_per_byte = statistics.median(slopes) if len(slopes) >= 3 else 0.0
+        if ms_per_byte > 0:
             raw = statistics.median(n - ms_per_byte * b for b, n in seen)
             # a fit that needs a negative RTT is a drop-out's request among normal ones
             # (the slope is the drop-out's), not a link: not believed
-            credible = raw >= 0
-            if (
-                ms_per_byte > 0
-                and self._bps is not None
-                and (not credible or not self._identified(seen, ms_per_byte, raw))
-            ):
+            if self._bps is not None and (raw < 0 or not self._identified(seen, ms_per_byte, raw)):
                 # the sizes differ, but their transfers drown in the timings' noise (500 B
                 # vs 20 B at 5 Mbit/s: 0.8 ms against an RTT that jitters by more), or the
                 # fit is not credible: keep the rate and read the RTT
                 rtt = self._rtt_at_known_rate(seen)
                 self._known_rtt = rtt
                 return rtt, None, "rate-held"
-            if ms_per_byte > 0 and credible:
+            if raw >= 0:
                 self._known_rtt = raw
                 return raw, 8e3 / ms_per_byte, "fit"
         if self._known_rtt is not None and self._bps is not None:

@@ -55,10 +55,6 @@ NAME = "adaptation"
 TITLE = "Run-time adaptation over link traces: adaptive vs fixed choices vs an oracle"
 
 ADAPTIVE, ORACLE = "adaptive", "oracle"
-#: bytes of one ping (HTTP ``GET /healthz``): the request as httpx sends it (156 B with a
-#: 5-digit port, measured) and uvicorn's answer (140 B: status line, date, server,
-#: content-length, content-type, ``{"status":"ok"}``)
-PING_UP, PING_DOWN = 156, 140
 #: adaptive's choices, each priced at the fixed run's measurement of that request and choice
 PAIRED = "adaptive (paired)"
 Log = Callable[[str], None]
@@ -151,10 +147,12 @@ class TraceReplay:
         return self._reply(request_id, len(image), run)
 
     def ping(self) -> float:
-        """A ping after the current request: :data:`PING_UP` / :data:`PING_DOWN` bytes over
-        the trace from :attr:`t_s` (its own loss draws), no server work."""
+        """A ping after the current request: :data:`~splitinfer.plan.protocol.HTTP_PING`'s
+        bytes over the trace from :attr:`t_s` (its own loss draws), no server work."""
+        from splitinfer.plan.protocol import HTTP_PING
+
         self.pings += 1
-        return self.network_ms(PING_UP, PING_DOWN, 0.0, salt="/ping")
+        return self.network_ms(HTTP_PING.up, HTTP_PING.down, 0.0, salt="/ping")
 
     def stream(self, bundle_id: str, frames: Sequence[tuple[int, bytes]]) -> Answers:
         for _, frame in frames:
@@ -316,6 +314,7 @@ def run(config: BenchConfig, out_dir: Path, log: Log | None = None) -> dict[str,
     from splitinfer.experiments.subjects import resolve
     from splitinfer.experiments.wire_bytes import torch_threads
     from splitinfer.plan import device as device_profile
+    from splitinfer.plan.protocol import HTTP_PING
 
     c: AdaptationConfig = config.adaptation
     say = log or (lambda m: print(m, file=sys.stderr, flush=True))  # progress: ~5 min
@@ -423,7 +422,7 @@ def run(config: BenchConfig, out_dir: Path, log: Log | None = None) -> dict[str,
         f"Accuracy budget {c.budget} pp (rate points' measured losses); auto plans from link "
         f"{c.link!r} with its passive estimate, accuracy weight {c.accuracy_weight:g} ms/pp; "
         f"on the device it pings every {c.replan_ping_every} requests (0: never; each ping "
-        f"{PING_UP} B up, {PING_DOWN} B down, after the request, off its latency). "
+        f"{HTTP_PING.up:g} B up, {HTTP_PING.down:g} B down, after the request, off its latency). "
         f"Oracle: best fixed choice within budget per {c.oracle_window_s:g} s window, offline."
     )
     res.tables.append(table("adaptation", "Adaptive vs fixed vs oracle, per trace", columns,

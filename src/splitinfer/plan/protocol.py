@@ -61,6 +61,13 @@ WEBSOCKET = TransportBytes(
     frame_header=False,
 )  # fmt: skip
 TRANSPORTS = {t.name: t for t in (HTTP, GRPC, WEBSOCKET)}
+#: One ping over HTTP (``GET /healthz``, mode auto on the device): up, the request as httpx
+#: sends it (156 B with a 5-digit port); down, uvicorn's answer (140 B: status line, date,
+#: server, content-length, content-type, ``{"status":"ok"}``). Measured by capturing both.
+HTTP_PING = TransportBytes(
+    "http-ping", 156.0, 140.0,
+    "measured: the bytes of httpx's GET /healthz and uvicorn's answer on a socket",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
